@@ -1,0 +1,72 @@
+# One entry point for a newcomer: `make up`, `make test`, `make down`.
+# Every download happens in `install`; everything after it works offline.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  := $(BIN)/python
+BUF     := .tools/node_modules/.bin/buf
+STAMP   := $(VENV)/.installed
+GAPI    := .build/protos
+
+.PHONY: install up down status logs test lint buf-lint buf-breaking gen check-gen migrate demo envoy-validate clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	mkdir -p .tools && cd .tools && (test -f package.json || echo '{"private":true}' > package.json) \
+	  && npm install --silent --no-audit --no-fund @bufbuild/buf@1.75.0
+	touch $(STAMP)
+
+# google/api/*.proto come from the googleapis-common-protos wheel (BSR is out of reach).
+$(GAPI): $(STAMP)
+	$(PYTHON) -m meshctl.protos vendor $(GAPI)
+
+gen: $(STAMP) $(GAPI)
+	$(PYTHON) -m meshctl.protos gen
+
+check-gen: $(STAMP) $(GAPI)
+	$(PYTHON) -m meshctl.protos check
+
+buf-lint: $(STAMP) $(GAPI)
+	$(BUF) lint
+
+# Compares the contracts with the previous commit; skipped only when there is none.
+buf-breaking: $(STAMP) $(GAPI)
+	@if git rev-parse --verify -q HEAD~1 >/dev/null; then \
+	  $(BUF) breaking --against '.git#ref=HEAD~1'; \
+	else echo "buf breaking: no previous commit to compare against"; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+envoy-validate: $(STAMP)
+	$(PYTHON) -m meshctl envoy-validate
+
+migrate: $(STAMP)
+	$(PYTHON) -m meshctl migrate
+
+demo: $(STAMP)
+	$(PYTHON) -m meshctl demo
+
+up: $(STAMP) $(GAPI)
+	$(PYTHON) -m meshctl up
+
+down:
+	@if test -x $(PYTHON); then $(PYTHON) -m meshctl down; else echo "nothing installed, nothing running"; fi
+
+status: $(STAMP)
+	$(PYTHON) -m meshctl status
+
+logs: $(STAMP)
+	$(PYTHON) -m meshctl logs
+
+test: $(STAMP) $(GAPI)
+	$(BIN)/pytest
+
+clean: down
+	rm -rf .run .build

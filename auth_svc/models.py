@@ -1,0 +1,127 @@
+"""auth schema: users, roles, artist management grants, audit log.
+
+Sessions live in Redis, not here. ``users.email`` is stored normalised (stripped, lower-cased)
+and is unique on ``lower(email)``; look users up with ``WHERE lower(email) = lower(:email)``.
+Premium is a role (``user_roles.role = 'premium'``), not a column.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA = "auth"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("user", "premium", "artist", "admin")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSONB}
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("char_length(email) BETWEEN 3 AND 320", name="email_length"),
+        CheckConstraint("country IS NULL OR country ~ '^[A-Z]{2}$'", name="country_iso2"),
+        CheckConstraint("NOT banned OR banned_at IS NOT NULL", name="banned_at_set"),
+        Index("ix_users_created_at", text("created_at DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(Text)  # bcrypt
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2, upper case
+    banned: Mapped[bool] = mapped_column(server_default=text("false"))
+    banned_at: Mapped[datetime | None] = mapped_column()
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+# Outside the class so the expression is built from the column (alembic can then compare it).
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(repr(r) for r in ROLES) + ")", name="role"),
+        Index("ix_user_roles_role", "role"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    granted_by: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class UserArtist(Base):
+    """Which catalog artists (catalog.artists.id, no FK: other service) a user with role artist manages."""
+
+    __tablename__ = "user_artists"
+    __table_args__ = (Index("ix_user_artists_artist_id", "artist_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), primary_key=True
+    )
+    artist_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    granted_by: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class AuditLog(Base):
+    """Append-only record of sensitive actions (seed "Audit Logging").
+
+    ``actor_id`` deliberately has no FK so entries outlive the user; ``resource_id`` is text
+    because resources are not all UUIDs (emails on failed logins, URIs).
+    Actions: ``user.login``, ``user.logout``, ``user.register``, ``user.ban``, ``user.unban``,
+    ``role.grant``, ``role.revoke``, ``subscription.upgrade``, ``playlist.collaborator.add``, ...
+    """
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (
+        Index("ix_audit_logs_occurred_at", text("occurred_at DESC")),
+        Index("ix_audit_logs_actor_id", "actor_id"),
+        Index("ix_audit_logs_action", "action"),
+        Index("ix_audit_logs_resource", "resource_type", "resource_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_ip: Mapped[str | None] = mapped_column(INET)
+    action: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str | None] = mapped_column(String(50))
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column()
+    success: Mapped[bool] = mapped_column(server_default=text("true"))
+    request_id: Mapped[str | None] = mapped_column(String(128))

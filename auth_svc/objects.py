@@ -1,0 +1,58 @@
+"""Builds the Spotify user objects (private and public) from accounts."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from spotify.auth.v1 import auth_pb2
+from spotify.common.v1 import common_pb2
+
+from auth_svc.store import Account
+from meshkit import ids
+
+ROLE_ENUM = {
+    "user": auth_pb2.ROLE_USER,
+    "premium": auth_pb2.ROLE_PREMIUM,
+    "artist": auth_pb2.ROLE_ARTIST,
+    "admin": auth_pb2.ROLE_ADMIN,
+}
+
+
+class UserObjects:
+    def __init__(self, public_base_url: str) -> None:
+        self.base = public_base_url.rstrip("/")
+
+    def public(self, account: Account) -> common_pb2.PublicUser:
+        """What anyone may see of a user (Spotify's public user object)."""
+        key = ids.encode(account.user.id)
+        return common_pb2.PublicUser(
+            id=key,
+            display_name=account.user.display_name or "",
+            type="user",
+            uri=f"spotify:user:{key}",
+            href=f"{self.base}/v1/users/{key}",
+            external_urls=common_pb2.ExternalUrls(spotify=f"{self.base}/user/{key}"),
+            followers=common_pb2.Followers(total=0),
+        )
+
+    def private(self, account: Account) -> auth_pb2.User:
+        """What the user sees of themselves (GET /v1/me), plus roles for internal callers."""
+        public = self.public(account)
+        created = Timestamp()
+        created.FromDatetime(account.user.created_at)
+        return auth_pb2.User(
+            id=public.id,
+            display_name=public.display_name,
+            email=account.user.email,
+            product=account.product,
+            type="user",
+            uri=public.uri,
+            href=public.href,
+            followers=public.followers,
+            external_urls=public.external_urls,
+            country=account.user.country or "",
+            roles=sorted(ROLE_ENUM[r] for r in account.roles if r in ROLE_ENUM),
+            banned=account.user.banned,
+            ban_reason=account.user.ban_reason or "",
+            created_at=created,
+            artist_ids=[ids.encode(a) for a in account.artist_ids],
+        )

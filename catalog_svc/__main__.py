@@ -1,0 +1,3 @@
+from catalog_svc.server import main
+
+main()

@@ -1,0 +1,6 @@
+"""Alembic environment for catalog_svc: its own schema, its own alembic_version (see meshkit.migrate)."""
+
+from catalog_svc.models import SCHEMA, Base
+from meshkit.migrate import run_env
+
+run_env(SCHEMA, Base.metadata)

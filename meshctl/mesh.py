@@ -1,0 +1,242 @@
+"""The local mesh: data tier, migrations, every service, media origin and Envoy, started in order.
+
+`make up` and the end-to-end test fixture both use this module; they differ only in the
+layout (ports, run directory, database name), so tests never collide with a running mesh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from meshctl import datatier
+from meshctl.processes import ProcessTable
+from meshkit.config import DEFAULT_PORTS, METRICS_PORTS, PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+GRPC_SERVICES = ("auth_svc", "catalog_svc", "library_svc", "playback_svc", "rec_svc")
+ADDR_ENV = {
+    "catalog_svc": "CATALOG_ADDR",
+    "playback_svc": "PLAYBACK_ADDR",
+    "library_svc": "LIBRARY_ADDR",
+    "auth_svc": "AUTH_ADDR",
+    "rec_svc": "REC_ADDR",
+    "media_svc": "MEDIA_ADDR",
+}
+
+
+@dataclass
+class Layout:
+    """Where everything of one mesh lives: its run directory, database and ports."""
+
+    run_dir: Path = PROJECT_ROOT / ".run"
+    database: str = "spotify"
+    redis_db: int = 0
+    envoy_port: int = 8080
+    envoy_admin_port: int = 9901
+    kafka_port: int = 9092
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    metrics_ports: dict[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
+    storage_root: Path = PROJECT_ROOT / "data" / "objects"
+
+
+@dataclass
+class Mesh:
+    """A started mesh: what a client needs to reach it."""
+
+    layout: Layout
+    database_url: str
+    redis_url: str
+    kafka_bootstrap: str
+
+    @property
+    def envoy_url(self) -> str:
+        return f"http://127.0.0.1:{self.layout.envoy_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.layout.envoy_port}"
+
+    def service_env(self) -> dict[str, str]:
+        """The environment every service process starts with."""
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "PUBLIC_BASE_URL": self.envoy_url,
+            "STORAGE_ROOT": str(self.layout.storage_root),
+            "PYTHONUNBUFFERED": "1",
+        }
+        for service, name in ADDR_ENV.items():
+            env[name] = f"127.0.0.1:{self.layout.ports[service]}"
+        return env
+
+    def save(self) -> None:
+        state = {**asdict(self), "layout": {**asdict(self.layout)}}
+        (self.layout.run_dir / "mesh.json").write_text(json.dumps(state, default=str, indent=2))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Mesh | None:
+        path = run_dir / "mesh.json"
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        layout = Layout(**state.pop("layout"))
+        layout.run_dir = Path(layout.run_dir)
+        layout.storage_root = Path(layout.storage_root)
+        return cls(layout=layout, **state)
+
+
+def start_data_tier(layout: Layout, procs: ProcessTable) -> Mesh:
+    """PostgreSQL, Redis and Kafka (KAFKA_BOOTSTRAP, when set, names an existing broker)."""
+    database_url = datatier.start_postgres(layout.run_dir, procs, layout.database)
+    redis_url = datatier.start_redis(layout.run_dir, procs, layout.redis_db)
+    kafka = os.environ.get("KAFKA_BOOTSTRAP") or datatier.start_kafka(
+        layout.run_dir, procs, layout.kafka_port
+    )
+    return Mesh(layout, database_url, redis_url, kafka)
+
+
+def prepare(mesh: Mesh) -> None:
+    """Migrations and Kafka topics; both are idempotent."""
+    from meshkit.kafka import ensure_topics
+    from meshkit.migrate import upgrade_all
+
+    upgrade_all(mesh.database_url)
+    ensure_topics(mesh.kafka_bootstrap)
+
+
+def start_services(mesh: Mesh, procs: ProcessTable) -> None:
+    """Every gRPC service and the media origin, each on its layout port."""
+    base_env = mesh.service_env()
+    for service in (*GRPC_SERVICES, "media_svc"):
+        env = {
+            **base_env,
+            "LISTEN_ADDR": f"127.0.0.1:{mesh.layout.ports[service]}",
+            "METRICS_PORT": str(mesh.layout.metrics_ports[service]),
+        }
+        procs.spawn(service, [sys.executable, "-m", service], env=env, cwd=PROJECT_ROOT)
+
+
+def _serving(address: str) -> bool:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None:
+    """Until every service reports SERVING; a service that died fails fast with its log's tail."""
+    deadline = time.monotonic() + timeout
+    pending = {*GRPC_SERVICES, "media_svc"}
+    while pending and time.monotonic() < deadline:
+        for service in sorted(pending):
+            started = procs.get(service)
+            if started is None or not started.alive():
+                tail = procs.log_path(service).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{service} exited during start-up; its log ends with:\n{tail}")
+            port = mesh.layout.ports[service]
+            ok = (
+                _http_ok(f"http://127.0.0.1:{port}/healthz")
+                if service == "media_svc"
+                else _serving(f"127.0.0.1:{port}")
+            )
+            if ok:
+                pending.discard(service)
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"not SERVING after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+
+def envoy_overrides(mesh: Mesh) -> dict:
+    """What the local Envoy target needs changed for this layout."""
+    layout = mesh.layout
+    return {
+        "listen_port": layout.envoy_port,
+        "admin_port": layout.envoy_admin_port,
+        "ports": {service: layout.ports[service] for service in (*GRPC_SERVICES, "media_svc")},
+        "access_log_path": str(layout.run_dir / "logs" / "envoy-access.log"),
+    }
+
+
+def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
+    from meshctl import envoy_config
+
+    config = envoy_config.write("local", mesh.layout.run_dir / "envoy.yaml", overrides=envoy_overrides(mesh))
+    binary = Path(sys.executable).parent / "envoy"
+    procs.spawn(
+        "envoy",
+        [str(binary), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
+        env=dict(os.environ),
+        cwd=PROJECT_ROOT,
+    )
+    ready = f"http://127.0.0.1:{mesh.layout.envoy_admin_port}/ready"
+    try:
+        datatier.wait_until(lambda: _http_ok(ready), "Envoy to be ready", timeout=30)
+    except TimeoutError:
+        tail = procs.log_path("envoy").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"Envoy did not become ready; its log ends with:\n{tail}") from None
+
+
+def up(layout: Layout, *, demo: bool = True) -> Mesh:
+    """Start whatever of the mesh is not running yet and return it once everything answers."""
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    procs = ProcessTable(layout.run_dir)
+    existing = Mesh.load(layout.run_dir)
+    if existing is not None and procs.all() and all(p.alive() for p in procs.all()):
+        return existing
+    down(layout)  # a half-running mesh is restarted cleanly
+    procs = ProcessTable(layout.run_dir)
+    mesh = start_data_tier(layout, procs)
+    mesh.save()
+    prepare(mesh)
+    if demo:
+        from meshctl import demo as demo_data
+
+        demo_data.load_if_empty(mesh.database_url)
+    start_services(mesh, procs)
+    wait_healthy(mesh, procs)
+    start_envoy(mesh, procs)
+    return mesh
+
+
+# Services first (they drain), then Envoy, then the data tier.
+STOP_ORDER = ("envoy", *GRPC_SERVICES, "media_svc", "kafka", "redis", "postgres")
+
+
+def down(layout: Layout) -> list[str]:
+    """Stop exactly the processes this layout's run directory recorded; returns their names."""
+    procs = ProcessTable(layout.run_dir)
+    stopped = []
+    recorded = {p.name for p in procs.all()}
+    for name in [*STOP_ORDER, *sorted(recorded - set(STOP_ORDER))]:
+        if name not in recorded:
+            continue
+        if name == "postgres":
+            datatier.stop_postgres(procs)
+            stopped.append(name)
+        elif procs.stop(name):
+            stopped.append(name)
+    (layout.run_dir / "mesh.json").unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,79 @@
+"""Settings shared by every process, read from environment variables.
+
+Defaults describe the local mesh that `make up` starts, so a service started alone
+(`python -m catalog_svc`) finds its neighbours without any configuration.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Where each process listens by default: one place, so the launcher, Envoy's
+# config and the services agree.
+DEFAULT_PORTS: dict[str, int] = {
+    "catalog_svc": 50051,
+    "playback_svc": 50052,
+    "library_svc": 50053,
+    "auth_svc": 50054,
+    "rec_svc": 50055,
+    "media_svc": 8090,
+}
+METRICS_PORTS: dict[str, int] = {
+    "catalog_svc": 9111,
+    "playback_svc": 9112,
+    "library_svc": 9113,
+    "auth_svc": 9114,
+    "rec_svc": 9115,
+    "media_svc": 9116,
+}
+
+
+class Settings(BaseSettings):
+    """Process settings. Every field can be overridden by an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/spotify"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+
+    catalog_addr: str = f"127.0.0.1:{DEFAULT_PORTS['catalog_svc']}"
+    playback_addr: str = f"127.0.0.1:{DEFAULT_PORTS['playback_svc']}"
+    library_addr: str = f"127.0.0.1:{DEFAULT_PORTS['library_svc']}"
+    auth_addr: str = f"127.0.0.1:{DEFAULT_PORTS['auth_svc']}"
+    rec_addr: str = f"127.0.0.1:{DEFAULT_PORTS['rec_svc']}"
+    media_addr: str = f"127.0.0.1:{DEFAULT_PORTS['media_svc']}"
+
+    # The public base URL clients see (Envoy); used for Spotify `href`s and stream URLs.
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # Listen address (gRPC, or HTTP for media_svc); empty means 127.0.0.1:<the service's default port>.
+    listen_addr: str = ""
+    # Prometheus exporter port; 0 means the service's default, -1 disables it.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+
+    storage_root: Path = PROJECT_ROOT / "data" / "objects"
+    # Seconds a SIGTERM'd server lets in-flight RPCs finish.
+    shutdown_grace_s: float = 10.0
+    # Deadline of outgoing RPCs to other services, in seconds.
+    rpc_timeout_s: float = 5.0
+
+    log_level: str = "INFO"
+    # OTLP endpoint for traces; tracing is wired either way, exporting only when set.
+    otel_exporter_otlp_endpoint: str = ""
+
+    # HMAC keys for signed media URLs: "kid1:secret1,kid2:secret2"; the first signs, all verify.
+    media_signing_keys: str = Field(default="dev-1:local-development-only-media-signing-key")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

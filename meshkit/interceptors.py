@@ -1,0 +1,152 @@
+"""The one server interceptor every service runs: request context, errors, logs and metrics.
+
+Servicers stay free of cross-cutting code: they raise DomainError subclasses and this
+layer turns them into status codes; anything else becomes INTERNAL with the request id,
+never a stack trace on the wire.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from meshkit.context import (
+    IDEMPOTENCY_KEY,
+    REQUEST_ID_KEY,
+    caller_from_metadata,
+    caller_var,
+    idempotency_key_var,
+    request_id_var,
+)
+from meshkit.errors import HTTP_STATUS, DomainError
+from meshkit.metrics import REQUEST_DURATION
+
+log = logging.getLogger("meshkit.rpc")
+
+# Health probes arrive every few seconds from Envoy and the launcher: not worth a log line each.
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class _Call:
+    """Bookkeeping for one RPC: context set-up, the outcome, and what is logged and measured."""
+
+    def __init__(self, method: str, metadata: tuple[tuple[str, Any], ...]) -> None:
+        self.method = method
+        values = {key.lower(): value for key, value in metadata if isinstance(value, str)}
+        self.request_id = values.get(REQUEST_ID_KEY) or uuid.uuid4().hex
+        self.tokens = (
+            request_id_var.set(self.request_id),
+            caller_var.set(caller_from_metadata(metadata)),
+            idempotency_key_var.set(values.get(IDEMPOTENCY_KEY, "")),
+        )
+        self.started = time.perf_counter()
+        self.code = grpc.StatusCode.OK
+
+    async def fail(self, context: aio.ServicerContext, exc: BaseException) -> None:
+        """Abort the RPC with the status that `exc` stands for."""
+        if isinstance(exc, DomainError):
+            self.code = exc.code
+            await context.abort(exc.code, exc.message)
+        if isinstance(exc, NotImplementedError):  # the generated base servicer's default
+            self.code = grpc.StatusCode.UNIMPLEMENTED
+            await context.abort(self.code, f"{self.method} is not implemented yet")
+        self.code = grpc.StatusCode.INTERNAL
+        log.exception("unhandled error in %s", self.method)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {self.request_id})")
+
+    def finish(self, context: aio.ServicerContext) -> None:
+        """Record the outcome and restore the context variables."""
+        code = context.code()
+        if isinstance(code, grpc.StatusCode) and self.code is grpc.StatusCode.OK:
+            self.code = code
+        elapsed = time.perf_counter() - self.started
+        name = self.method.rsplit("/", 1)[-1]
+        REQUEST_DURATION.labels(name, self.method, str(HTTP_STATUS.get(self.code, 500))).observe(elapsed)
+        if not self.method.startswith(_QUIET_PREFIXES):
+            log.info(
+                "rpc finished",
+                extra={
+                    "rpc": self.method,
+                    "grpc_code": self.code.name,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        request_id_var.reset(self.tokens[0])
+        caller_var.reset(self.tokens[1])
+        idempotency_key_var.reset(self.tokens[2])
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str, metadata: Any) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> Any:
+        call = _Call(method, metadata)
+        try:
+            return await behavior(request, context)
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            await call.fail(context, exc)
+        finally:
+            call.finish(context)
+
+    return handler
+
+
+def _wrap_stream(
+    behavior: Callable[..., AsyncIterator[Any]], method: str, metadata: Any
+) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        call = _Call(method, metadata)
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            await call.fail(context, exc)
+        finally:
+            call.finish(context)
+
+    return handler
+
+
+class RequestInterceptor(aio.ServerInterceptor):
+    """Wraps every handler with _Call's context, error mapping, logging and metrics."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+
+        def wrap(behavior: Any) -> Any:
+            if inspect.isasyncgenfunction(behavior):
+                return _wrap_stream(behavior, method, metadata)
+            return _wrap_unary(behavior, method, metadata)
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                wrap(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            wrap(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )

@@ -1,0 +1,159 @@
+"""Kafka helpers on kafka-python 2.3 (the version that joins consumer groups on tansu and Kafka alike).
+
+kafka-python is thread-based; the producer's futures are bridged onto asyncio so a
+servicer can await the broker's acknowledgement, and consumers run on their own thread
+with manual offset commits (the caller commits after its database transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+# Topics and their partition counts; keys (user id, entity id) keep one key's events in order.
+TOPICS: dict[str, int] = {
+    "playback.events.v1": 6,
+    "streams.counted.v1": 3,
+    "catalog.changes.v1": 3,
+}
+
+
+def ensure_topics(bootstrap: str, topics: dict[str, int] | None = None) -> None:
+    """Create the topics that are missing; existing ones are left as they are."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meshkit-admin")
+    try:
+        for name, partitions in (topics or TOPICS).items():
+            # One at a time: an existing topic fails only its own request. (list_topics is no help:
+            # kafka-python 2.3 cannot parse tansu's metadata ACL bits.)
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+class Producer:
+    """Publishes protobuf messages; `publish` returns only once the broker acknowledged (acks=all)."""
+
+    def __init__(self, bootstrap: str, *, client_id: str = "meshkit", linger_ms: int = 2) -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=linger_ms,
+            retries=5,
+            max_block_ms=5000,  # send() blocks the event loop only while topic metadata is unknown
+            max_in_flight_requests_per_connection=1,
+            key_serializer=lambda key: key.encode(),
+            value_serializer=lambda message: message.SerializeToString(),
+        )
+
+    async def publish(self, topic: str, key: str, message: Message) -> None:
+        """Send one message and wait for the broker's acknowledgement."""
+        await self.publish_many(topic, [(key, message)])
+
+    async def publish_many(self, topic: str, items: Iterable[tuple[str, Message]]) -> None:
+        """Send a batch; raises the first broker error after every send has settled."""
+        loop = asyncio.get_running_loop()
+        waits = []
+        for key, message in items:
+            done: asyncio.Future[None] = loop.create_future()
+
+            def settle(result: object, fut: asyncio.Future[None] = done) -> None:
+                if isinstance(result, BaseException):
+                    loop.call_soon_threadsafe(_set_exception, fut, result)
+                else:
+                    loop.call_soon_threadsafe(_set_result, fut)
+
+            self._producer.send(topic, key=key, value=message).add_callback(settle).add_errback(settle)
+            waits.append(done)
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._producer.close(timeout=timeout)
+
+
+def _set_result(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _set_exception(fut: asyncio.Future[None], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+@dataclass
+class ConsumerConfig:
+    """What a consumer group reads and how."""
+
+    bootstrap: str
+    group_id: str
+    topics: tuple[str, ...]
+    max_records: int = 500
+    poll_timeout_ms: int = 500
+
+
+class ConsumerLoop:
+    """Runs a consumer group on a thread; `handle` gets each polled batch and offsets commit after it returns.
+
+    Committing only after `handle` returned (and `handle` commits its database transaction
+    first) gives at-least-once delivery; handlers make it exactly-once in effect with a
+    unique idempotency key in the same transaction.
+    """
+
+    def __init__(self, config: ConsumerConfig, handle: Callable[[list], None]) -> None:
+        self.config = config
+        self.handle = handle
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.assigned = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"consumer-{self.config.group_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        consumer = KafkaConsumer(
+            *self.config.topics,
+            bootstrap_servers=self.config.bootstrap,
+            group_id=self.config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.config.max_records,
+        )
+        try:
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+                if consumer.assignment():
+                    self.assigned.set()
+                records = [record for batch in batches.values() for record in batch]
+                if not records:
+                    continue
+                self.handle(records)
+                consumer.commit()
+        except Exception:
+            log.exception("consumer %s stopped on an error", self.config.group_id)
+            raise
+        finally:
+            consumer.close(autocommit=False)

@@ -1,0 +1,3 @@
+from playback_svc.server import main
+
+main()

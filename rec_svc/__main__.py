@@ -1,0 +1,3 @@
+from rec_svc.server import main
+
+main()

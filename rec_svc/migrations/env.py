@@ -1,0 +1,6 @@
+"""Alembic environment for rec_svc: its own schema, its own alembic_version (see meshkit.migrate)."""
+
+from meshkit.migrate import run_env
+from rec_svc.models import SCHEMA, Base
+
+run_env(SCHEMA, Base.metadata)

@@ -1,0 +1,143 @@
+"""The shared server interceptor, exercised through a real grpc.aio server and channel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import grpc
+import pytest
+from grpc import aio
+
+from meshkit import context, ids
+from meshkit.config import Settings
+from meshkit.errors import NotFound
+from meshkit.metrics import REQUEST_DURATION
+from meshkit.server import start_server
+
+SERVICE = "test.v1.ProbeService"
+
+
+async def _echo_context(request: bytes, ctx: aio.ServicerContext) -> bytes:
+    caller = context.current_caller()
+    user = ids.encode(caller.user_id) if caller.user_id else "-"
+    return f"{context.current_request_id()}|{user}|{','.join(sorted(caller.roles))}".encode()
+
+
+async def _not_found(request: bytes, ctx: aio.ServicerContext) -> bytes:
+    raise NotFound("track 123 does not exist")
+
+
+async def _crash(request: bytes, ctx: aio.ServicerContext) -> bytes:
+    raise RuntimeError("secret internal detail")
+
+
+async def _stream(request: bytes, ctx: aio.ServicerContext) -> AsyncIterator[bytes]:
+    yield b"one"
+    raise NotFound("ran out")
+
+
+def _identity(x: bytes) -> bytes:
+    return x
+
+
+async def _setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> list[str]:
+    handlers = {
+        "Echo": grpc.unary_unary_rpc_method_handler(_echo_context, _identity, _identity),
+        "NotFound": grpc.unary_unary_rpc_method_handler(_not_found, _identity, _identity),
+        "Crash": grpc.unary_unary_rpc_method_handler(_crash, _identity, _identity),
+        "Stream": grpc.unary_stream_rpc_method_handler(_stream, _identity, _identity),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    return [SERVICE]
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[aio.Channel]:
+    async with AsyncExitStack() as stack:
+        running = await start_server("catalog_svc", _setup, Settings(listen_addr="127.0.0.1:0"), stack)
+        async with aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
+            yield chan
+        await running.stop(0)
+
+
+def _method(channel: aio.Channel, name: str) -> aio.UnaryUnaryMultiCallable:
+    return channel.unary_unary(
+        f"/{SERVICE}/{name}", request_serializer=_identity, response_deserializer=_identity
+    )
+
+
+async def test_request_id_and_caller_come_from_metadata(channel: aio.Channel) -> None:
+    user = ids.new_id()
+    reply = await _method(channel, "Echo")(
+        b"",
+        metadata=(
+            ("x-request-id", "req-42"),
+            ("x-user-id", ids.encode(user)),
+            ("x-user-roles", "user,premium"),
+        ),
+    )
+    assert reply.decode() == f"req-42|{ids.encode(user)}|premium,user"
+
+
+async def test_a_missing_request_id_is_generated_and_a_bad_user_id_means_anonymous(
+    channel: aio.Channel,
+) -> None:
+    reply = await _method(channel, "Echo")(b"", metadata=(("x-user-id", "not-an-id"),))
+    request_id, user, roles = reply.decode().split("|")
+    assert len(request_id) == 32
+    assert (user, roles) == ("-", "")
+
+
+async def test_domain_errors_become_their_status_code_with_the_message(channel: aio.Channel) -> None:
+    with pytest.raises(aio.AioRpcError) as err:
+        await _method(channel, "NotFound")(b"")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == "track 123 does not exist"
+
+
+async def test_unexpected_errors_are_internal_without_details(channel: aio.Channel) -> None:
+    with pytest.raises(aio.AioRpcError) as err:
+        await _method(channel, "Crash")(b"", metadata=(("x-request-id", "req-crash"),))
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in (err.value.details() or "")
+    assert "Traceback" not in (err.value.details() or "")
+    assert "req-crash" in (err.value.details() or "")
+
+
+async def test_streaming_handlers_map_errors_after_partial_output(channel: aio.Channel) -> None:
+    call = channel.unary_stream(
+        f"/{SERVICE}/Stream", request_serializer=_identity, response_deserializer=_identity
+    )(b"")
+    received = []
+    with pytest.raises(aio.AioRpcError) as err:
+        async for item in call:
+            received.append(item)
+    assert received == [b"one"]
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_requests_are_measured_with_the_http_status_envoy_would_return(channel: aio.Channel) -> None:
+    route = f"/{SERVICE}/NotFound"
+    before = REQUEST_DURATION.labels("NotFound", route, "404")._sum.get()
+    count = _bucket_count("NotFound", route, "404")
+    with pytest.raises(aio.AioRpcError):
+        await _method(channel, "NotFound")(b"")
+    assert _bucket_count("NotFound", route, "404") == count + 1
+    assert REQUEST_DURATION.labels("NotFound", route, "404")._sum.get() >= before
+
+
+def _bucket_count(method: str, route: str, status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "http_request_duration_seconds_count", {"method": method, "route": route, "status_code": status}
+    )
+    return value or 0.0
+
+
+async def test_health_and_reflection_are_served(channel: aio.Channel) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
