@@ -34,11 +34,18 @@ check-gen: $(STAMP) $(GAPI)
 buf-lint: $(STAMP) $(GAPI)
 	$(BUF) lint
 
-# Compares the contracts with the previous commit; skipped only when there is none.
+# Images of both trees are compared: the previous commit's is built in a temp dir with the same
+# vendored google protos (they are git-ignored, so `--against .git#ref=` would lack them).
 buf-breaking: $(STAMP) $(GAPI)
-	@if git rev-parse --verify -q HEAD~1 >/dev/null; then \
-	  $(BUF) breaking --against '.git#ref=HEAD~1'; \
-	else echo "buf breaking: no previous commit to compare against"; fi
+	@if ! git rev-parse --verify -q HEAD~1 >/dev/null; then \
+	  echo "buf breaking: no previous commit to compare against"; exit 0; fi; \
+	prev=$$(mktemp -d) && trap 'rm -rf "$$prev"' EXIT && \
+	git archive HEAD~1 | tar -x -C "$$prev" && \
+	mkdir -p "$$prev/.build" && cp -r $(GAPI) "$$prev/.build/" && \
+	(cd "$$prev" && $(CURDIR)/$(BUF) build -o "$$prev/before.binpb") && \
+	$(BUF) build -o "$$prev/after.binpb" && \
+	$(BUF) breaking "$$prev/after.binpb" --against "$$prev/before.binpb" --config buf.yaml && \
+	echo "buf breaking: no breaking change against HEAD~1"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

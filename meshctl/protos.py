@@ -21,8 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 GEN_DIR = ROOT / "gen"
 VENDOR_DIR = ROOT / ".build" / "protos"
-# Committed copy of the same files, for buf (its `breaking` against-image is built from git alone).
-THIRD_PARTY_DIR = PROTO_DIR / "third_party"
 DESCRIPTOR_NAME = "descriptor.binpb"
 
 # google/api and google/rpc files copied from googleapis-common-protos (buf and protoc import them).
@@ -62,12 +60,8 @@ def vendor(dest: Path, *, quiet: bool = False) -> None:
 
 
 def _proto_files() -> list[str]:
-    """Return every .proto under proto/ except third_party/, relative to proto/, sorted."""
-    return sorted(
-        p.relative_to(PROTO_DIR).as_posix()
-        for p in PROTO_DIR.rglob("*.proto")
-        if THIRD_PARTY_DIR not in p.parents
-    )
+    """Return every .proto under proto/, relative to proto/, sorted."""
+    return sorted(p.relative_to(PROTO_DIR).as_posix() for p in PROTO_DIR.rglob("*.proto"))
 
 
 def _protoc_include() -> Path:
@@ -138,32 +132,18 @@ def _differing(want_dir: Path, have_dir: Path) -> list[str]:
 
 
 def check() -> int:
-    """Regenerate into a temp dir and compare gen/ and proto/third_party byte for byte."""
-    code = 0
+    """Regenerate into a temp dir and compare with gen/ byte for byte."""
     with tempfile.TemporaryDirectory(prefix="gen-check-") as tmp:
         fresh = Path(tmp) / "gen"
         generate(fresh)
         stale = _differing(fresh, GEN_DIR)
-        vendored = Path(tmp) / "third_party"
-        vendor(vendored, quiet=True)
-        drifted = _differing(vendored, THIRD_PARTY_DIR)
     if stale:
         print("gen/ is stale: run make gen", file=sys.stderr)
         for name in stale:
             print(f"  gen/{name}", file=sys.stderr)
-        code = 1
-    if drifted:
-        print(
-            "proto/third_party differs from googleapis-common-protos: "
-            "run python -m meshctl.protos vendor proto/third_party",
-            file=sys.stderr,
-        )
-        for name in drifted:
-            print(f"  proto/third_party/{name}", file=sys.stderr)
-        code = 1
-    if code == 0:
-        print("gen/ is up to date")
-    return code
+        return 1
+    print("gen/ is up to date")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
