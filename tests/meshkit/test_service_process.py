@@ -1,0 +1,78 @@
+"""A real service process: JSON logs carrying the request id, and a clean drain on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+from meshctl import datatier
+from meshkit import ids
+
+
+def _start_catalog(database_url: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    port = datatier.free_port()
+    log_path = tmp_path / "catalog.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LISTEN_ADDR": f"127.0.0.1:{port}",
+        "METRICS_PORT": str(datatier.free_port()),
+        "SHUTDOWN_GRACE_S": "5",
+    }
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "catalog_svc"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return proc, port, log_path
+
+
+def _wait_serving(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.1)
+    raise TimeoutError("catalog_svc did not become SERVING")
+
+
+def test_logs_are_json_with_the_request_id_and_sigterm_drains_cleanly(
+    database_url: str, tmp_path: Path
+) -> None:
+    proc, port, log_path = _start_catalog(database_url, tmp_path)
+    try:
+        _wait_serving(port)
+        unknown = ids.encode(ids.new_id())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            try:
+                stub.GetTrack(
+                    catalog_pb2.GetTrackRequest(id=unknown), metadata=(("x-request-id", "req-e2e-7"),)
+                )
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.NOT_FOUND
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    rpc = [r for r in records if r.get("request_id") == "req-e2e-7"]
+    assert rpc, f"no log record carries the request id; log was:\n{log_path.read_text()[-2000:]}"
+    assert rpc[-1]["service"] == "catalog_svc"
+    assert rpc[-1]["grpc_code"] == "NOT_FOUND"
+    assert len(rpc[-1]["trace_id"]) == 32
+    assert any(r["message"] == "draining" for r in records)
+    assert records[-1]["message"] == "stopped"
