@@ -1,11 +1,13 @@
-"""Builds the Spotify user objects (private and public) from accounts."""
+"""Builds the Spotify user objects (private and public) and audit events from stored rows."""
 
 from __future__ import annotations
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.auth.v1 import auth_pb2
 from spotify.common.v1 import common_pb2
 
+from auth_svc.models import AuditLog
 from auth_svc.store import Account
 from meshkit import ids
 
@@ -15,6 +17,7 @@ ROLE_ENUM = {
     "artist": auth_pb2.ROLE_ARTIST,
     "admin": auth_pb2.ROLE_ADMIN,
 }
+ROLE_NAME = {value: name for name, value in ROLE_ENUM.items()}
 
 
 class UserObjects:
@@ -56,3 +59,24 @@ class UserObjects:
             created_at=created,
             artist_ids=[ids.encode(a) for a in account.artist_ids],
         )
+
+
+def audit_event(row: AuditLog) -> auth_pb2.AuditEvent:
+    """An audit row as the API shows it (ids base62, time as a Timestamp)."""
+    occurred = Timestamp()
+    occurred.FromDatetime(row.occurred_at)
+    details = Struct()
+    if row.details:
+        details.update(row.details)
+    return auth_pb2.AuditEvent(
+        id=ids.encode(row.id),
+        occurred_at=occurred,
+        actor_id=ids.encode(row.actor_id) if row.actor_id else "",
+        actor_ip=str(row.actor_ip or ""),
+        action=row.action,
+        resource_type=row.resource_type or "",
+        resource_id=row.resource_id or "",
+        details=details,
+        success=row.success,
+        request_id=row.request_id or "",
+    )

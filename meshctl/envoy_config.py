@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from auth_svc import limits
 from meshkit.config import DEFAULT_PORTS, PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,18 @@ MEDIA_SERVICE = "media_svc"
 # Method-name prefixes of read-only RPCs (AIP naming): safe to retry.
 READ_PREFIXES: tuple[str, ...] = ("Get", "List", "BatchGet", "Search", "Check")
 
+# The only RPCs that need no session (ext_authz is off on their routes). Everything else that is
+# routed needs one; health, media (signed URLs carry their own authorization) and unknown paths
+# (404) are not RPCs.
+ANONYMOUS_RPCS: frozenset[str] = frozenset(
+    {"/spotify.auth.v1.AuthService/Register", "/spotify.auth.v1.AuthService/Login"}
+)
+# A method of a routed service is public when it has a google.api.http annotation (a JSON path)
+# or is listed here (gRPC-only, e.g. client-streaming uploads). The rest are internal, for other
+# services on the mesh network, and Envoy answers 404 for them: a new internal RPC is closed to
+# the outside by default instead of by someone remembering to close it.
+GRPC_ONLY_PUBLIC_RPCS: frozenset[str] = frozenset({"/spotify.catalog.v1.CatalogService/IngestTrackAudio"})
+
 # Route timeouts; the defaults of every target, which a target or an override may replace.
 DEFAULTS: dict[str, Any] = {
     "default_timeout": "15s",
@@ -63,6 +77,13 @@ DEFAULTS: dict[str, Any] = {
     "cors_origins": [],
     "upstreams": {},
     "ports": {},
+    # Proxies in front of Envoy whose x-forwarded-for entries are trusted (0: the peer is the
+    # client). The per-IP rate limit and the audit log's client IP both follow this.
+    "xff_num_trusted_hops": 0,
+    # Deadlines of Envoy's calls to auth_svc: ext_authz fails closed (503), the rate limiter open.
+    "ext_authz_timeout": "1s",
+    "ratelimit_timeout": "0.25s",
+    "ratelimit_config": str(limits.DEFAULT_PATH),
 }
 
 
@@ -161,6 +182,11 @@ def _resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def has_http_rule(method: descriptor_pb2.MethodDescriptorProto) -> bool:
+    """Whether the method has a google.api.http annotation (a public JSON mapping)."""
+    return method.options.HasExtension(annotations_pb2.http)
+
+
 def rpc_methods(descriptor_set: Path) -> dict[str, list[descriptor_pb2.MethodDescriptorProto]]:
     """Every method of every service in a FileDescriptorSet, keyed by fully-qualified service."""
     fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
@@ -193,8 +219,10 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
     ]
     cluster_of = {service: u["cluster"] for u in upstreams for service in u["services"]}
     rpc_timeouts: dict[str, str] = dict(cfg["rpc_timeouts"])
+    table = limits.load(_project_path(cfg["ratelimit_config"]))
 
-    read_rpcs: list[dict[str, str]] = []
+    rpc_routes: list[dict[str, Any]] = []
+    internal_rpcs: list[str] = []
     source = _descriptor_source(cfg)
     if source.is_file():
         methods = rpc_methods(source)
@@ -207,11 +235,15 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         for service, cluster in cluster_of.items():
             for method in methods[service]:
                 path = f"/{service}/{method.name}"
-                if method.name.startswith(READ_PREFIXES) and not method.client_streaming:
-                    timeout = rpc_timeouts.pop(path, cfg["default_timeout"])
-                    read_rpcs.append({"path": path, "cluster": cluster, "timeout": timeout})
+                if not (has_http_rule(method) or path in GRPC_ONLY_PUBLIC_RPCS):
+                    internal_rpcs.append(path)
+                    continue
+                rpc_routes.append(_rpc_route(path, cluster, method, table, rpc_timeouts, cfg))
+        unknown = sorted(set().union(*(c.methods for c in table.categories.values())) - _paths(rpc_routes))
+        if unknown:
+            raise ValueError(f"rate-limit categories name RPCs that are not public: {', '.join(unknown)}")
     else:
-        log.warning("no descriptor set at %s: rendering without per-method retry routes", source)
+        log.warning("no descriptor set at %s: rendering without per-method routes", source)
 
     slow_rpcs = []
     for path, timeout in rpc_timeouts.items():
@@ -240,10 +272,42 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "read_per_try_timeout": cfg["read_per_try_timeout"],
         "grpc_upstreams": upstreams,
         "media": {"cluster": MEDIA_SERVICE, **_upstream(cfg, MEDIA_SERVICE)},
-        "read_rpcs": read_rpcs,
+        "rpc_routes": rpc_routes,
+        "internal_rpcs": internal_rpcs,
         "slow_rpcs": slow_rpcs,
         "identity_headers": IDENTITY_HEADERS,
+        "auth_cluster": "auth_svc",
+        "xff_num_trusted_hops": int(cfg["xff_num_trusted_hops"]),
+        "ext_authz_timeout": cfg["ext_authz_timeout"],
+        "ratelimit_timeout": cfg["ratelimit_timeout"],
+        "ratelimit_domain": table.domain,
+        "ratelimit_keys": {"category": limits.CATEGORY_KEY, "user": limits.USER_KEY},
+        "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),
     }
+
+
+def _rpc_route(
+    path: str,
+    cluster: str,
+    method: descriptor_pb2.MethodDescriptorProto,
+    table: limits.RateLimitTable,
+    rpc_timeouts: dict[str, str],
+    cfg: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One public RPC's route: timeout, retries (reads only), session need, rate-limit category."""
+    category = table.category_of(path)
+    return {
+        "path": path,
+        "cluster": cluster,
+        "timeout": rpc_timeouts.pop(path, cfg["default_timeout"]),
+        "retry": method.name.startswith(READ_PREFIXES) and not method.client_streaming,
+        "anonymous": path in ANONYMOUS_RPCS,
+        "ratelimit": {"category": category.name, "scope": category.scope} if category else None,
+    }
+
+
+def _paths(routes: list[dict[str, Any]]) -> set[str]:
+    return {route["path"] for route in routes}
 
 
 def render(target: str, *, overrides: dict[str, Any] | None = None) -> str:

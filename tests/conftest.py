@@ -2,15 +2,28 @@
 
 Each test run gets its own database (and its own broker and ports), so runs never collide
 with each other or with a mesh started by `make up`.
+
+Everything through Envoy needs a session except register, login, /healthz and /media/*:
+- `demo_token`, `free_token`, `artist_token`, `admin_token`: bearer tokens of the demo accounts
+  (one login each per run); send `{"authorization": f"Bearer {token}"}` as HTTP headers or as
+  gRPC metadata `(("authorization", f"Bearer {token}"),)`.
+- `login(email, password)` logs in and returns a token; `new_account()` registers a fresh user
+  and returns (email, password, token), for tests that change a user or spend its rate limits
+  (search is 60/min per user: a test doing many searches should use its own account).
+- `envoy_client()` is an httpx client whose connections come from a fresh 127.x.y.z address.
+  Envoy limits login/register to 5 per 15 minutes per client IP, so every login here uses its
+  own address; a test about that limit gets an address no other test shares.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from meshctl import datatier, mesh
@@ -79,7 +92,92 @@ def running_mesh(
     )
     running = mesh.Mesh(layout, database_url, redis_url, kafka_bootstrap)
     demo.load_if_empty(database_url)
-    mesh.start_services(running, procs)
+    # Rate-limit counters of this run only: the test Redis may be shared with other runs, and the
+    # demo users' ids are the same in every run.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RATELIMIT_KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex[:10]}")
+        mesh.start_services(running, procs)
     mesh.wait_healthy(running, procs)
     mesh.start_envoy(running, procs)
     return running
+
+
+def fresh_loopback_address() -> str:
+    """A random 127.x.y.z (never 127.0.0.1): all of 127/8 reaches Envoy's loopback listener."""
+    octets = secrets.token_bytes(3)
+    return "127." + ".".join(str(1 + b % 254) for b in octets)
+
+
+@pytest.fixture
+def loopback_address() -> str:
+    """A client address of this test's own (per-IP rate limits, the audit log's actor_ip)."""
+    return fresh_loopback_address()
+
+
+@pytest.fixture(scope="session")
+def envoy_client(running_mesh: mesh.Mesh) -> Iterator[Callable[..., httpx.Client]]:
+    """A factory of httpx clients to Envoy, each from its own loopback address (or `address`)."""
+    clients: list[httpx.Client] = []
+
+    def make(address: str | None = None) -> httpx.Client:
+        client = httpx.Client(
+            base_url=running_mesh.envoy_url,
+            transport=httpx.HTTPTransport(local_address=address or fresh_loopback_address()),
+            timeout=10,
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def login(envoy_client: Callable[..., httpx.Client]) -> Callable[[str, str], str]:
+    """Log in through Envoy (from a fresh address) and return the bearer token."""
+
+    def do_login(email: str, password: str) -> str:
+        reply = envoy_client().post("/api/auth/login", json={"email": email, "password": password})
+        assert reply.status_code == 200, reply.text
+        return str(reply.json()["access_token"])
+
+    return do_login
+
+
+@pytest.fixture(scope="session")
+def new_account(
+    envoy_client: Callable[..., httpx.Client], login: Callable[[str, str], str]
+) -> Callable[..., tuple[str, str, str]]:
+    """Register a unique user through Envoy; returns (email, password, token)."""
+
+    def register(display_name: str = "Test Listener") -> tuple[str, str, str]:
+        email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+        password = f"pw-{secrets.token_hex(8)}"
+        reply = envoy_client().post(
+            "/api/auth/register", json={"email": email, "password": password, "display_name": display_name}
+        )
+        assert reply.status_code == 200, reply.text
+        return email, password, login(email, password)
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def demo_token(login: Callable[[str, str], str]) -> str:
+    return login("demo@example.com", "demo-password")
+
+
+@pytest.fixture(scope="session")
+def free_token(login: Callable[[str, str], str]) -> str:
+    return login("free@example.com", "free-password")
+
+
+@pytest.fixture(scope="session")
+def artist_token(login: Callable[[str, str], str]) -> str:
+    return login("artist@example.com", "artist-password")
+
+
+@pytest.fixture(scope="session")
+def admin_token(login: Callable[[str, str], str]) -> str:
+    return login("admin@example.com", "admin-password")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 import httpx
@@ -23,13 +24,41 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def http(running_mesh: Mesh) -> httpx.Client:
-    with httpx.Client(base_url=running_mesh.envoy_url, timeout=10) as client:
+def http(running_mesh: Mesh, demo_token: str) -> httpx.Client:
+    """JSON through Envoy, signed in as the demo user (Bearer token)."""
+    with httpx.Client(
+        base_url=running_mesh.envoy_url, timeout=10, headers={"authorization": f"Bearer {demo_token}"}
+    ) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def channel(running_mesh: Mesh) -> grpc.Channel:
+def anonymous_http(running_mesh: Mesh) -> httpx.Client:
+    with httpx.Client(base_url=running_mesh.envoy_url, timeout=10) as client:
+        yield client
+
+
+class _BearerInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Adds the session token to every call, as the SDK does."""
+
+    def __init__(self, token: str) -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        # grpc's call details are a namedtuple.
+        metadata = (*(client_call_details.metadata or ()), *self.metadata)
+        return continuation(client_call_details._replace(metadata=metadata), request)
+
+
+@pytest.fixture(scope="module")
+def channel(running_mesh: Mesh, demo_token: str) -> grpc.Channel:
+    """Native gRPC through Envoy, signed in as the demo user (`authorization` metadata)."""
+    with grpc.insecure_channel(running_mesh.grpc_target) as chan:
+        yield grpc.intercept_channel(chan, _BearerInterceptor(demo_token))
+
+
+@pytest.fixture(scope="module")
+def anonymous_channel(running_mesh: Mesh) -> grpc.Channel:
     with grpc.insecure_channel(running_mesh.grpc_target) as chan:
         yield chan
 
@@ -68,7 +97,7 @@ def test_catalog_errors_map_to_http_and_grpc_statuses(http: httpx.Client, channe
     unknown = ids.encode(uuid.uuid4())
     missing = http.get(f"/v1/tracks/{unknown}")
     assert missing.status_code == 404
-    assert unknown in missing.json()["message"]
+    assert missing.json()["error"] == {"status": 404, "message": f"track {unknown} not found"}
     with pytest.raises(grpc.RpcError) as err:
         catalog_pb2_grpc.CatalogServiceStub(channel).GetTrack(
             catalog_pb2.GetTrackRequest(id=unknown), timeout=5
@@ -118,13 +147,14 @@ def test_rec_genre_seeds_come_from_the_catalog(http: httpx.Client, channel: grpc
 
 
 def test_playback_events_need_a_user_and_client_identity_headers_are_ignored(
-    http: httpx.Client, channel: grpc.Channel
+    anonymous_http: httpx.Client, anonymous_channel: grpc.Channel
 ) -> None:
     event = {"idempotency_key": "k", "track_id": demo.DEMO_TRACK_ID, "event": "start", "position_ms": 0}
     spoofed = {"x-user-id": demo.DEMO_USER_ID, "x-user-roles": "admin"}
-    reply = http.post("/api/playback/events", json={"events": [event]}, headers=spoofed)
+    reply = anonymous_http.post("/api/playback/events", json={"events": [event]}, headers=spoofed)
     assert reply.status_code == 401
-    stub = playback_pb2_grpc.PlaybackServiceStub(channel)
+    assert reply.json() == {"error": {"status": 401, "message": "No token provided"}}
+    stub = playback_pb2_grpc.PlaybackServiceStub(anonymous_channel)
     with pytest.raises(grpc.RpcError) as err:
         stub.ReportPlaybackEvents(
             playback_pb2.ReportPlaybackEventsRequest(
@@ -183,13 +213,36 @@ def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh)
     assert event.event_type == playback_pb2.PlaybackEvent.EVENT_TYPE_PROGRESS
 
 
-def test_media_origin_is_routed_and_refuses_unsigned_urls(http: httpx.Client) -> None:
-    reply = http.get(f"/media/tracks/{demo.DEMO_TRACK_ID}_160kbps.ogg")
+def test_media_origin_is_routed_and_refuses_unsigned_urls(anonymous_http: httpx.Client) -> None:
+    # No session needed (a signed URL is its own authorization), so the refusal is media_svc's.
+    reply = anonymous_http.get(f"/media/tracks/{demo.DEMO_TRACK_ID}_160kbps.ogg")
     assert reply.status_code == 403
     assert reply.json()["error"]["status"] == 403
 
 
-def test_unknown_paths_are_404_json(http: httpx.Client) -> None:
-    reply = http.get("/v1/nothing-here")
-    assert reply.status_code == 404
-    assert reply.json()["error"]["status"] == 404
+def test_unknown_paths_are_404_json(http: httpx.Client, anonymous_http: httpx.Client) -> None:
+    for client in (http, anonymous_http):
+        reply = client.get("/v1/nothing-here")
+        assert reply.status_code == 404
+        assert reply.json()["error"]["status"] == 404
+
+
+def test_health_needs_no_session(anonymous_http: httpx.Client) -> None:
+    reply = anonymous_http.get("/healthz")
+    assert reply.status_code == 200
+    assert reply.json() == {"status": "ok"}
+
+
+def test_every_public_read_needs_a_session(
+    anonymous_http: httpx.Client, anonymous_channel: grpc.Channel
+) -> None:
+    for path in (f"/v1/tracks/{demo.DEMO_TRACK_ID}", f"/v1/users/{demo.DEMO_USER_ID}", "/v1/me"):
+        reply = anonymous_http.get(path)
+        assert reply.status_code == 401, path
+        assert reply.json()["error"]["status"] == 401
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+    with pytest.raises(grpc.RpcError) as err:
+        catalog_pb2_grpc.CatalogServiceStub(anonymous_channel).GetTrack(
+            catalog_pb2.GetTrackRequest(id=demo.DEMO_TRACK_ID), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,100 @@
+"""Envoy's external authorization (`envoy.service.auth.v3.Authorization/Check`).
+
+Envoy asks before routing any request that needs a session (every route but register, login,
+health, media and unknown paths, which the Envoy routes exempt). A live session lets the request
+through with `x-user-id`, `x-user-roles` and `x-user-product` added, which the services trust
+because Envoy strips those headers from every client request first. Anything else is a 401 in
+Spotify's error shape for JSON clients, or plain UNAUTHENTICATED for native gRPC ones.
+
+Envoy runs this after the JSON transcoder, so the request path is always the gRPC method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from envoyapi.envoy.config.core.v3 import base_pb2
+from envoyapi.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from envoyapi.envoy.type.v3 import http_status_pb2
+from google.rpc import code_pb2, status_pb2
+from grpc import aio
+from redis.exceptions import RedisError
+
+from auth_svc.credentials import token_from_headers
+from auth_svc.sessions import SessionStore
+from meshkit import ids
+from meshkit.context import USER_ID_KEY, USER_PRODUCT_KEY, USER_ROLES_KEY
+from meshkit.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+NO_TOKEN = "No token provided"
+BAD_TOKEN = "Invalid access token: the session expired or was closed"
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+
+
+def is_native_grpc(headers: Mapping[str, str]) -> bool:
+    """A gRPC client's request, as opposed to a JSON one the transcoder turned into gRPC.
+
+    After transcoding both carry `content-type: application/grpc`; only the transcoded one has
+    the `x-envoy-original-path` the transcoder leaves behind.
+    """
+    return headers.get("content-type", "").startswith("application/grpc") and (
+        "x-envoy-original-path" not in headers
+    )
+
+
+def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(
+        header=base_pb2.HeaderValue(key=key, value=value), append_action=_OVERWRITE
+    )
+
+
+def denied(status: int, message: str, headers: Mapping[str, str]) -> external_auth_pb2.CheckResponse:
+    """A refusal: Spotify's error JSON for HTTP clients, the bare message for gRPC ones."""
+    code = code_pb2.UNAUTHENTICATED if status == 401 else code_pb2.PERMISSION_DENIED
+    response_headers = [_header("www-authenticate", 'Bearer realm="spotify"')] if status == 401 else []
+    if is_native_grpc(headers):
+        body = message  # Envoy turns it into grpc-message; the status maps to `code`
+    else:
+        body = json.dumps({"error": {"status": status, "message": message}}, separators=(",", ":"))
+        response_headers.append(_header("content-type", "application/json"))
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code, message=message),
+        denied_response=external_auth_pb2.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=status), headers=response_headers, body=body
+        ),
+    )
+
+
+class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
+    def __init__(self, sessions: SessionStore) -> None:
+        self.sessions = sessions
+
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: aio.ServicerContext
+    ) -> external_auth_pb2.CheckResponse:
+        headers = request.attributes.request.http.headers
+        token = token_from_headers(headers)
+        if not token:
+            return denied(401, NO_TOKEN, headers)
+        try:
+            session = await self.sessions.get(token, touch=True)
+        except RedisError as exc:
+            # Envoy turns an error from here into its status_on_error (503): fail closed.
+            log.error("session store unreachable", extra={"error": str(exc)})
+            raise Unavailable("session store unavailable") from None
+        if session is None:
+            return denied(401, BAD_TOKEN, headers)
+        return external_auth_pb2.CheckResponse(
+            status=status_pb2.Status(code=code_pb2.OK),
+            ok_response=external_auth_pb2.OkHttpResponse(
+                headers=[
+                    _header(USER_ID_KEY, ids.encode(session.user_id)),
+                    _header(USER_ROLES_KEY, session.roles_header),
+                    _header(USER_PRODUCT_KEY, session.product),
+                ]
+            ),
+        )

@@ -1,0 +1,61 @@
+"""Reading credentials and the client address from request headers (HTTP) or gRPC metadata.
+
+The same rules serve ext_authz (Envoy's CheckRequest carries the HTTP headers) and the
+servicer (Logout needs the token Envoy forwarded as metadata), so they live here once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from grpc import aio
+
+SESSION_COOKIE = "session"
+
+
+def token_from_headers(headers: Mapping[str, str]) -> str:
+    """The session token: `Authorization: Bearer <token>` first, else the `session` cookie."""
+    authorization = headers.get("authorization", "")
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    # Parsed by hand: http.cookies gives up on the first cookie it dislikes, and browsers send
+    # whatever other sites' cookies look like.
+    for pair in headers.get("cookie", "").split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name.strip() == SESSION_COOKIE and value.strip().strip('"'):
+            return value.strip().strip('"')
+    return ""
+
+
+def client_ip(headers: Mapping[str, str]) -> str:
+    """The client address Envoy saw, or "" when there is none (an internal caller).
+
+    Envoy (use_remote_address) appends the peer it trusts to x-forwarded-for, so the last entry
+    is the one no client can forge; x-envoy-external-address, set for non-private peers, agrees.
+    """
+    candidates = [headers.get("x-envoy-external-address", "")]
+    forwarded = [part.strip() for part in headers.get("x-forwarded-for", "").split(",") if part.strip()]
+    if forwarded:
+        candidates.append(forwarded[-1])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return ""
+
+
+def metadata_headers(context: aio.ServicerContext) -> dict[str, str]:
+    """The invocation metadata as a lower-cased dict of text values."""
+    metadata: Iterable[tuple[str, str | bytes]] = context.invocation_metadata() or ()
+    return {key.lower(): value for key, value in metadata if isinstance(value, str)}
+
+
+def session_cookie(token: str, max_age_s: int, *, secure: bool) -> str:
+    """The `set-cookie` value for a session (empty token and max_age 0 clear it)."""
+    parts = [f"{SESSION_COOKIE}={token}", "HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={max_age_s}"]
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)

@@ -1,0 +1,153 @@
+"""Account rules and sessions against the real PostgreSQL and Redis (no Envoy, no gRPC)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import func, select
+
+from auth_svc import audit
+from auth_svc.audit import AuditEntry
+from auth_svc.identity import Identity
+from auth_svc.models import AuditLog, User
+from auth_svc.passwords import PasswordHasher
+from auth_svc.sessions import SessionStore, digest
+from auth_svc.store import AuthStore
+from meshkit import db
+from meshkit.errors import AlreadyExists, InvalidArgument, PermissionDenied, Unauthenticated
+
+ROUNDS = 4  # bcrypt's minimum: these tests are about the rules, not the cost
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, recording every verification (and able to act in the middle of one)."""
+
+    def __init__(self) -> None:
+        super().__init__(ROUNDS)
+        self.verified: list[str | None] = []
+        self.during_verify: Callable[[], Awaitable[None]] | None = None
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.verified.append(password_hash)
+        if self.during_verify is not None:
+            await self.during_verify()
+        return await super().verify(password, password_hash)
+
+
+@pytest.fixture
+async def parts(
+    database_url: str, redis_url: str
+) -> AsyncIterator[tuple[Identity, AuthStore, CountingHasher]]:
+    engine = db.create_engine(database_url, pool_size=2)
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = AuthStore(db.session_factory(engine))
+    hasher = CountingHasher()
+    yield Identity(store, SessionStore(redis, ttl_s=60), hasher), store, hasher
+    await redis.aclose()
+    await engine.dispose()
+
+
+def unique_email() -> str:
+    return f"unit-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def failed_logins(store: AuthStore, email: str) -> list[AuditLog]:
+    async with store.sessions() as session:
+        rows = await session.scalars(
+            select(AuditLog).where(AuditLog.action == audit.LOGIN, AuditLog.resource_id == email)
+        )
+        return list(rows)
+
+
+async def test_unknown_email_and_wrong_password_cost_the_same(
+    parts: tuple[Identity, AuthStore, CountingHasher],
+) -> None:
+    identity, store, hasher = parts
+    email = unique_email()
+    await identity.register(email=email, password="right-password", display_name="", country="", ip="")
+    ghost = unique_email()
+    errors = []
+    for who in (email, ghost):
+        hasher.verified.clear()
+        with pytest.raises(Unauthenticated) as err:
+            await identity.login(email=who, password="wrong-password", ip="198.51.100.1")
+        errors.append(err.value.message)
+        assert len(hasher.verified) == 1  # one bcrypt check each: a real hash, or the dummy one
+        [row] = await failed_logins(store, who)
+        assert (row.success, str(row.actor_ip), row.details) == (
+            False,
+            "198.51.100.1",
+            {"reason": "invalid_credentials"},
+        )
+    assert hasher.verified == [None]
+    assert errors[0] == errors[1]
+
+
+async def test_a_ban_committed_during_login_leaves_no_session(
+    parts: tuple[Identity, AuthStore, CountingHasher],
+) -> None:
+    identity, store, hasher = parts
+    email = unique_email()
+    account = await identity.register(
+        email=email, password="right-password", display_name="", country="", ip=""
+    )
+
+    async def ban_now() -> None:  # the admin's ban lands after the account was read as not banned
+        hasher.during_verify = None
+        await store.set_banned(account.user.id, True, "race", AuditEntry(audit.BAN))
+
+    hasher.during_verify = ban_now
+    with pytest.raises(PermissionDenied):
+        await identity.login(email=email, password="right-password", ip="")
+    assert await identity.sessions.redis.scard(f"user_sessions:{account.user.id.hex}") == 0
+
+
+async def test_invalid_registrations_store_nothing(parts: tuple[Identity, AuthStore, CountingHasher]) -> None:
+    identity, store, _ = parts
+
+    async def users() -> int:
+        async with store.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+    before = await users()
+    for kwargs in (
+        {"email": unique_email(), "password": "short"},
+        {"email": unique_email(), "password": "x" * 73},
+        {"email": "no-at-sign", "password": "long-enough"},
+        {"email": unique_email(), "password": "long-enough", "country": "se1"},
+        {"email": unique_email(), "password": "long-enough", "display_name": "n" * 101},
+    ):
+        with pytest.raises(InvalidArgument):
+            await identity.register(**{"display_name": "", "country": "", "ip": "", **kwargs})
+    email = unique_email()
+    await identity.register(email=email, password="long-enough", display_name="", country="", ip="")
+    with pytest.raises(AlreadyExists):
+        await identity.register(
+            email=f" {email.upper()} ", password="long-enough", display_name="", country="", ip=""
+        )
+    assert await users() == before + 1
+
+
+async def test_sessions_revoke_all_but_one_and_updates_never_resurrect(
+    parts: tuple[Identity, AuthStore, CountingHasher],
+) -> None:
+    identity, _, _ = parts
+    sessions = identity.sessions
+    user_id = uuid.uuid4()
+    tokens = [await sessions.create(user_id, {"user"}, "free") for _ in range(3)]
+    assert (await sessions.get(tokens[0], touch=False)).roles == frozenset({"user"})  # type: ignore[union-attr]
+
+    await sessions.redis.delete(f"session:{digest(tokens[2])}")  # as if it had expired
+    await sessions.update_identity(user_id, {"user", "premium"}, "premium")
+    assert await sessions.get(tokens[2], touch=False) is None  # an expired session stays expired
+    live = await sessions.get(tokens[1], touch=False)
+    assert live is not None and (live.product, live.roles_header) == ("premium", "premium,user")
+
+    assert await sessions.revoke_all(user_id, keep_token=tokens[0]) == 1
+    assert await sessions.get(tokens[1], touch=False) is None
+    assert await sessions.get(tokens[0], touch=False) is not None
+    await sessions.create(user_id, {"user"}, "free")  # prunes the index of dead entries
+    assert await sessions.redis.scard(f"user_sessions:{user_id.hex}") == 2
