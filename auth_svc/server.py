@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 
-import redis.asyncio as aioredis
 from envoyapi.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from envoyapi.envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from grpc import aio
@@ -27,16 +26,16 @@ from auth_svc.sessions import SessionStore
 from auth_svc.store import AuthStore
 from meshkit import db
 from meshkit.config import Settings
+from meshkit.redis_client import create_redis
 from meshkit.server import run
 
 SERVICE = "auth_svc"
-REDIS_CONNECTIONS = 64
 
 
 async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
     engine = db.create_engine(settings.database_url)
     stack.push_async_callback(engine.dispose)
-    redis = _redis(settings.redis_url)
+    redis = create_redis(settings.redis_url)
     stack.push_async_callback(redis.aclose)
 
     store = AuthStore(db.session_factory(engine))
@@ -72,25 +71,6 @@ async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -
         external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name,
         rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name,
     ]
-
-
-def _redis(url: str) -> aioredis.Redis:
-    """A client whose pool makes callers wait for a free connection instead of failing.
-
-    Every request through Envoy costs auth_svc a Redis call (ext_authz), so a burst easily has
-    more calls in flight than the pool has connections; redis-py's default pool would answer
-    those with MaxConnectionsError, i.e. 503s at the edge.
-    """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_CONNECTIONS,
-        timeout=2.0,  # seconds to wait for a free connection
-        decode_responses=True,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-    )
-    return aioredis.Redis(connection_pool=pool)
 
 
 def main() -> None:

@@ -23,7 +23,10 @@ def _summary(m: meshmod.Mesh) -> str:
 
     lines = [
         "The mesh is up.",
-        f"  JSON (web clients):      {m.envoy_url}    e.g. curl {m.envoy_url}/v1/tracks/{DEMO_TRACK_ID}",
+        f"  JSON (web clients):      {m.envoy_url}    sign in: curl -X POST {m.envoy_url}/api/auth/login"
+        """ -d '{"email":"demo@example.com","password":"demo-password"}'""",
+        f"                           then: curl -H 'Authorization: Bearer <access_token>'"
+        f" {m.envoy_url}/v1/tracks/{DEMO_TRACK_ID}",
         f"  gRPC (SDKs, internal):   {m.grpc_target}  (same listener, h2c)",
         f"  Envoy admin:             http://127.0.0.1:{m.layout.envoy_admin_port}",
         f"  media origin:            {m.envoy_url}/media/ (signed URLs)",

@@ -5,8 +5,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine on psycopg 3; tables name their schema, so no search_path is needed."""
+def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """An async engine on psycopg 3; tables name their schema, so no search_path is needed.
+
+    Small pools: five services, their replicas and the batch jobs share one PostgreSQL
+    (max_connections 100 by default); add PgBouncer before raising this.
+    """
     return create_async_engine(
         database_url,
         pool_size=pool_size,

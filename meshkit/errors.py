@@ -38,7 +38,7 @@ class AlreadyExists(DomainError):
 
 
 class FailedPrecondition(DomainError):
-    """The resource is not in a state that allows the change, e.g. a stale snapshot (HTTP 400/409)."""
+    """The resource is not in a state that allows the change (HTTP 409)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
@@ -84,7 +84,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,  # Envoy's Lua error filter answers 409 (a conflict)
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNIMPLEMENTED: 501,

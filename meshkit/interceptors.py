@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+import kafka.errors
+import redis.exceptions
+import sqlalchemy.exc
 from grpc import aio
 
 from meshkit.context import (
@@ -30,8 +33,36 @@ from meshkit.metrics import REQUEST_DURATION
 
 log = logging.getLogger("meshkit.rpc")
 
-# Health probes arrive every few seconds from Envoy and the launcher: not worth a log line each.
-_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Health probes arrive every few seconds, and Envoy's ext_authz and rate-limit calls come with
+# every request (Envoy's access log has those): not worth a log line each.
+_QUIET_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.",
+    "/envoy.service.auth.v3.Authorization/",
+    "/envoy.service.ratelimit.v3.RateLimitService/",
+)
+
+# Failures of a dependency (database, Redis, Kafka, another service) that a retry may cure:
+# UNAVAILABLE (HTTP 503) rather than INTERNAL (500).
+_TRANSIENT = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kafka.errors.KafkaTimeoutError,
+    kafka.errors.NoBrokersAvailable,
+)
+
+
+def _transient_code(exc: BaseException) -> grpc.StatusCode | None:
+    if isinstance(exc, _TRANSIENT):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, aio.AioRpcError) and exc.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
+        return exc.code()
+    return None
 
 
 class _Call:
@@ -57,6 +88,13 @@ class _Call:
         if isinstance(exc, NotImplementedError):  # the generated base servicer's default
             self.code = grpc.StatusCode.UNIMPLEMENTED
             await context.abort(self.code, f"{self.method} is not implemented yet")
+        transient = _transient_code(exc)
+        if transient is not None:
+            self.code = transient
+            log.warning("dependency unavailable in %s: %s", self.method, exc)
+            await context.abort(
+                transient, f"a dependency is unavailable, retry later (request id {self.request_id})"
+            )
         self.code = grpc.StatusCode.INTERNAL
         log.exception("unhandled error in %s", self.method)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {self.request_id})")

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 
 import grpc
 import pytest
+import redis.exceptions
 from grpc import aio
 
 from meshkit import context, ids
@@ -32,6 +33,10 @@ async def _crash(request: bytes, ctx: aio.ServicerContext) -> bytes:
     raise RuntimeError("secret internal detail")
 
 
+async def _redis_down(request: bytes, ctx: aio.ServicerContext) -> bytes:
+    raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+
 async def _stream(request: bytes, ctx: aio.ServicerContext) -> AsyncIterator[bytes]:
     yield b"one"
     raise NotFound("ran out")
@@ -46,6 +51,7 @@ async def _setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) 
         "Echo": grpc.unary_unary_rpc_method_handler(_echo_context, _identity, _identity),
         "NotFound": grpc.unary_unary_rpc_method_handler(_not_found, _identity, _identity),
         "Crash": grpc.unary_unary_rpc_method_handler(_crash, _identity, _identity),
+        "RedisDown": grpc.unary_unary_rpc_method_handler(_redis_down, _identity, _identity),
         "Stream": grpc.unary_stream_rpc_method_handler(_stream, _identity, _identity),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -103,6 +109,13 @@ async def test_unexpected_errors_are_internal_without_details(channel: aio.Chann
     assert "secret" not in (err.value.details() or "")
     assert "Traceback" not in (err.value.details() or "")
     assert "req-crash" in (err.value.details() or "")
+
+
+async def test_a_dependency_outage_is_unavailable_not_internal(channel: aio.Channel) -> None:
+    with pytest.raises(aio.AioRpcError) as err:
+        await _method(channel, "RedisDown")(b"")
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "6379" not in (err.value.details() or "")
 
 
 async def test_streaming_handlers_map_errors_after_partial_output(channel: aio.Channel) -> None:
