@@ -1,38 +1,452 @@
-"""SQL for the library schema."""
+"""SQL for the library schema; returns rows, knows nothing of protobuf or gRPC.
+
+Every change to a playlist's items runs inside `LibraryStore.edit`, which locks the playlist row
+(`SELECT ... FOR UPDATE`) for the whole transaction. Writers of one playlist therefore run one at
+a time: positions are computed from a count nobody else can change meanwhile, so they stay dense
+(0..n-1) however many collaborators add at once, and `snapshot_version` moves by exactly one per
+change. Writers of different playlists never wait for each other.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, case, delete, func, or_, select, text, tuple_, union_all, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from library_svc.models import Playlist, PlaylistCollaborator, PlaylistItem
+from library_svc.models import Playlist, PlaylistCollaborator, PlaylistFollower, PlaylistItem, SavedItem
+from library_svc.reorder import Shift
+from meshkit import ids
+from meshkit.errors import Aborted, NotFound
+
+_items = PlaylistItem.__table__
+_playlists = Playlist.__table__
+
+# Closes the gap a delete leaves: everything from `lo` on is renumbered lo, lo+1, ... in order.
+_COMPACT = text(
+    """
+    UPDATE library.playlist_items AS pi
+       SET position = r.new_position
+      FROM (SELECT track_id, CAST(:lo AS integer) + row_number() OVER (ORDER BY position) - 1 AS new_position
+              FROM library.playlist_items
+             WHERE playlist_id = :playlist_id AND position >= :lo) AS r
+     WHERE pi.playlist_id = :playlist_id
+       AND pi.track_id = r.track_id
+       AND pi.position <> r.new_position
+    """
+)
+
+
+def _with_collaborators() -> Select[tuple[Playlist, list[uuid.UUID] | None]]:
+    """The playlist row and its collaborators' ids (in the order they were added), in one query."""
+    collaborators = (
+        select(
+            func.array_agg(aggregate_order_by(PlaylistCollaborator.user_id, PlaylistCollaborator.added_at))
+        )
+        .where(PlaylistCollaborator.playlist_id == Playlist.id)
+        .scalar_subquery()
+    )
+    return select(Playlist, collaborators)
+
+
+class _Keep:
+    """Marks a detail that an update leaves as it is (None means "clear" for the description)."""
+
+
+KEEP = _Keep()
+
+
+@dataclass(frozen=True)
+class PlaylistView:
+    """A playlist as a reader sees it: the row, who may edit it, and one page of its items."""
+
+    playlist: Playlist
+    collaborators: list[uuid.UUID]
+    items: list[PlaylistItem]
+
+
+class PlaylistEdit:
+    """One locked playlist inside a transaction: the caller checks permissions, then changes it."""
+
+    def __init__(self, session: AsyncSession, playlist: Playlist, collaborators: list[uuid.UUID]) -> None:
+        self.session = session
+        self.playlist = playlist
+        self.collaborators = collaborators
+
+    @property
+    def _id(self) -> uuid.UUID:
+        return self.playlist.id
+
+    async def present(self, track_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `track_ids` the playlist already holds."""
+        if not track_ids:
+            return set()
+        found = await self.session.scalars(
+            select(_items.c.track_id).where(
+                _items.c.playlist_id == self._id, _items.c.track_id.in_(track_ids)
+            )
+        )
+        return set(found)
+
+    async def insert(self, track_ids: Sequence[uuid.UUID], position: int, added_by: uuid.UUID) -> None:
+        """Insert new tracks at `position`, moving what was there down; keeps positions dense."""
+        if not track_ids:
+            return
+        if position < self.playlist.item_count:  # inserting in front of existing items: make room
+            await self.session.execute(
+                update(_items)
+                .where(_items.c.playlist_id == self._id, _items.c.position >= position)
+                .values(position=_items.c.position + len(track_ids))
+            )
+        rows = [
+            {"playlist_id": self._id, "track_id": t, "position": position + i, "added_by": added_by}
+            for i, t in enumerate(track_ids)
+        ]
+        # The PK is the arbiter, as in the seed. Under the row lock no conflict can happen (the
+        # caller filtered out present tracks); if one did, positions would have a gap, so give up.
+        inserted = await self.session.scalars(
+            insert(_items)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["playlist_id", "track_id"])
+            .returning(_items.c.track_id)
+        )
+        if len(list(inserted)) != len(track_ids):
+            raise Aborted("the playlist changed during the write; retry")
+        self._changed(len(track_ids))
+
+    async def remove(self, track_ids: Sequence[uuid.UUID]) -> int:
+        """Remove the tracks that are present and close the gaps; returns how many were removed."""
+        if not track_ids:
+            return 0
+        positions = list(
+            await self.session.scalars(
+                delete(_items)
+                .where(_items.c.playlist_id == self._id, _items.c.track_id.in_(track_ids))
+                .returning(_items.c.position)
+            )
+        )
+        if positions:
+            await self.session.execute(_COMPACT, {"playlist_id": self._id, "lo": min(positions)})
+            self._changed(-len(positions))
+        return len(positions)
+
+    async def move(self, shifts: Sequence[Shift]) -> None:
+        """Apply a reorder plan (see reorder.plan_move) with one UPDATE."""
+        if not shifts:
+            return
+        position = _items.c.position
+        await self.session.execute(
+            update(_items)
+            .where(
+                _items.c.playlist_id == self._id,
+                position >= min(s.start for s in shifts),
+                position < max(s.stop for s in shifts),
+            )
+            .values(
+                position=case(
+                    *[(and_(position >= s.start, position < s.stop), position + s.delta) for s in shifts],
+                    else_=position,
+                )
+            )
+        )
+        self._changed(0)
+
+    async def replace(self, track_ids: Sequence[uuid.UUID], added_by: uuid.UUID) -> None:
+        """Make the playlist hold exactly `track_ids`, in that order."""
+        await self.session.execute(delete(_items).where(_items.c.playlist_id == self._id))
+        if track_ids:
+            await self.session.execute(
+                insert(_items).values(
+                    [
+                        {"playlist_id": self._id, "track_id": t, "position": i, "added_by": added_by}
+                        for i, t in enumerate(track_ids)
+                    ]
+                )
+            )
+        self.playlist.item_count = 0
+        self._changed(len(track_ids))
+
+    def set_details(
+        self,
+        *,
+        name: str | None = None,
+        description: str | _Keep | None = KEEP,
+        public: bool | None = None,
+        collaborative: bool | None = None,
+    ) -> None:
+        """Change the given details (None / KEEP leave one as it is); a new version either way."""
+        if name is not None:
+            self.playlist.name = name
+        if not isinstance(description, _Keep):
+            self.playlist.description = description
+        if public is not None:
+            self.playlist.is_public = public
+        if collaborative is not None:
+            self.playlist.is_collaborative = collaborative
+        self._changed(0)
+
+    async def add_collaborator(self, user_id: uuid.UUID, added_by: uuid.UUID) -> None:
+        await self.session.execute(
+            insert(PlaylistCollaborator)
+            .values(playlist_id=self._id, user_id=user_id, added_by=added_by)
+            .on_conflict_do_nothing(index_elements=["playlist_id", "user_id"])
+        )
+        if user_id not in self.collaborators:
+            self.collaborators.append(user_id)
+
+    async def remove_collaborator(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(PlaylistCollaborator).where(
+                PlaylistCollaborator.playlist_id == self._id, PlaylistCollaborator.user_id == user_id
+            )
+        )
+        if user_id in self.collaborators:
+            self.collaborators.remove(user_id)
+
+    def _changed(self, item_delta: int) -> None:
+        """A new version: one bump per change, whatever the change touched."""
+        self.playlist.item_count += item_delta
+        self.playlist.snapshot_version += 1
 
 
 class LibraryStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
+    # ---- playlists -------------------------------------------------------------------------
+
+    async def create_playlist(
+        self, owner_id: uuid.UUID, name: str, description: str | None, public: bool, collaborative: bool
+    ) -> Playlist:
+        async with self.sessions() as session, session.begin():
+            playlist = Playlist(
+                id=ids.new_id(),
+                owner_id=owner_id,
+                name=name,
+                description=description,
+                is_public=public,
+                is_collaborative=collaborative,
+                follower_count=0,
+                item_count=0,
+                snapshot_version=1,
+            )
+            session.add(playlist)
+            await session.flush()
+            await session.refresh(playlist, ["created_at"])
+        return playlist
+
     async def playlist(self, playlist_id: uuid.UUID) -> tuple[Playlist, list[uuid.UUID]] | None:
         """The playlist and its collaborators' user ids, or None."""
-        async with self.sessions() as session:
-            playlist = await session.get(Playlist, playlist_id)
-            if playlist is None:
-                return None
-            collaborators = await session.scalars(
-                select(PlaylistCollaborator.user_id).where(PlaylistCollaborator.playlist_id == playlist_id)
-            )
-            return playlist, list(collaborators)
+        view = await self.playlist_view(playlist_id, 0, 0)
+        return None if view is None else (view.playlist, view.collaborators)
 
-    async def items(self, playlist_id: uuid.UUID, offset: int, limit: int) -> list[PlaylistItem]:
-        """One page of items in playlist order."""
+    async def playlist_view(self, playlist_id: uuid.UUID, offset: int, limit: int) -> PlaylistView | None:
+        """The playlist, its collaborators and items [offset, offset + limit): two queries.
+
+        Positions are dense, so a page is a range of positions: an index range scan, however deep
+        the page is (no OFFSET that reads and discards the items before it).
+        """
         async with self.sessions() as session:
-            result = await session.scalars(
-                select(PlaylistItem)
-                .where(PlaylistItem.playlist_id == playlist_id)
-                .order_by(PlaylistItem.position)
+            found = (
+                await session.execute(_with_collaborators().where(Playlist.id == playlist_id))
+            ).one_or_none()
+            if found is None:
+                return None
+            items: list[PlaylistItem] = []
+            if limit > 0:
+                items = list(
+                    await session.scalars(
+                        select(PlaylistItem)
+                        .where(
+                            PlaylistItem.playlist_id == playlist_id,
+                            PlaylistItem.position >= offset,
+                            PlaylistItem.position < offset + limit,
+                        )
+                        .order_by(PlaylistItem.position)
+                    )
+                )
+            return PlaylistView(found[0], list(found[1] or []), items)
+
+    @asynccontextmanager
+    async def edit(self, playlist_id: uuid.UUID) -> AsyncIterator[PlaylistEdit]:
+        """Lock the playlist for one transaction; commits when the block ends without an error."""
+        async with self.sessions() as session, session.begin():
+            found = (
+                await session.execute(
+                    _with_collaborators().where(Playlist.id == playlist_id).with_for_update(of=Playlist)
+                )
+            ).one_or_none()
+            if found is None:
+                raise NotFound("playlist not found")
+            yield PlaylistEdit(session, found[0], list(found[1] or []))
+
+    async def my_playlists(self, user_id: uuid.UUID, offset: int, limit: int) -> tuple[list[Playlist], int]:
+        """Playlists the user owns, follows or collaborates on and may still see; newest link first."""
+        links = union_all(
+            select(Playlist.id.label("playlist_id"), Playlist.created_at.label("at")).where(
+                Playlist.owner_id == user_id
+            ),
+            select(PlaylistFollower.playlist_id, PlaylistFollower.followed_at).where(
+                PlaylistFollower.user_id == user_id
+            ),
+            select(PlaylistCollaborator.playlist_id, PlaylistCollaborator.added_at).where(
+                PlaylistCollaborator.user_id == user_id
+            ),
+        ).subquery()
+        latest = (
+            select(links.c.playlist_id, func.max(links.c.at).label("at"))
+            .group_by(links.c.playlist_id)
+            .subquery()
+        )
+        collaborating = select(PlaylistCollaborator.playlist_id).where(
+            PlaylistCollaborator.user_id == user_id
+        )
+        visible = or_(Playlist.owner_id == user_id, Playlist.is_public, Playlist.id.in_(collaborating))
+        base = select(Playlist).join(latest, latest.c.playlist_id == Playlist.id).where(visible)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(base.subquery()))
+            page = await session.scalars(
+                base.order_by(latest.c.at.desc(), Playlist.id).offset(offset).limit(limit)
+            )
+            return list(page), total or 0
+
+    async def public_playlists(
+        self, owner_id: uuid.UUID, offset: int, limit: int
+    ) -> tuple[list[Playlist], int]:
+        """A user's public playlists, newest first."""
+        condition = and_(Playlist.owner_id == owner_id, Playlist.is_public)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(Playlist).where(condition))
+            page = await session.scalars(
+                select(Playlist)
+                .where(condition)
+                .order_by(Playlist.created_at.desc(), Playlist.id)
                 .offset(offset)
                 .limit(limit)
             )
-            return list(result)
+            return list(page), total or 0
+
+    # ---- followers -------------------------------------------------------------------------
+
+    async def follow(self, playlist_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Follow; True when it was new. The count moves only with a row that really appeared.
+
+        Concurrent follows by one user serialize on the primary key (the second INSERT waits for
+        the first to commit, then does nothing), and the count is `follower_count + 1` under the
+        row lock the UPDATE takes: the count equals the number of follower rows.
+        """
+        async with self.sessions() as session, session.begin():
+            added = await session.scalar(
+                insert(PlaylistFollower)
+                .values(playlist_id=playlist_id, user_id=user_id)
+                .on_conflict_do_nothing(index_elements=["playlist_id", "user_id"])
+                .returning(PlaylistFollower.user_id)
+            )
+            if added is None:
+                return False
+            await session.execute(
+                update(_playlists)
+                .where(_playlists.c.id == playlist_id)
+                .values(follower_count=_playlists.c.follower_count + 1)
+            )
+            return True
+
+    async def unfollow(self, playlist_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Unfollow; True when the user was following."""
+        async with self.sessions() as session, session.begin():
+            removed = await session.scalar(
+                delete(PlaylistFollower)
+                .where(PlaylistFollower.playlist_id == playlist_id, PlaylistFollower.user_id == user_id)
+                .returning(PlaylistFollower.user_id)
+            )
+            if removed is None:
+                return False
+            await session.execute(
+                update(_playlists)
+                .where(_playlists.c.id == playlist_id)
+                .values(follower_count=_playlists.c.follower_count - 1)
+            )
+            return True
+
+    async def following(self, user_id: uuid.UUID, playlist_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of the playlists the user follows."""
+        if not playlist_ids:
+            return set()
+        async with self.sessions() as session:
+            found = await session.scalars(
+                select(PlaylistFollower.playlist_id).where(
+                    PlaylistFollower.user_id == user_id, PlaylistFollower.playlist_id.in_(playlist_ids)
+                )
+            )
+            return set(found)
+
+    # ---- saved items -----------------------------------------------------------------------
+
+    async def save(self, user_id: uuid.UUID, items: Sequence[tuple[str, uuid.UUID]]) -> None:
+        """Save (type, id) pairs; saving again keeps the first saved_at."""
+        if not items:
+            return
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                insert(SavedItem)
+                .values([{"user_id": user_id, "item_type": kind, "item_id": item} for kind, item in items])
+                .on_conflict_do_nothing(index_elements=["user_id", "item_type", "item_id"])
+            )
+
+    async def unsave(self, user_id: uuid.UUID, items: Sequence[tuple[str, uuid.UUID]]) -> None:
+        if not items:
+            return
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(SavedItem).where(
+                    SavedItem.user_id == user_id,
+                    tuple_(SavedItem.item_type, SavedItem.item_id).in_(list(items)),
+                )
+            )
+
+    async def saved(
+        self, user_id: uuid.UUID, items: Sequence[tuple[str, uuid.UUID]]
+    ) -> set[tuple[str, uuid.UUID]]:
+        """Which of the (type, id) pairs the user has saved."""
+        if not items:
+            return set()
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(SavedItem.item_type, SavedItem.item_id).where(
+                    SavedItem.user_id == user_id,
+                    tuple_(SavedItem.item_type, SavedItem.item_id).in_(list(items)),
+                )
+            )
+            return {(kind, item) for kind, item in rows}
+
+    async def saved_page(
+        self, user_id: uuid.UUID, kind: str, offset: int, limit: int
+    ) -> tuple[list[SavedItem], int]:
+        """Saved items of one type, newest first."""
+        condition = and_(SavedItem.user_id == user_id, SavedItem.item_type == kind)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(SavedItem).where(condition))
+            page = await session.scalars(
+                select(SavedItem)
+                .where(condition)
+                .order_by(SavedItem.saved_at.desc(), SavedItem.item_id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(page), total or 0
+
+    async def saved_after(
+        self, user_id: uuid.UUID, kind: str, after: uuid.UUID | None, limit: int
+    ) -> tuple[list[uuid.UUID], int]:
+        """Saved ids of one type in id order after the cursor `after` (cursor paging), and the total."""
+        condition = and_(SavedItem.user_id == user_id, SavedItem.item_type == kind)
+        query = select(SavedItem.item_id).where(condition).order_by(SavedItem.item_id).limit(limit)
+        if after is not None:
+            query = query.where(SavedItem.item_id > after)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(SavedItem).where(condition))
+            return list(await session.scalars(query)), total or 0
