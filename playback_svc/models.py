@@ -183,6 +183,9 @@ class OfflineDevice(Base):
     user_id: Mapped[uuid.UUID] = mapped_column()
     device_key: Mapped[str] = mapped_column(Text)  # client-chosen stable device identifier
     name: Mapped[str | None] = mapped_column(String(100))
+    device_type: Mapped[str | None] = mapped_column(String(32))
+    # X25519 public key the device's content keys are wrapped for (raw 32 bytes).
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     registered_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_seen_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

