@@ -1,4 +1,5 @@
-"""catalog schema: artists, albums, tracks, audio files, ingest jobs, stream-count bookkeeping.
+"""catalog schema: artists, albums, tracks, audio files, ingest jobs, stream-count bookkeeping,
+write idempotency keys and the change-event outbox.
 
 Search: ``search_vector`` (generated, stored) on artists/albums/tracks is
 ``to_tsvector('simple', catalog.immutable_unaccent(lower(name|title)))`` with a GIN index, and
@@ -24,8 +25,10 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -100,6 +103,8 @@ class Artist(Base):
     name: Mapped[str] = mapped_column(String(500))
     bio: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)
+    # Spotify image list [{"url", "height", "width"}] (0002); image_url keeps the first url.
+    images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     verified: Mapped[bool] = mapped_column(server_default=text("false"))
     genres: Mapped[list[str]] = mapped_column(server_default=text("'{}'::text[]"))
     follower_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
@@ -121,6 +126,7 @@ class Album(Base):
         CheckConstraint("popularity BETWEEN 0 AND 100", name="popularity_range"),
         Index("ix_albums_artist_id_release_date", "artist_id", text("release_date DESC NULLS LAST")),
         Index("ix_albums_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_albums_release_date", "release_date"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -133,9 +139,37 @@ class Album(Base):
     total_tracks: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     label: Mapped[str | None] = mapped_column(Text)
     popularity: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # 0002: the rest of Spotify's album object. cover_url keeps the first image's url.
+    images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    genres: Mapped[list[str]] = mapped_column(server_default=text("'{}'::text[]"))
+    copyrights: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)  # [{"text", "type"}]
+    upc: Mapped[str | None] = mapped_column(String(14))
+    available_markets: Mapped[list[str]] = mapped_column(server_default=text("'{}'::text[]"))  # empty: all
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR, _search_vector("title"), deferred=True)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
+
+
+class AlbumArtist(Base):
+    """Credited artists of an album, in credit order (0002).
+
+    Same convention as track_artists: the main artist (``albums.artist_id``) at position 0.
+    Albums written before 0002 have no rows here; readers fall back to ``albums.artist_id``.
+    """
+
+    __tablename__ = "album_artists"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position_nonneg"),
+        Index("ix_album_artists_artist_id", "artist_id"),
+    )
+
+    album_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.albums.id", ondelete="CASCADE"), primary_key=True
+    )
+    artist_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
 class Track(Base):
@@ -148,6 +182,7 @@ class Track(Base):
         CheckConstraint("popularity BETWEEN 0 AND 100", name="popularity_range"),
         Index("ix_tracks_album_id_disc_track", "album_id", "disc_number", "track_number"),
         Index("ix_tracks_stream_count", text("stream_count DESC")),
+        Index("ix_tracks_popularity", text("popularity DESC")),
         Index("ix_tracks_search_vector", "search_vector", postgresql_using="gin"),
     )
 
@@ -246,11 +281,16 @@ class AppliedStreamEvent(Base):
     transaction as the increment: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` gates it)."""
 
     __tablename__ = "applied_stream_events"
-    __table_args__ = (Index("ix_applied_stream_events_applied_at", "applied_at"),)
+    __table_args__ = (
+        Index("ix_applied_stream_events_applied_at", "applied_at"),
+        Index("ix_applied_stream_events_counted_at", "counted_at"),
+    )
 
     stream_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     track_id: Mapped[uuid.UUID] = mapped_column()
     applied_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # 0002: when playback counted the stream (event time), for the popularity window.
+    counted_at: Mapped[datetime | None] = mapped_column()
 
 
 class ArtistListener(Base):
@@ -267,6 +307,42 @@ class ArtistListener(Base):
     )
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     last_streamed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WriteRequest(Base):
+    """A write's idempotency key (0002): (caller, rpc, request_id) -> the entity it created or changed.
+
+    Inserted in the write's own transaction, so a retry either finds the committed first result
+    or (while the first attempt is still open) waits on the primary key and then finds it.
+    ``fingerprint`` (sha256 of the request) tells a retry from a different request reusing a key.
+    Rows older than 24 h are purged by ``python -m catalog_svc.jobs purge-write-requests``.
+    """
+
+    __tablename__ = "write_requests"
+    __table_args__ = (Index("ix_write_requests_created_at", "created_at"),)
+
+    caller_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    rpc: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[uuid.UUID] = mapped_column()
+    created_at: Mapped[datetime] = _created_at()
+
+
+class OutboxEvent(Base):
+    """A catalog.changes.v1 event not yet acknowledged by Kafka (0002).
+
+    Written in the same transaction as the change it describes and deleted once published,
+    so an event is never lost to a broker outage (at-least-once; consumers dedupe by event_id).
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created_at()
 
 
 def _trigram_index(name: str, column: Any) -> Index:

@@ -1,0 +1,155 @@
+"""Fixtures for catalog_svc tests: the service in-process against the run's real database and broker.
+
+`catalog` is a CatalogService stub to a catalog_svc started in this process (meshkit's
+start_server with catalog_svc.server.setup) whose permission checks call a real auth_svc, also
+in-process. Callers identify themselves with the metadata Envoy would set (`x-user-id`,
+`x-user-roles`): `people` holds an admin, two artist managers and a plain user, each with the
+metadata to send. The demo catalog is loaded first (if the database is still empty) so that the
+end-to-end suite, which shares this database, still finds it: tests here create their own
+entities and never change demo rows, and use only demo genres (the e2e suite checks the list).
+
+`scratch_database_url` is a separate, migrated database for tests that change catalog-wide
+state (popularity jobs) or need thousands of rows (query plans).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import pytest
+from grpc import aio
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from auth_svc import models as auth_models
+from catalog_svc.server import setup as catalog_setup
+from catalog_svc.settings import CatalogSettings
+from meshctl import datatier, demo
+from meshkit import ids
+from meshkit.config import Settings
+from meshkit.migrate import upgrade
+from meshkit.server import RunningServer, start_server
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Person:
+    """A test user: their id and the identity metadata Envoy would attach to their calls."""
+
+    user_id: uuid.UUID
+    roles: tuple[str, ...]
+
+    @property
+    def metadata(self) -> Metadata:
+        return (("x-user-id", ids.encode(self.user_id)), ("x-user-roles", ",".join(self.roles)))
+
+
+@dataclass(frozen=True)
+class People:
+    admin: Person
+    artist_a: Person  # manages artist_a_id
+    artist_b: Person  # manages artist_b_id
+    listener: Person  # role user only
+    artist_a_id: str
+    artist_b_id: str
+
+
+@pytest.fixture(scope="session")
+def catalog_database_url(database_url: str) -> str:
+    """The run's database with the demo catalog in it before any test adds rows."""
+    demo.load_if_empty(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+async def auth_server(catalog_database_url: str, redis_url: str) -> AsyncIterator[RunningServer]:
+    from auth_svc.server import setup as auth_setup
+
+    settings = Settings(
+        database_url=catalog_database_url, redis_url=redis_url, listen_addr="127.0.0.1:0", metrics_port=-1
+    )
+    async with AsyncExitStack() as stack:
+        running = await start_server("auth_svc", auth_setup, settings, stack)
+        yield running
+        await running.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def catalog_server(
+    catalog_database_url: str, redis_url: str, kafka_bootstrap: str, auth_server: RunningServer
+) -> AsyncIterator[RunningServer]:
+    settings = CatalogSettings(
+        database_url=catalog_database_url,
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        auth_addr=f"127.0.0.1:{auth_server.port}",
+        listen_addr="127.0.0.1:0",
+        metrics_port=-1,
+        public_base_url="http://catalog.test",
+        catalog_stream_group=f"catalog-test-{uuid.uuid4().hex[:8]}",
+        catalog_outbox_interval_s=1.0,
+    )
+    async with AsyncExitStack() as stack:
+        running = await start_server("catalog_svc", catalog_setup, settings, stack)
+        yield running
+        await running.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def catalog(catalog_server: RunningServer) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
+    async with aio.insecure_channel(f"127.0.0.1:{catalog_server.port}") as channel:
+        yield catalog_pb2_grpc.CatalogServiceStub(channel)
+
+
+def _grant(database_url: str, person: Person, email: str, artist_ids: list[uuid.UUID]) -> None:
+    """Create the user in auth's tables (test set-up of another service's data, as auth would hold it)."""
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(
+                auth_models.User(id=person.user_id, email=email, password_hash="x", display_name=email)
+            )
+            session.flush()
+            session.add_all(auth_models.UserRole(user_id=person.user_id, role=r) for r in person.roles)
+            session.add_all(auth_models.UserArtist(user_id=person.user_id, artist_id=a) for a in artist_ids)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def people(catalog: catalog_pb2_grpc.CatalogServiceStub, catalog_database_url: str) -> People:
+    """An admin, two artist managers (each of a fresh artist) and a listener."""
+    tag = uuid.uuid4().hex[:6]
+    admin = Person(ids.new_id(), ("user", "admin"))
+    _grant(catalog_database_url, admin, f"admin-{tag}@test.example", [])
+    made = []
+    for label in ("A", "B"):
+        artist = await catalog.CreateArtist(
+            catalog_pb2.CreateArtistRequest(name=f"Permission Artist {label} {tag}", genres=["rock"]),
+            metadata=admin.metadata,
+        )
+        made.append(artist.id)
+    artist_a = Person(ids.new_id(), ("user", "artist"))
+    artist_b = Person(ids.new_id(), ("user", "artist"))
+    listener = Person(ids.new_id(), ("user",))
+    _grant(catalog_database_url, artist_a, f"artist-a-{tag}@test.example", [ids.decode(made[0])])
+    _grant(catalog_database_url, artist_b, f"artist-b-{tag}@test.example", [ids.decode(made[1])])
+    _grant(catalog_database_url, listener, f"listener-{tag}@test.example", [])
+    return People(admin, artist_a, artist_b, listener, made[0], made[1])
+
+
+@pytest.fixture(scope="session")
+def scratch_database_url(database_url: str) -> Iterator[str]:
+    """A second database with only the catalog schema, dropped at the end of the run."""
+    name = f"catalog_scratch_{uuid.uuid4().hex[:10]}"
+    server = datatier.with_database(database_url, "postgres")
+    datatier.create_database(server, name)
+    url = datatier.with_database(database_url, name)
+    upgrade("catalog_svc", url)
+    yield url
+    datatier.drop_database(server, name)

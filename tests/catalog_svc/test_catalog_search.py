@@ -1,0 +1,320 @@
+"""Search: full text with accent folding and prefixes, the trigram fallback, filters, ranking, plans."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import grpc
+import httpx
+import psycopg
+import pytest
+from grpc import aio
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from sqlalchemy import create_engine, text
+
+from catalog_svc.search_query import parse_query
+from catalog_svc.search_store import build_search
+from meshctl import demo
+from meshctl.datatier import libpq_url
+from meshctl.mesh import Mesh
+from meshkit import ids
+
+if TYPE_CHECKING:
+    from conftest import People
+
+Stub = catalog_pb2_grpc.CatalogServiceStub
+LOUD_VALLEYS = demo.DEMO_ARTIST_ID
+
+
+async def _search(
+    catalog: Stub, q: str, kind: str = "track", **kwargs: int | str
+) -> catalog_pb2.SearchResponse:
+    return await catalog.Search(catalog_pb2.SearchRequest(q=q, type=kind, **kwargs))
+
+
+def _tag() -> str:
+    """A made-up word no other row contains (letters only, so it is one lexeme)."""
+    return "zx" + "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="module")
+async def shelf(catalog: Stub, people: People, catalog_database_url: str) -> dict[str, str]:
+    """An album of tracks made for ranking and filter tests, with popularity set where it matters."""
+    admin = people.admin.metadata
+    tag = _tag()
+    album = await catalog.CreateAlbum(
+        catalog_pb2.CreateAlbumRequest(
+            name=f"Shelf {tag}", artist_ids=[people.artist_a_id], release_date="1994-03-02", genres=["folk"]
+        ),
+        metadata=admin,
+    )
+    titles = {
+        "exact": f"Echo {tag}",
+        "short": f"Echo {tag} Remix",
+        "long": f"Deep Echo {tag} Dub",
+        "quiet": f"Echo {tag} One",
+        "loud": f"Echo {tag} Two",
+        "misspelt": f"Kaleidoscope {tag}",
+    }
+    made = {"tag": tag, "album": album.id}
+    for number, (key, title) in enumerate(titles.items(), start=1):
+        track = await catalog.CreateTrack(
+            catalog_pb2.CreateTrackRequest(album_id=album.id, name=title, track_number=number), metadata=admin
+        )
+        made[key] = track.id
+    popularity = {"exact": 1, "short": 50, "long": 99, "quiet": 10, "loud": 90, "misspelt": 5}
+    engine = create_engine(catalog_database_url)
+    try:
+        with engine.begin() as conn:
+            for key, value in popularity.items():
+                conn.execute(
+                    text("UPDATE catalog.tracks SET popularity = :p WHERE id = :id"),
+                    {"p": value, "id": ids.decode(made[key])},
+                )
+    finally:
+        engine.dispose()
+    return made
+
+
+# ---- matching -----------------------------------------------------------------------------------
+
+
+async def test_a_misspelt_word_still_finds_the_track(catalog: Stub, shelf: dict[str, str]) -> None:
+    exact = await _search(catalog, f"Kaleidoscope {shelf['tag']}")
+    assert [t.id for t in exact.tracks.items] == [shelf["misspelt"]]
+    typo = await _search(catalog, f"Kaleidscope {shelf['tag']}")  # a letter missing
+    assert shelf["misspelt"] in [t.id for t in typo.tracks.items]
+    demo_typo = await _search(catalog, "Midnigth")
+    assert demo.DEMO_TRACK_ID in [t.id for t in demo_typo.tracks.items]
+
+
+async def test_accents_fold_both_ways(catalog: Stub) -> None:
+    anais = await _search(catalog, "Anais", "artist")
+    assert [a.name for a in anais.artists.items][:1] == ["Anaïs Strings"]
+    cafe = await _search(catalog, "cafe", "artist")
+    assert "Café Nocturne" in [a.name for a in cafe.artists.items]
+    accented = await _search(catalog, "CAFÉ NOCTURNE", "artist")
+    assert accented.artists.items[0].name == "Café Nocturne"
+    # Naming an artist in full finds their tracks too.
+    tracks = await _search(catalog, "anais strings", "track")
+    anais_id = ids.encode(demo.demo_uuid("artist:Anaïs Strings"))
+    assert tracks.tracks.total == 10
+    assert all(t.artists[0].id == anais_id for t in tracks.tracks.items)
+
+
+async def test_the_last_word_is_a_prefix(catalog: Stub) -> None:
+    found = await _search(catalog, "the loud vall", "artist")
+    assert found.artists.items[0].id == LOUD_VALLEYS
+    assert (await _search(catalog, "loud val", "track")).tracks.total == 10  # the band's ten tracks
+
+
+async def test_nothing_found_is_an_empty_page(catalog: Stub) -> None:
+    reply = await _search(catalog, "qqxjvwqq", "track,album,artist")
+    for page in (reply.tracks, reply.albums, reply.artists):
+        assert (page.total, list(page.items), page.next) == (0, [], "")
+    punctuation = await _search(catalog, "?!", "track")
+    assert punctuation.tracks.total == 0
+
+
+# ---- filters --------------------------------------------------------------------------------------
+
+
+async def test_artist_filter_with_a_quoted_value(catalog: Stub) -> None:
+    found = await _search(catalog, 'artist:"the loud"', "track", limit=50)
+    assert found.tracks.total == 10
+    assert {t.artists[0].id for t in found.tracks.items} == {LOUD_VALLEYS}
+    albums = await _search(catalog, 'artist:"the loud"', "album")
+    assert albums.albums.total == 2
+
+
+async def test_year_filter_single_and_range(catalog: Stub) -> None:
+    one = await _search(catalog, 'artist:"loud valleys" year:2015', "track", limit=50)
+    assert one.tracks.total == 5 and {t.album.release_date for t in one.tracks.items} == {"2015-01-01"}
+    both = await _search(catalog, 'artist:"loud valleys" year:2015-2016', "track", limit=50)
+    assert both.tracks.total == 10
+    none = await _search(catalog, 'artist:"loud valleys" year:1990-1999', "track")
+    assert none.tracks.total == 0
+    artists = await _search(catalog, "loud year:2016", "artist")
+    assert [a.id for a in artists.artists.items] == [LOUD_VALLEYS]
+
+
+async def test_album_track_and_genre_filters(catalog: Stub, shelf: dict[str, str]) -> None:
+    tag = shelf["tag"]
+    on_album = await _search(catalog, f"album:{tag}", "track", limit=50)
+    assert on_album.tracks.total == 6 and {t.album.id for t in on_album.tracks.items} == {shelf["album"]}
+    narrowed = await _search(catalog, f'echo album:"shelf {tag}" track:remix', "track")
+    assert [t.id for t in narrowed.tracks.items] == [shelf["short"]]
+    by_track = await _search(catalog, f'track:"kaleidoscope {tag}"', "album")
+    assert [a.id for a in by_track.albums.items] == [shelf["album"]]
+    folk_nineties = await _search(catalog, f"{tag} genre:folk year:1990-1999", "track")
+    assert folk_nineties.tracks.total == 6
+    assert (await _search(catalog, f"{tag} genre:jazz", "track")).tracks.total == 0
+    jazz = await _search(catalog, "genre:jazz", "artist", limit=50)
+    names = {a.name for a in jazz.artists.items}
+    assert {"Blue Hour Quartet", "Café Nocturne"} <= names
+    assert all("jazz" in a.genres for a in jazz.artists.items)
+    hip_hop = await _search(catalog, 'genre:"hip hop"', "artist", limit=50)
+    assert {"MC Parallax", "Concrete Verse"} <= {a.name for a in hip_hop.artists.items}
+
+
+# ---- ranking --------------------------------------------------------------------------------------
+
+
+async def test_exact_name_first_then_text_rank_then_popularity(catalog: Stub, shelf: dict[str, str]) -> None:
+    found = await _search(catalog, f"echo {shelf['tag']}", "track")
+    order = [t.id for t in found.tracks.items]
+    assert order[0] == shelf["exact"]  # least popular, but its name is the query
+    # Three-word titles outrank the four-word one; among equals, popularity decides.
+    assert order[1:] == [shelf["loud"], shelf["short"], shelf["quiet"], shelf["long"]]
+
+
+# ---- request handling and paging ------------------------------------------------------------------
+
+
+async def test_each_type_gets_its_own_paging_object(catalog: Stub) -> None:
+    reply = await _search(catalog, "loud valleys", "track,artist", limit=3)
+    assert reply.HasField("tracks") and reply.HasField("artists") and not reply.HasField("albums")
+    assert (reply.tracks.total, len(reply.tracks.items), reply.tracks.limit) == (10, 3, 3)
+    assert reply.artists.total == 1
+    assert (
+        reply.tracks.next
+        == "http://catalog.test/v1/search?q=loud+valleys&type=track%2Cartist&offset=3&limit=3"
+    )
+    page2 = await _search(
+        catalog, "loud valleys", "track", page_size=3, page_token=reply.tracks.next_page_token
+    )
+    first_ids = [t.id for t in reply.tracks.items]
+    assert page2.tracks.offset == 3 and not {t.id for t in page2.tracks.items} & set(first_ids)
+    beyond = await _search(catalog, "loud valleys", "track", offset=40)
+    assert (beyond.tracks.total, list(beyond.tracks.items)) == (10, [])
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "message"),
+    [
+        ({"q": "x"}, "type"),
+        ({"q": "x", "type": "track,playlist"}, "playlist"),
+        ({"q": "", "type": "track"}, "q"),
+        ({"q": "x", "type": "track", "limit": 51}, "limit"),
+        ({"q": "x", "type": "track", "offset": 1001}, "offset"),
+        ({"q": "year:19xx", "type": "track"}, "year"),
+    ],
+)
+async def test_bad_searches_are_invalid_arguments(catalog: Stub, request_fields: dict, message: str) -> None:
+    with pytest.raises(aio.AioRpcError) as err:
+        await catalog.Search(catalog_pb2.SearchRequest(**request_fields))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()
+
+
+# ---- query plans ----------------------------------------------------------------------------------
+
+
+def _load_generator() -> ModuleType:
+    """bench/catalog_gen.py (bench/ is a folder of scripts, not a package)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "catalog_gen.py"
+    spec = importlib.util.spec_from_file_location("bench_catalog_gen", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generated_catalog(scratch_database_url: str) -> Iterator[str]:
+    """20,000 generated tracks (2,000 albums, 1,000 artists) in the scratch database, and a rare word."""
+    _load_generator().generate(scratch_database_url, 20_000, seed=3, replace=True, log=lambda _: None)
+    with psycopg.connect(libpq_url(scratch_database_url)) as conn:
+        for table, column in (("tracks", "title"), ("albums", "title"), ("artists", "name")):
+            conn.execute(
+                f"UPDATE catalog.{table} SET {column} = 'Quixotic Lantern' "
+                f"WHERE id = (SELECT id FROM catalog.{table} ORDER BY id LIMIT 1)"
+            )
+            conn.execute(f"ANALYZE catalog.{table}")
+    yield scratch_database_url
+
+
+def _plan(url: str, kind: str, q: str, *, fuzzy: bool) -> str:
+    statement = build_search(kind, parse_query(q), 20, 0, fuzzy=fuzzy)
+    sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute("EXPLAIN " + sql, statement.params).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def test_generated_catalog_has_the_requested_size(generated_catalog: str) -> None:
+    with psycopg.connect(libpq_url(generated_catalog)) as conn:
+        tracks, albums, artists = conn.execute(
+            "SELECT (SELECT count(*) FROM catalog.tracks), (SELECT count(*) FROM catalog.albums), "
+            "(SELECT count(*) FROM catalog.artists)"
+        ).fetchone()
+    assert (tracks, albums, artists) == (20_000, 2000, 1000)
+
+
+@pytest.mark.parametrize(
+    ("kind", "q", "index"),
+    [
+        ("track", "quixotic", "ix_tracks_search_vector"),
+        ("track", "quixotic lant", "ix_tracks_search_vector"),
+        ("album", "quixotic", "ix_albums_search_vector"),
+        ("artist", "quixotic", "ix_artists_search_vector"),
+    ],
+)
+def test_full_text_plans_use_the_gin_indexes(generated_catalog: str, kind: str, q: str, index: str) -> None:
+    assert index in _plan(generated_catalog, kind, q, fuzzy=False)
+
+
+@pytest.mark.parametrize(
+    ("kind", "index"),
+    [
+        ("track", "ix_tracks_title_trgm"),
+        ("album", "ix_albums_title_trgm"),
+        ("artist", "ix_artists_name_trgm"),
+    ],
+)
+def test_fuzzy_plans_use_the_trigram_indexes(generated_catalog: str, kind: str, index: str) -> None:
+    assert index in _plan(generated_catalog, kind, "quixtoic", fuzzy=True)
+
+
+# ---- JSON through Envoy -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def envoy(running_mesh: Mesh) -> Iterator[httpx.Client]:
+    """JSON through Envoy as a fresh user (search is rate-limited per user), anonymous before login exists."""
+    address = f"127.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
+    headers = {}
+    with httpx.Client(
+        base_url=running_mesh.envoy_url, timeout=10, transport=httpx.HTTPTransport(local_address=address)
+    ) as client:
+        email, password = f"search-{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex
+        client.post(
+            "/api/auth/register", json={"email": email, "password": password, "display_name": "Searcher"}
+        )
+        login = client.post("/api/auth/login", json={"email": email, "password": password})
+        if login.status_code == 200:
+            headers["authorization"] = f"Bearer {login.json()['access_token']}"
+    with httpx.Client(base_url=running_mesh.envoy_url, timeout=10, headers=headers) as client:
+        yield client
+
+
+@pytest.mark.e2e
+def test_json_search_as_spotify_clients_call_it(envoy: httpx.Client, running_mesh: Mesh) -> None:
+    reply = envoy.get("/v1/search", params={"q": "cafe nocturne", "type": "artist,album", "limit": 1})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["artists"]["items"][0]["name"] == "Café Nocturne"
+    assert body["albums"]["total"] == 2 and len(body["albums"]["items"]) == 1
+    following = envoy.get(body["albums"]["next"]).json()  # absolute URLs that work as given
+    assert following["albums"]["offset"] == 1 and following["albums"]["items"]
+    assert "tracks" not in body or body["tracks"] is None or body["tracks"] == {}
+    plus = envoy.get("/v1/search?q=loud+valleys&type=track").json()  # `+` is a space, as on Spotify
+    assert plus["tracks"]["total"] == 10
+    assert envoy.get("/v1/search", params={"q": "x"}).status_code == 400
