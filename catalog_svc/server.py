@@ -20,6 +20,8 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog_svc import streams
 from catalog_svc.editor import CatalogEditor
 from catalog_svc.events import OutboxRelay
+from catalog_svc.ingest import pipeline
+from catalog_svc.ingestion import Ingestion
 from catalog_svc.objects import ObjectBuilder
 from catalog_svc.permissions import Permissions
 from catalog_svc.search_store import SearchStore
@@ -57,10 +59,19 @@ async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -
 
     objects = ObjectBuilder(config.public_base_url)
     store = CatalogStore(sessions)
-    editor = CatalogEditor(
-        WriteStore(sessions), Permissions(auth_pb2_grpc.AuthServiceStub(auth)), objects, relay
+    permissions = Permissions(auth_pb2_grpc.AuthServiceStub(auth))
+    editor = CatalogEditor(WriteStore(sessions), permissions, objects, relay)
+    pipeline.remove_stale_work_dirs(config.storage_root)
+    ingestion = Ingestion(
+        sessions,
+        store,
+        permissions,
+        config.storage_root,
+        config.public_base_url,
+        config.catalog_max_upload_bytes,
     )
-    servicer = CatalogServicer(store, objects, SearchStore(sessions), editor)
+    stack.push_async_callback(ingestion.drain)
+    servicer = CatalogServicer(store, objects, SearchStore(sessions), editor, ingestion)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
 
     if config.catalog_stream_consumer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from google.protobuf.message import Message
 from grpc import aio
@@ -17,6 +17,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from catalog_svc import fields, paging, writes
 from catalog_svc.editor import CatalogEditor, WriteRequest
+from catalog_svc.ingestion import Ingestion, audio_file_message, job_message
 from catalog_svc.objects import ALBUM_TRACKS_LIMIT, ObjectBuilder
 from catalog_svc.permissions import Permissions
 from catalog_svc.search_query import parse_query, parse_types
@@ -55,11 +56,45 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         objects: ObjectBuilder,
         search: SearchStore | None = None,
         editor: CatalogEditor | None = None,
+        ingestion: Ingestion | None = None,
     ) -> None:
         self.store = store
         self.objects = objects
         self.search = search or SearchStore(store.sessions)
         self.editor = editor
+        self.ingestion = ingestion
+
+    # ---- audio ---------------------------------------------------------------------------------
+
+    def _ingestion(self) -> Ingestion:
+        if self.ingestion is None:
+            raise NotImplementedError
+        return self.ingestion
+
+    async def IngestTrackAudio(
+        self,
+        request_iterator: AsyncIterator[catalog_pb2.IngestTrackAudioRequest],
+        context: aio.ServicerContext,
+    ) -> catalog_pb2.IngestJob:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            raise InvalidArgument("the upload is empty: send the metadata, then the file's bytes")
+        return job_message(await self._ingestion().submit(first, request_iterator))
+
+    async def GetIngestJob(
+        self, request: catalog_pb2.GetIngestJobRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.IngestJob:
+        return job_message(await self._ingestion().job(request.id))
+
+    async def ListTrackAudioFiles(
+        self, request: catalog_pb2.ListTrackAudioFilesRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.ListTrackAudioFilesResponse:
+        ingestion = self._ingestion()
+        rows = await ingestion.audio_files(request.track_id)
+        root = ingestion.storage_root if request.include_seek_points else None
+        return catalog_pb2.ListTrackAudioFilesResponse(
+            audio_files=[audio_file_message(r, root) for r in rows]
+        )
 
     # ---- tracks -------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ class CatalogSettings(Settings):
     catalog_stream_group: str = DEFAULT_GROUP
     # How often the change-event outbox is swept even without a write waking it, in seconds.
     catalog_outbox_interval_s: float = 5.0
+    # Largest audio upload IngestTrackAudio accepts (a 20-minute WAV is about 210 MB).
+    catalog_max_upload_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def of(cls, settings: Settings) -> CatalogSettings:

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
+import tempfile
 import uuid
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import bcrypt
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from auth_svc import models as auth
+from catalog_svc import audio_records
 from catalog_svc import models as catalog
+from catalog_svc.ingest import pipeline, synth
+from catalog_svc.ingest.pipeline import IngestResult
 from library_svc import models as library
 from meshkit import ids
 
@@ -71,6 +79,9 @@ WORDS = (
 )
 ALBUMS_PER_ARTIST = 2
 TRACKS_PER_ALBUM = 5
+# `make up` gives this many demo tracks real audio through the ingest pipeline (clips this long).
+DEMO_AUDIO_TRACKS = 200
+DEMO_AUDIO_SECONDS = 20.0
 
 ACCOUNTS = (
     # email, password, display name, roles
@@ -159,6 +170,75 @@ def load_if_empty(database_url: str) -> bool:
         return True
     finally:
         engine.dispose()
+
+
+def _audio_job(job: tuple[uuid.UUID, str, int, Path, float]) -> IngestResult:
+    """Synthesize a genre-flavoured clip and ingest it (runs in a worker process)."""
+    track_id, genre, seed, storage_root, seconds = job
+    with tempfile.TemporaryDirectory(prefix="demo-audio-") as tmp:
+        source = Path(tmp) / "source.wav"
+        synth.synthesize(genre, seed=seed, seconds=seconds).write_wav(source)
+        return pipeline.ingest(source, track_id, storage_root)
+
+
+def load_audio(
+    database_url: str,
+    storage_root: Path,
+    count: int = DEMO_AUDIO_TRACKS,
+    *,
+    workers: int = 2,
+    seconds: float = DEMO_AUDIO_SECONDS,
+    public_base_url: str = "",
+) -> int:
+    """Give the first `count` demo tracks (every album's first track first) real audio, through the
+    ingest pipeline; tracks that already have audio files are skipped. Returns how many were ingested."""
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            rows = session.execute(
+                select(catalog.Track.id, catalog.Track.track_number, catalog.Artist.genres)
+                .join(catalog.Album, catalog.Track.album_id == catalog.Album.id)
+                .join(catalog.Artist, catalog.Album.artist_id == catalog.Artist.id)
+                .where(catalog.Track.id.in_(_demo_track_ids()))
+            ).all()
+            done = set(session.scalars(select(catalog.AudioFile.track_id).distinct()))
+        order = {track_id: i for i, track_id in enumerate(_demo_track_ids())}
+        chosen = sorted(rows, key=lambda r: order[r.id])[:count]
+        jobs = [
+            (r.id, (r.genres or ["pop"])[0], order[r.id], storage_root, seconds)
+            for r in chosen
+            if r.id not in done
+        ]
+        if not jobs:
+            return 0
+        if workers <= 1:
+            results = map(_audio_job, jobs)
+            _store_audio(engine, results, public_base_url)
+        else:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                _store_audio(engine, pool.map(_audio_job, jobs), public_base_url)
+        log.info("demo audio ingested for %d tracks", len(jobs))
+        return len(jobs)
+    finally:
+        engine.dispose()
+
+
+def _store_audio(engine: Engine, results: Iterable[IngestResult], public_base_url: str) -> None:
+    for result in results:
+        with Session(engine) as session, session.begin():
+            for statement, params in audio_records.statements(result, public_base_url):
+                session.execute(statement, params)
+
+
+def _demo_track_ids() -> list[uuid.UUID]:
+    """Every demo track id, ordered so that a prefix covers every album before any album twice."""
+    return [
+        demo_uuid(f"track:{name}:{b}:{t}")
+        for t in range(TRACKS_PER_ALBUM)
+        for b in range(ALBUMS_PER_ARTIST)
+        for name, _ in ARTISTS
+    ]
 
 
 def _load_accounts(session: Session) -> None:

@@ -215,6 +215,7 @@ def up(layout: Layout, *, demo: bool = True) -> Mesh:
         from meshctl import demo as demo_data
 
         demo_data.load_if_empty(mesh.database_url)
+        demo_data.load_audio(mesh.database_url, layout.storage_root, public_base_url=mesh.envoy_url)
     start_services(mesh, procs)
     wait_healthy(mesh, procs)
     start_envoy(mesh, procs)

@@ -75,23 +75,56 @@ def kafka_bootstrap(run_dir: Path, procs: ProcessTable) -> str:
     return bootstrap
 
 
+# Demo tracks (the demo track first) that get real audio through the ingest pipeline in tests.
+DEMO_AUDIO_TRACKS = 4
+DEMO_AUDIO_SECONDS = 6.0
+
+
 @pytest.fixture(scope="session")
-def running_mesh(
-    run_dir: Path, procs: ProcessTable, database_url: str, redis_url: str, kafka_bootstrap: str
-) -> mesh.Mesh:
-    """Every service, the media origin and Envoy on free ports, with the demo data loaded."""
+def envoy_port() -> int:
+    return datatier.free_port()
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(database_url: str, run_dir: Path, envoy_port: int) -> str:
+    """The run's database with the demo data, and real audio for the first demo tracks.
+
+    Every fixture that needs demo rows goes through this one, so the demo tracks look the same
+    (audio, features, measured duration) whichever test runs first.
+    """
     from meshctl import demo
 
+    demo.load_if_empty(database_url)
+    demo.load_audio(
+        database_url,
+        run_dir / "objects",
+        count=DEMO_AUDIO_TRACKS,
+        workers=1,
+        seconds=DEMO_AUDIO_SECONDS,
+        public_base_url=f"http://127.0.0.1:{envoy_port}",
+    )
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def running_mesh(
+    run_dir: Path,
+    procs: ProcessTable,
+    demo_database_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    envoy_port: int,
+) -> mesh.Mesh:
+    """Every service, the media origin and Envoy on free ports, with the demo data loaded."""
     layout = mesh.Layout(
         run_dir=run_dir,
-        envoy_port=datatier.free_port(),
+        envoy_port=envoy_port,
         envoy_admin_port=datatier.free_port(),
         ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
         metrics_ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
         storage_root=run_dir / "objects",
     )
-    running = mesh.Mesh(layout, database_url, redis_url, kafka_bootstrap)
-    demo.load_if_empty(database_url)
+    running = mesh.Mesh(layout, demo_database_url, redis_url, kafka_bootstrap)
     # Rate-limit counters of this run only: the test Redis may be shared with other runs, and the
     # demo users' ids are the same in every run.
     with pytest.MonkeyPatch.context() as patch:

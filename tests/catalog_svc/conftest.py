@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from grpc import aio
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from auth_svc import models as auth_models
 from catalog_svc.server import setup as catalog_setup
 from catalog_svc.settings import CatalogSettings
-from meshctl import datatier, demo
+from meshctl import datatier
 from meshkit import ids
 from meshkit.config import Settings
 from meshkit.migrate import upgrade
@@ -60,10 +61,9 @@ class People:
 
 
 @pytest.fixture(scope="session")
-def catalog_database_url(database_url: str) -> str:
+def catalog_database_url(demo_database_url: str) -> str:
     """The run's database with the demo catalog in it before any test adds rows."""
-    demo.load_if_empty(database_url)
-    return database_url
+    return demo_database_url
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +80,18 @@ async def auth_server(catalog_database_url: str, redis_url: str) -> AsyncIterato
 
 
 @pytest.fixture(scope="session")
+def catalog_storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the in-process catalog_svc stores ingested audio."""
+    return tmp_path_factory.mktemp("catalog-objects")
+
+
+@pytest.fixture(scope="session")
 async def catalog_server(
-    catalog_database_url: str, redis_url: str, kafka_bootstrap: str, auth_server: RunningServer
+    catalog_database_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    auth_server: RunningServer,
+    catalog_storage_root: Path,
 ) -> AsyncIterator[RunningServer]:
     settings = CatalogSettings(
         database_url=catalog_database_url,
@@ -91,6 +101,7 @@ async def catalog_server(
         listen_addr="127.0.0.1:0",
         metrics_port=-1,
         public_base_url="http://catalog.test",
+        storage_root=catalog_storage_root,
         catalog_stream_group=f"catalog-test-{uuid.uuid4().hex[:8]}",
         catalog_outbox_interval_s=1.0,
     )

@@ -28,6 +28,8 @@ LOUD_VALLEYS = demo.DEMO_ARTIST_ID
 FIRST_ALBUM = ids.encode(demo.demo_uuid("album:The Loud Valleys:0"))
 SECOND_ALBUM = ids.encode(demo.demo_uuid("album:The Loud Valleys:1"))
 NEON_TRACK = ids.encode(demo.demo_uuid("track:Neon Cascade:0:1"))
+# The last demo track in audio order: tests/conftest.py ingests audio for only the first few.
+SILENT_TRACK = ids.encode(demo.demo_uuid("track:Drift Atlas:1:4"))
 
 
 async def _code(call: Callable[[], object]) -> grpc.StatusCode:
@@ -47,7 +49,9 @@ async def test_track_is_a_full_spotify_track(catalog: Stub) -> None:
         f"spotify:track:{demo.DEMO_TRACK_ID}",
     )
     assert track.href == f"http://catalog.test/v1/tracks/{demo.DEMO_TRACK_ID}"
-    assert track.name == "Midnight" and track.duration_ms == 150_000
+    # tests/conftest.py ingests 6 s of real audio for the demo track: ingest sets the measured duration.
+    assert track.name == "Midnight" and 5_900 <= track.duration_ms <= 6_100
+    assert track.preview_url.endswith(f"/media/tracks/{demo.DEMO_TRACK_ID}_preview.ogg")
     assert (track.track_number, track.disc_number, track.explicit) == (1, 1, False)
     assert [a.name for a in track.artists] == ["The Loud Valleys"]
     assert track.album.id == FIRST_ALBUM and track.album.album_type == "album"
@@ -278,9 +282,9 @@ async def test_audio_features_come_from_the_track_and_are_404_without(
     )
     assert got.track_href == f"http://catalog.test/v1/tracks/{track.id}"
     batch = await catalog.BatchGetAudioFeatures(
-        catalog_pb2.BatchGetAudioFeaturesRequest(ids=f"{demo.DEMO_TRACK_ID},{track.id}")
+        catalog_pb2.BatchGetAudioFeaturesRequest(ids=f"{SILENT_TRACK},{track.id}")
     )
-    assert [f.id for f in batch.audio_features] == [track.id]  # the demo track has none
+    assert [f.id for f in batch.audio_features] == [track.id]  # the silent demo track has none
 
 
 async def test_genres_are_the_demo_genres_and_page(catalog: Stub) -> None:
@@ -342,5 +346,7 @@ def test_json_artists_albums_top_tracks_and_multi_gets(envoy: httpx.Client) -> N
     assert [a["id"] for a in several["albums"]] == [FIRST_ALBUM, SECOND_ALBUM]
     artists = envoy.get("/v1/artists", params={"ids": LOUD_VALLEYS}).json()
     assert artists["artists"][0]["name"] == "The Loud Valleys"
-    missing = envoy.get(f"/v1/audio-features/{demo.DEMO_TRACK_ID}")
+    missing = envoy.get(f"/v1/audio-features/{SILENT_TRACK}")
     assert missing.status_code == 404
+    analysed = envoy.get(f"/v1/audio-features/{demo.DEMO_TRACK_ID}").json()  # ingested by tests/conftest.py
+    assert analysed["tempo"] > 0 and 0 <= analysed["energy"] <= 1

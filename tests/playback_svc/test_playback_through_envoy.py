@@ -116,11 +116,6 @@ def test_royalty_reports_are_for_admins(listener: httpx.Client, running_mesh: Me
 
 def test_stream_url_through_envoy_and_the_media_origin(listener: httpx.Client) -> None:
     reply = listener.get("/api/playback/stream", params={"track_id": demo.DEMO_TRACK_ID, "quality": "high"})
-    if reply.status_code in (400, 503):
-        pytest.xfail(
-            f"the mesh's catalog cannot list the demo track's audio files yet ({reply.status_code}: "
-            f"{reply.text[:120]}); GetStreamUrl is covered against a catalog double in test_stream_urls.py"
-        )
     assert reply.status_code == 200, reply.text
     stream = reply.json()
     assert stream["quality_kbps"] == 160  # a free account asking for high
