@@ -17,11 +17,11 @@ from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.common.v1 import common_pb2
 
-from library_svc.cache import TTLCache
 from meshkit import ids
 from meshkit.channels import is_status
 from meshkit.context import current_request_id
 from meshkit.errors import NotFound, Unavailable
+from meshkit.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
 

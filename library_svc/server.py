@@ -8,7 +8,6 @@ from contextlib import AsyncExitStack
 from grpc import aio
 from spotify.library.v1 import library_pb2, library_pb2_grpc
 
-from library_svc.cache import TTLCache
 from library_svc.clients import Neighbours
 from library_svc.objects import LibraryObjects
 from library_svc.servicer import LibraryServicer
@@ -20,6 +19,7 @@ from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
 from meshkit.redis_client import create_redis
 from meshkit.server import run
+from meshkit.ttlcache import TTLCache
 
 SERVICE = "library_svc"
 

@@ -17,7 +17,7 @@ from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from meshkit.errors import NotFound, Unavailable
-from playback_svc.ttlcache import TTLCache
+from meshkit.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
 

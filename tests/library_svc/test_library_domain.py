@@ -7,7 +7,6 @@ import uuid
 import pytest
 
 from library_svc import domain, paging
-from library_svc.cache import TTLCache
 from library_svc.domain import Sharing
 from library_svc.models import Playlist
 from meshkit import ids
@@ -20,6 +19,7 @@ from meshkit.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from meshkit.ttlcache import TTLCache
 
 OWNER, COLLAB, STRANGER = (Caller(user_id=uuid.uuid4()) for _ in range(3))
 

@@ -13,12 +13,12 @@ from spotify.catalog.v1 import catalog_pb2
 from spotify.playback.v1 import playback_pb2
 
 from meshkit.errors import InvalidArgument
+from meshkit.ttlcache import TTLCache
 from playback_svc.active import ActiveSessions
 from playback_svc.counter import rules
 from playback_svc.counter.store import split_weights
 from playback_svc.quality import choose, limit_kbps
 from playback_svc.queue import shuffled, step
-from playback_svc.ttlcache import TTLCache
 
 T = playback_pb2.PlaybackEvent.EventType
 

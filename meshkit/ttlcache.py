@@ -1,8 +1,8 @@
-"""A small in-process TTL + LRU cache for objects library_svc fetches from other services.
+"""A small in-process TTL + LRU cache for facts a service reads from another service.
 
-A page of 100 playlist items needs 100 track objects from catalog_svc; on a playlist that people
-page through, the same tracks come back again and again. Keeping them in the process for a short
-time takes two catalog calls off most page loads, and needs no shared cache to operate.
+Catalog objects change rarely and are read on hot paths (every playlist page, every counted
+stream, every stream start); a process-local map with a short TTL keeps those paths off the
+network without a shared cache to operate. A cache with `ttl_s` or `max_entries` of 0 stores nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ class TTLCache(Generic[K, V]):
     def enabled(self) -> bool:
         return self.ttl_s > 0 and self.max_entries > 0
 
+    def get(self, key: K, default: V | None = None) -> V | None:
+        found = self.get_many([key])
+        return found.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
     def get_many(self, keys: Iterable[K]) -> dict[K, V]:
         """The live entries among `keys` (expired ones are dropped on the way)."""
         now = self._clock()
@@ -44,10 +51,15 @@ class TTLCache(Generic[K, V]):
             found[key] = entry[1]
         return found
 
-    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
-        if not self.enabled:
+    def put(self, key: K, value: V, ttl_s: float | None = None) -> None:
+        """Store one entry; `ttl_s` overrides the cache's TTL for it."""
+        self.put_many([(key, value)], ttl_s)
+
+    def put_many(self, items: Iterable[tuple[K, V]], ttl_s: float | None = None) -> None:
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0 or self.max_entries <= 0:
             return
-        expires = self._clock() + self.ttl_s
+        expires = self._clock() + ttl
         for key, value in items:
             self._data[key] = (expires, value)
             self._data.move_to_end(key)
@@ -56,3 +68,6 @@ class TTLCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
