@@ -38,6 +38,7 @@ def demo_uuid(name: str) -> uuid.UUID:
 
 GENRES = ("rock", "electronic", "jazz", "hip-hop", "classical", "folk", "pop", "ambient")
 ARTISTS = (
+    # The first sixteen keep their places: their ids (uuid5 of the names) are in the README and tests.
     ("The Loud Valleys", "rock"),
     ("Granite Hum", "rock"),
     ("Neon Cascade", "electronic"),
@@ -54,6 +55,30 @@ ARTISTS = (
     ("Velvet Arcade", "pop"),
     ("Slow Tides", "ambient"),
     ("Drift Atlas", "ambient"),
+    ("Rust Parade", "rock"),
+    ("Static Bloom", "rock"),
+    ("Iron Orchard", "rock"),
+    ("Voltage Choir", "electronic"),
+    ("Gridlight", "electronic"),
+    ("Night Relay", "electronic"),
+    ("Smoke & Brass", "jazz"),
+    ("The Upright Hours", "jazz"),
+    ("Lena Moreau Trio", "jazz"),
+    ("Block Theory", "hip-hop"),
+    ("Verse Engine", "hip-hop"),
+    ("Lyric Republic", "hip-hop"),
+    ("Camerata Nova", "classical"),
+    ("Quartetto Lume", "classical"),
+    ("Søren Ek Ensemble", "classical"),
+    ("Juniper Road", "folk"),
+    ("The Hollow Creek Band", "folk"),
+    ("Willow & Wren", "folk"),
+    ("Candy Satellite", "pop"),
+    ("Neon Hearts Club", "pop"),
+    ("Mira Sol", "pop"),
+    ("Glacier Hymns", "ambient"),
+    ("Low Orbit Drones", "ambient"),
+    ("Tidewater Sleep", "ambient"),
 )
 WORDS = (
     "Midnight",
@@ -77,7 +102,7 @@ WORDS = (
     "Crystal",
     "Atlas",
 )
-ALBUMS_PER_ARTIST = 2
+ALBUMS_PER_ARTIST = 3
 TRACKS_PER_ALBUM = 5
 # `make up` gives this many demo tracks real audio through the ingest pipeline (clips this long).
 DEMO_AUDIO_TRACKS = 200
@@ -112,8 +137,8 @@ def _catalog_rows() -> tuple[list, list, list, list]:
                 name=name,
                 genres=[genre],
                 verified=a_index % 2 == 0,
-                follower_count=1000 * (len(ARTISTS) - a_index),
-                popularity=80 - 3 * a_index,
+                follower_count=max(500, 1000 * (16 - a_index)),
+                popularity=max(20, 80 - 3 * a_index),
                 bio=f"{name} make {genre} music for the demo catalog.",
             )
         )
@@ -126,7 +151,7 @@ def _catalog_rows() -> tuple[list, list, list, list]:
                     title=_title(a_index * 5 + b, 2),
                     release_date=dt.date(2015 + (a_index + b) % 10, 1 + b * 5, 1),
                     release_date_precision="day",
-                    album_type="album" if b == 0 else "single",
+                    album_type="single" if b == 1 else "album",
                     total_tracks=TRACKS_PER_ALBUM,
                     label="Demo Records",
                 )

@@ -27,6 +27,7 @@ Stub = catalog_pb2_grpc.CatalogServiceStub
 LOUD_VALLEYS = demo.DEMO_ARTIST_ID
 FIRST_ALBUM = ids.encode(demo.demo_uuid("album:The Loud Valleys:0"))
 SECOND_ALBUM = ids.encode(demo.demo_uuid("album:The Loud Valleys:1"))
+THIRD_ALBUM = ids.encode(demo.demo_uuid("album:The Loud Valleys:2"))
 NEON_TRACK = ids.encode(demo.demo_uuid("track:Neon Cascade:0:1"))
 # The last demo track in audio order: tests/conftest.py ingests audio for only the first few.
 SILENT_TRACK = ids.encode(demo.demo_uuid("track:Drift Atlas:1:4"))
@@ -176,8 +177,13 @@ async def test_artist_and_batch(catalog: Stub) -> None:
 
 async def test_artist_albums_with_groups_and_paging(catalog: Stub) -> None:
     page = await catalog.ListArtistAlbums(catalog_pb2.ListArtistAlbumsRequest(id=LOUD_VALLEYS))
-    assert [(a.id, a.album_group) for a in page.items] == [(FIRST_ALBUM, "album"), (SECOND_ALBUM, "single")]
-    assert page.total == 2
+    # Albums before singles, newest first within a group (the third demo album is from 2017).
+    assert [(a.id, a.album_group) for a in page.items] == [
+        (THIRD_ALBUM, "album"),
+        (FIRST_ALBUM, "album"),
+        (SECOND_ALBUM, "single"),
+    ]
+    assert page.total == 3
     singles = await catalog.ListArtistAlbums(
         catalog_pb2.ListArtistAlbumsRequest(id=LOUD_VALLEYS, include_groups="single", limit=1)
     )
@@ -185,6 +191,7 @@ async def test_artist_albums_with_groups_and_paging(catalog: Stub) -> None:
     assert _query(singles.href) == {"include_groups": ["single"], "offset": ["0"], "limit": ["1"]}
     first = await catalog.ListArtistAlbums(catalog_pb2.ListArtistAlbumsRequest(id=LOUD_VALLEYS, limit=1))
     assert _query(first.next) == {"offset": ["1"], "limit": ["1"]}
+    assert [a.id for a in first.items] == [THIRD_ALBUM]
     bad = catalog_pb2.ListArtistAlbumsRequest(id=LOUD_VALLEYS, include_groups="mixtape")
     assert await _code(lambda: catalog.ListArtistAlbums(bad)) == grpc.StatusCode.INVALID_ARGUMENT
     missing = catalog_pb2.ListArtistAlbumsRequest(id=ids.encode(uuid.uuid4()))
@@ -339,7 +346,7 @@ def test_json_artists_albums_top_tracks_and_multi_gets(envoy: httpx.Client) -> N
     artist = envoy.get(f"/v1/artists/{LOUD_VALLEYS}").json()
     assert artist["followers"]["total"] == 16_000 and artist["genres"] == ["rock"]
     albums = envoy.get(f"/v1/artists/{LOUD_VALLEYS}/albums", params={"include_groups": "album,single"}).json()
-    assert [a["album_group"] for a in albums["items"]] == ["album", "single"]
+    assert [a["album_group"] for a in albums["items"]] == ["album", "album", "single"]
     top = envoy.get(f"/v1/artists/{LOUD_VALLEYS}/top-tracks", params={"market": "SE"}).json()
     assert len(top["tracks"]) == 10 and all(t["is_playable"] for t in top["tracks"])
     several = envoy.get("/v1/albums", params={"ids": f"{FIRST_ALBUM},{SECOND_ALBUM}"}).json()

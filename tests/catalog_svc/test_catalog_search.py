@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 Stub = catalog_pb2_grpc.CatalogServiceStub
 LOUD_VALLEYS = demo.DEMO_ARTIST_ID
+ARTIST_TRACKS = demo.ALBUMS_PER_ARTIST * demo.TRACKS_PER_ALBUM  # every demo artist's track count
 
 
 async def _search(
@@ -105,14 +106,14 @@ async def test_accents_fold_both_ways(catalog: Stub) -> None:
     # Naming an artist in full finds their tracks too.
     tracks = await _search(catalog, "anais strings", "track")
     anais_id = ids.encode(demo.demo_uuid("artist:Anaïs Strings"))
-    assert tracks.tracks.total == 10
+    assert tracks.tracks.total == ARTIST_TRACKS
     assert all(t.artists[0].id == anais_id for t in tracks.tracks.items)
 
 
 async def test_the_last_word_is_a_prefix(catalog: Stub) -> None:
     found = await _search(catalog, "the loud vall", "artist")
     assert found.artists.items[0].id == LOUD_VALLEYS
-    assert (await _search(catalog, "loud val", "track")).tracks.total == 10  # the band's ten tracks
+    assert (await _search(catalog, "loud val", "track")).tracks.total == ARTIST_TRACKS  # the band's tracks
 
 
 async def test_nothing_found_is_an_empty_page(catalog: Stub) -> None:
@@ -128,17 +129,17 @@ async def test_nothing_found_is_an_empty_page(catalog: Stub) -> None:
 
 async def test_artist_filter_with_a_quoted_value(catalog: Stub) -> None:
     found = await _search(catalog, 'artist:"the loud"', "track", limit=50)
-    assert found.tracks.total == 10
+    assert found.tracks.total == ARTIST_TRACKS
     assert {t.artists[0].id for t in found.tracks.items} == {LOUD_VALLEYS}
     albums = await _search(catalog, 'artist:"the loud"', "album")
-    assert albums.albums.total == 2
+    assert albums.albums.total == demo.ALBUMS_PER_ARTIST
 
 
 async def test_year_filter_single_and_range(catalog: Stub) -> None:
     one = await _search(catalog, 'artist:"loud valleys" year:2015', "track", limit=50)
     assert one.tracks.total == 5 and {t.album.release_date for t in one.tracks.items} == {"2015-01-01"}
     both = await _search(catalog, 'artist:"loud valleys" year:2015-2016', "track", limit=50)
-    assert both.tracks.total == 10
+    assert both.tracks.total == 2 * demo.TRACKS_PER_ALBUM  # the 2015 and 2016 albums, not 2017
     none = await _search(catalog, 'artist:"loud valleys" year:1990-1999', "track")
     assert none.tracks.total == 0
     artists = await _search(catalog, "loud year:2016", "artist")
@@ -181,7 +182,7 @@ async def test_exact_name_first_then_text_rank_then_popularity(catalog: Stub, sh
 async def test_each_type_gets_its_own_paging_object(catalog: Stub) -> None:
     reply = await _search(catalog, "loud valleys", "track,artist", limit=3)
     assert reply.HasField("tracks") and reply.HasField("artists") and not reply.HasField("albums")
-    assert (reply.tracks.total, len(reply.tracks.items), reply.tracks.limit) == (10, 3, 3)
+    assert (reply.tracks.total, len(reply.tracks.items), reply.tracks.limit) == (ARTIST_TRACKS, 3, 3)
     assert reply.artists.total == 1
     assert (
         reply.tracks.next
@@ -193,7 +194,7 @@ async def test_each_type_gets_its_own_paging_object(catalog: Stub) -> None:
     first_ids = [t.id for t in reply.tracks.items]
     assert page2.tracks.offset == 3 and not {t.id for t in page2.tracks.items} & set(first_ids)
     beyond = await _search(catalog, "loud valleys", "track", offset=40)
-    assert (beyond.tracks.total, list(beyond.tracks.items)) == (10, [])
+    assert (beyond.tracks.total, list(beyond.tracks.items)) == (ARTIST_TRACKS, [])
 
 
 @pytest.mark.parametrize(
@@ -311,10 +312,10 @@ def test_json_search_as_spotify_clients_call_it(envoy: httpx.Client, running_mes
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["artists"]["items"][0]["name"] == "Café Nocturne"
-    assert body["albums"]["total"] == 2 and len(body["albums"]["items"]) == 1
+    assert body["albums"]["total"] == demo.ALBUMS_PER_ARTIST and len(body["albums"]["items"]) == 1
     following = envoy.get(body["albums"]["next"]).json()  # absolute URLs that work as given
     assert following["albums"]["offset"] == 1 and following["albums"]["items"]
     assert "tracks" not in body or body["tracks"] is None or body["tracks"] == {}
     plus = envoy.get("/v1/search?q=loud+valleys&type=track").json()  # `+` is a space, as on Spotify
-    assert plus["tracks"]["total"] == 10
+    assert plus["tracks"]["total"] == ARTIST_TRACKS
     assert envoy.get("/v1/search", params={"q": "x"}).status_code == 400
