@@ -1,4 +1,8 @@
-"""rec schema: Discover Weekly playlists, hnswlib index versions, consumer idempotency.
+"""rec schema: Discover Weekly playlists, hnswlib index versions, consumer idempotency, and
+rec's own copies of what it learns from: counted streams (from `streams.counted.v1`) and the
+catalog facts a model needs (from catalog_svc's API and `catalog.changes.v1`).
+
+rec never reads another service's schema; these copies are what it may keep instead.
 
 Embeddings and the hnswlib indexes themselves are files (see ``index_versions.path``); the
 batch job inserts a version row, then swaps it active in one transaction::
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    REAL,
     CheckConstraint,
     DateTime,
     Index,
@@ -27,7 +33,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "rec"
@@ -48,6 +54,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {
         datetime: DateTime(timezone=True),
         list[uuid.UUID]: ARRAY(UUID(as_uuid=True)),
+        list[str]: ARRAY(Text),
     }
 
 
@@ -90,3 +97,40 @@ class EventApplied(Base):
     event_id: Mapped[str] = mapped_column(Text, primary_key=True)
     topic: Mapped[str | None] = mapped_column(String(200))
     applied_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Listen(Base):
+    """A counted stream as rec keeps it: the input of user embeddings and the factorisation.
+
+    The primary key is the stream id, so a redelivered `streams.counted.v1` event inserts
+    nothing the second time (the consumer's effect is exactly-once).
+    """
+
+    __tablename__ = "listens"
+    __table_args__ = (
+        Index("ix_listens_user_id_counted_at", "user_id", "counted_at"),
+        Index("ix_listens_counted_at", "counted_at"),
+    )
+
+    stream_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    track_id: Mapped[uuid.UUID]
+    artist_ids: Mapped[list[uuid.UUID]] = mapped_column(server_default=text("'{}'::uuid[]"))
+    counted_at: Mapped[datetime]
+    played_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Completion weight: 1.0 for a counted (completed) stream; negative would be a skip.
+    weight: Mapped[float] = mapped_column(REAL, server_default=text("1"))
+
+
+class TrackInfo(Base):
+    """rec's copy of the catalog facts a model uses; catalog_svc stays the source of truth."""
+
+    __tablename__ = "tracks"
+
+    track_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    artist_ids: Mapped[list[uuid.UUID]] = mapped_column(server_default=text("'{}'::uuid[]"))
+    genres: Mapped[list[str]] = mapped_column(server_default=text("'{}'::text[]"))
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    popularity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    deleted: Mapped[bool] = mapped_column(server_default=text("false"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

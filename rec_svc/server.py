@@ -1,28 +1,91 @@
-"""rec_svc bootstrap: a channel to catalog and its servicer."""
+"""rec_svc bootstrap: database, catalog channel, the served index version, its consumers and servicer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2_grpc
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
+from meshkit import db
 from meshkit.channels import open_channel
 from meshkit.config import Settings
-from meshkit.server import run
+from meshkit.errors import FailedPrecondition
+from meshkit.server import Setup, run
+from rec_svc.catalog import CatalogClient
+from rec_svc.config import RecSettings, get_rec_settings
+from rec_svc.consumers import EventApplier, RecConsumer
+from rec_svc.index import IndexHolder
+from rec_svc.service import RecService
 from rec_svc.servicer import RecommendationServicer
+from rec_svc.store import RecStore
 
 SERVICE = "rec_svc"
+log = logging.getLogger(__name__)
 
 
-async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
-    catalog = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-    stack.push_async_callback(catalog.close)
-    servicer = RecommendationServicer(catalog_pb2_grpc.CatalogServiceStub(catalog))
-    rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
-    return [rec_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name]
+@dataclass(frozen=True)
+class RecRuntime:
+    """The objects a started rec_svc runs on (handed to `on_ready`, a seam for in-process tests)."""
+
+    service: RecService
+    applier: EventApplier
+
+
+def make_setup(
+    rec_settings: RecSettings | None = None, *, on_ready: Callable[[RecRuntime], None] | None = None
+) -> Setup:
+    """The server setup, with rec's own settings injectable (tests give each run its own index dir)."""
+
+    async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
+        rec = rec_settings or get_rec_settings()
+        engine = db.create_engine(settings.database_url, pool_size=rec.db_pool_size)
+        stack.push_async_callback(engine.dispose)
+        channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
+        stack.push_async_callback(channel.close)
+        catalog = CatalogClient(catalog_pb2_grpc.CatalogServiceStub(channel))
+        store = RecStore(db.session_factory(engine))
+        holder = IndexHolder()
+        service = RecService(store, catalog, holder, rec)
+        try:
+            await service.reload()
+        except FailedPrecondition:
+            log.info("no index version built yet; serving without one until the batch job runs")
+        except Exception:
+            log.exception("loading the active index version failed; the poller will retry")
+        if rec.reload_poll_s > 0:
+            poller = asyncio.create_task(service.poll_versions(), name="rec-index-poller")
+            stack.push_async_callback(_cancel, poller)
+        applier = EventApplier(store, catalog, holder)
+        if rec.consumers:
+            consumer = RecConsumer(
+                settings.kafka_bootstrap, rec.consumer_group, applier, asyncio.get_running_loop()
+            )
+            consumer.start()
+            # Joined off the loop: the consumer thread may be waiting for the loop to apply a batch.
+            stack.push_async_callback(asyncio.to_thread, consumer.stop)
+        servicer = RecommendationServicer(service, catalog, settings.public_base_url)
+        rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+        if on_ready is not None:
+            on_ready(RecRuntime(service, applier))
+        return [rec_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name]
+
+    return setup
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+setup = make_setup()
 
 
 def main() -> None:

@@ -1,19 +1,137 @@
-"""RecommendationService: protobuf in, domain calls, protobuf out. Unimplemented RPCs answer UNIMPLEMENTED."""
+"""RecommendationService: protobuf in, domain calls, protobuf out.
+
+Track and artist objects in responses are the catalog's own (BatchGetTracks, one call per 50
+ids; BatchGetArtists), so rec never keeps or formats catalog data for clients.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
-from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from spotify.catalog.v1 import catalog_pb2
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
+
+from meshkit.context import current_caller
+from meshkit.errors import InvalidArgument
+from rec_svc.catalog import CatalogClient
+from rec_svc.recommend import DW_SIZE
+from rec_svc.service import RecService
+from rec_svc.snapshot import Snapshot
+
+SEED_TYPES = {"track": "TRACK", "artist": "ARTIST", "genre": "GENRE"}
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
 
 
 class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
-    def __init__(self, catalog: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    def __init__(self, service: RecService, catalog: CatalogClient, public_base_url: str) -> None:
+        self.service = service
         self.catalog = catalog
+        self.base = public_base_url.rstrip("/")
+
+    async def _tracks(self, track_ids: list[uuid.UUID]) -> list[catalog_pb2.Track]:
+        """Catalog track objects in the given order (tracks the catalog no longer has are left out)."""
+        found = await self.catalog.tracks(track_ids)
+        return [found[t] for t in track_ids if t in found]
+
+    async def GetDiscoverWeekly(
+        self, request: rec_pb2.GetDiscoverWeeklyRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetDiscoverWeeklyResponse:
+        user_id = current_caller().require_user()
+        if request.limit < 0 or request.limit > DW_SIZE:
+            raise InvalidArgument(f"limit must be between 1 and {DW_SIZE}, got {request.limit}")
+        mix, _ = await self.service.discover_weekly(user_id)
+        tracks = await self._tracks(mix.track_ids[: request.limit or DW_SIZE])
+        return rec_pb2.GetDiscoverWeeklyResponse(
+            tracks=tracks, generated_at=_ts(mix.generated_at), model_version=mix.model_version
+        )
+
+    async def GetRadio(
+        self, request: rec_pb2.GetRadioRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetRadioResponse:
+        which = request.WhichOneof("seed")
+        if which is None:
+            raise InvalidArgument("one of seed_track_id, seed_artist_id or seed_genre is required")
+        kind = {"seed_track_id": "track", "seed_artist_id": "artist", "seed_genre": "genre"}[which]
+        track_ids, token = await self.service.radio(
+            kind, getattr(request, which), request.page_size, request.page_token
+        )
+        return rec_pb2.GetRadioResponse(tracks=await self._tracks(track_ids), next_page_token=token)
+
+    async def GetSimilarTracks(
+        self, request: rec_pb2.GetSimilarTracksRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetSimilarTracksResponse:
+        track_ids = await self.service.similar_tracks(request.id, request.limit)
+        return rec_pb2.GetSimilarTracksResponse(tracks=await self._tracks(track_ids))
+
+    async def GetSimilarArtists(
+        self, request: rec_pb2.GetSimilarArtistsRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetSimilarArtistsResponse:
+        artist_ids = await self.service.similar_artists(request.id)
+        found = await self.catalog.artists(artist_ids) if artist_ids else {}
+        return rec_pb2.GetSimilarArtistsResponse(artists=[found[a] for a in artist_ids if a in found])
+
+    async def GetRecommendations(
+        self, request: rec_pb2.GetRecommendationsRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetRecommendationsResponse:
+        seeds, track_ids = await self.service.recommendations(
+            request.seed_tracks, request.seed_artists, request.seed_genres, request.limit, request
+        )
+        return rec_pb2.GetRecommendationsResponse(
+            seeds=[
+                rec_pb2.RecommendationSeed(
+                    afterFilteringSize=s.after_filtering,
+                    afterRelinkingSize=s.after_filtering,
+                    href=f"{self.base}/v1/{s.seed.kind}s/{s.seed.key}" if s.seed.kind != "genre" else "",
+                    id=s.seed.key,
+                    initialPoolSize=s.initial_pool,
+                    type=SEED_TYPES[s.seed.kind],
+                )
+                for s in seeds
+            ],
+            tracks=await self._tracks(track_ids),
+        )
 
     async def ListAvailableGenreSeeds(
         self, request: rec_pb2.ListAvailableGenreSeedsRequest, context: aio.ServicerContext
     ) -> rec_pb2.ListAvailableGenreSeedsResponse:
         """Seeds are the catalog's genres: catalog_svc owns them, so ask it rather than keep a copy."""
-        reply = await self.catalog.ListGenres(catalog_pb2.ListGenresRequest())
-        return rec_pb2.ListAvailableGenreSeedsResponse(genres=list(reply.genres))
+        return rec_pb2.ListAvailableGenreSeedsResponse(genres=sorted(await self.catalog.genres()))
+
+    async def GetIndexStatus(
+        self, request: rec_pb2.GetIndexStatusRequest, context: aio.ServicerContext
+    ) -> rec_pb2.GetIndexStatusResponse:
+        current_caller().require_role("admin")
+        return rec_pb2.GetIndexStatusResponse(indexes=_status(self.service.holder.current))
+
+    async def ReloadIndexes(
+        self, request: rec_pb2.ReloadIndexesRequest, context: aio.ServicerContext
+    ) -> rec_pb2.ReloadIndexesResponse:
+        current_caller().require_role("admin")
+        return rec_pb2.ReloadIndexesResponse(indexes=_status(await self.service.reload(request.version)))
+
+
+def _status(snap: Snapshot | None) -> list[rec_pb2.IndexStatus]:
+    if snap is None:
+        return []
+    return [
+        rec_pb2.IndexStatus(
+            name=name,
+            version=snap.version,
+            size=index.live,
+            dimensions=index.dim,
+            loaded_at=_ts(snap.loaded_at),
+            built_at=_ts(snap.built_at),
+            path=snap.path,
+        )
+        for name, index in (("tracks", snap.tracks), ("users", snap.users))
+    ]

@@ -1,0 +1,256 @@
+"""SQL for the rec schema (and nothing else: rec never reads another service's tables)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, TrackInfo
+from rec_svc.recommend import Play
+
+
+@dataclass(frozen=True)
+class StoredMix:
+    user_id: uuid.UUID
+    track_ids: list[uuid.UUID]
+    generated_at: datetime
+    model_version: str
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    path: str
+    built_at: datetime
+    active: bool
+
+
+class RecStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    # -- listening history ------------------------------------------------------------------------
+
+    async def add_listens(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert counted streams; a stream id seen before inserts nothing. Returns rows inserted.
+
+        Tracks first seen here are recorded in rec.tracks too, so the next build knows them
+        even if no catalog event announced them.
+        """
+        if not rows:
+            return 0
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                insert(Listen).values(list(rows)).on_conflict_do_nothing().returning(Listen.stream_id)
+            )
+            inserted = len(result.all())
+            seen = {r["track_id"]: r.get("artist_ids", []) for r in rows}
+            await session.execute(
+                insert(TrackInfo)
+                .values([{"track_id": t, "artist_ids": a} for t, a in seen.items()])
+                .on_conflict_do_nothing()
+            )
+        return inserted
+
+    async def history(self, user_id: uuid.UUID, since: datetime) -> list[Play]:
+        async with self.sessions() as session:
+            return await self._history(session, user_id, since)
+
+    async def stored_mix(self, user_id: uuid.UUID, heard_since: datetime) -> tuple[StoredMix | None, bool]:
+        """The stored mix, and whether the user has streamed any of its tracks since `heard_since`.
+
+        One round trip: this is the whole database work of serving a mix from the store.
+        """
+        heard = (
+            select(Listen.stream_id)
+            .where(
+                Listen.user_id == DiscoverWeekly.user_id,
+                Listen.counted_at >= heard_since,
+                Listen.track_id == func.any(DiscoverWeekly.track_ids),
+            )
+            .exists()
+        )
+        async with self.sessions() as session:
+            query = select(
+                DiscoverWeekly.track_ids, DiscoverWeekly.generated_at, DiscoverWeekly.model_version, heard
+            ).where(DiscoverWeekly.user_id == user_id)
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None, False
+        return StoredMix(user_id, list(row[0]), row[1], row[2]), bool(row[3])
+
+    @staticmethod
+    async def _history(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[Play]:
+        result = await session.execute(
+            select(Listen.track_id, Listen.counted_at, Listen.weight)
+            .where(Listen.user_id == user_id, Listen.counted_at >= since)
+            .order_by(Listen.counted_at)
+        )
+        return [Play(track_id, at, float(weight)) for track_id, at, weight in result]
+
+    async def interactions(
+        self, since: datetime
+    ) -> AsyncIterator[tuple[uuid.UUID, uuid.UUID, datetime, float]]:
+        """Every listen since `since`, streamed (the batch build reads millions of rows)."""
+        async with self.sessions() as session:
+            result = await session.stream(
+                select(Listen.user_id, Listen.track_id, Listen.counted_at, Listen.weight)
+                .where(Listen.counted_at >= since)
+                .execution_options(yield_per=10_000)
+            )
+            async for user_id, track_id, at, weight in result:
+                yield user_id, track_id, at, float(weight)
+
+    # -- catalog copy ---------------------------------------------------------------------------
+
+    async def track_infos(self, *, include_deleted: bool = False) -> list[TrackInfo]:
+        async with self.sessions() as session:
+            query = select(TrackInfo)
+            if not include_deleted:
+                query = query.where(TrackInfo.deleted.is_(False))
+            return list(await session.scalars(query.order_by(TrackInfo.track_id)))
+
+    async def upsert_tracks(
+        self, rows: Sequence[dict[str, Any]], event: tuple[str, str] | None = None
+    ) -> bool:
+        """Write catalog facts; with `event` (id, topic), only if that event was not applied before.
+
+        Returns False when the event had already been applied (nothing written).
+        """
+        async with self.sessions.begin() as session:
+            if event is not None and not await self._claim(session, *event):
+                return False
+            if rows:
+                stmt = insert(TrackInfo).values(list(rows))
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[TrackInfo.track_id],
+                        set_={
+                            "artist_ids": stmt.excluded.artist_ids,
+                            "genres": stmt.excluded.genres,
+                            "features": stmt.excluded.features,
+                            "popularity": stmt.excluded.popularity,
+                            "deleted": stmt.excluded.deleted,
+                            "updated_at": func.now(),
+                        },
+                    )
+                )
+        return True
+
+    async def mark_deleted(
+        self, track_ids: Sequence[uuid.UUID], event: tuple[str, str] | None = None
+    ) -> bool:
+        async with self.sessions.begin() as session:
+            if event is not None and not await self._claim(session, *event):
+                return False
+            if track_ids:
+                await session.execute(
+                    insert(TrackInfo)
+                    .values([{"track_id": t, "deleted": True} for t in track_ids])
+                    .on_conflict_do_update(
+                        index_elements=[TrackInfo.track_id], set_={"deleted": True, "updated_at": func.now()}
+                    )
+                )
+        return True
+
+    @staticmethod
+    async def _claim(session: AsyncSession, event_id: str, topic: str) -> bool:
+        result = await session.execute(
+            insert(EventApplied)
+            .values(event_id=event_id, topic=topic)
+            .on_conflict_do_nothing()
+            .returning(EventApplied.event_id)
+        )
+        return result.first() is not None
+
+    # -- Discover Weekly ------------------------------------------------------------------------
+
+    async def discover_weekly(self, user_id: uuid.UUID) -> StoredMix | None:
+        async with self.sessions() as session:
+            return _mix(await session.get(DiscoverWeekly, user_id))
+
+    async def save_discover_weekly(self, mixes: Sequence[StoredMix]) -> None:
+        if not mixes:
+            return
+        async with self.sessions.begin() as session:
+            stmt = insert(DiscoverWeekly).values(
+                [
+                    {
+                        "user_id": m.user_id,
+                        "track_ids": m.track_ids,
+                        "generated_at": m.generated_at,
+                        "model_version": m.model_version,
+                    }
+                    for m in mixes
+                ]
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[DiscoverWeekly.user_id],
+                    set_={
+                        "track_ids": stmt.excluded.track_ids,
+                        "generated_at": stmt.excluded.generated_at,
+                        "model_version": stmt.excluded.model_version,
+                    },
+                )
+            )
+
+    # -- index versions -------------------------------------------------------------------------
+
+    async def record_version(
+        self, version: str, path: str, built_at: datetime, counts: dict[str, int], dim: int, *, activate: bool
+    ) -> None:
+        """One row per index kind; with `activate`, they become the active pair in the same transaction."""
+        async with self.sessions.begin() as session:
+            for kind in ("tracks", "users"):
+                session.add(
+                    IndexVersion(
+                        kind=kind, version=version, path=path, dim=dim, count=counts[kind], built_at=built_at
+                    )
+                )
+            await session.flush()
+            if activate:
+                await self._activate(session, version)
+
+    async def activate(self, version: str) -> bool:
+        async with self.sessions.begin() as session:
+            return await self._activate(session, version)
+
+    @staticmethod
+    async def _activate(session: AsyncSession, version: str) -> bool:
+        exists = await session.scalar(select(func.count()).where(IndexVersion.version == version))
+        if not exists:
+            return False
+        # The partial unique index is checked per statement: deactivate first (see models.py).
+        await session.execute(update(IndexVersion).where(IndexVersion.active).values(active=False))
+        await session.execute(update(IndexVersion).where(IndexVersion.version == version).values(active=True))
+        return True
+
+    async def active_version(self) -> VersionRow | None:
+        return await self._version(IndexVersion.active.is_(True))
+
+    async def find_version(self, version: str) -> VersionRow | None:
+        return await self._version(IndexVersion.version == version)
+
+    async def _version(self, condition: Any) -> VersionRow | None:
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(IndexVersion)
+                .where(condition, IndexVersion.kind == "tracks")
+                .order_by(IndexVersion.built_at.desc())
+                .limit(1)
+            )
+            return None if row is None else VersionRow(row.version, row.path, row.built_at, row.active)
+
+
+def _mix(row: DiscoverWeekly | None) -> StoredMix | None:
+    if row is None:
+        return None
+    return StoredMix(row.user_id, list(row.track_ids), row.generated_at, row.model_version)
