@@ -9,7 +9,7 @@ BUF     := .tools/node_modules/.bin/buf
 STAMP   := $(VENV)/.installed
 GAPI    := .build/protos
 
-.PHONY: install up down status logs test lint buf-lint buf-breaking gen check-gen migrate demo envoy-validate clean
+.PHONY: install up down status logs test lint buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
 
 install: $(STAMP)
 
@@ -59,6 +59,10 @@ migrate: $(STAMP)
 
 demo: $(STAMP)
 	$(PYTHON) -m meshctl demo
+
+# Rebuild embeddings, hnswlib indexes and Discover Weekly; the running rec_svc swaps them in.
+recs: $(STAMP)
+	$(PYTHON) -m meshctl recs
 
 up: $(STAMP) $(GAPI)
 	$(PYTHON) -m meshctl up

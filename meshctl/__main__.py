@@ -99,6 +99,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recs(args: argparse.Namespace) -> int:
+    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    if m is None:
+        print("the mesh is not running: make up first", file=sys.stderr)
+        return 1
+    meshmod.build_recommendations(m)
+    print("recommendations rebuilt and swapped into rec_svc")
+    return 0
+
+
 def cmd_envoy_validate(args: argparse.Namespace) -> int:
     from meshctl import envoy_config
 
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.set_defaults(func=cmd_logs)
     sub.add_parser("migrate", help="apply migrations (idempotent)").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data when the catalog is empty").set_defaults(func=cmd_demo)
+    sub.add_parser("recs", help="rebuild recommendation indexes").set_defaults(func=cmd_recs)
     sub.add_parser("envoy-validate", help="envoy --mode validate on every target").set_defaults(
         func=cmd_envoy_validate
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -76,6 +77,7 @@ class Mesh:
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "PUBLIC_BASE_URL": self.envoy_url,
             "STORAGE_ROOT": str(self.layout.storage_root),
+            "REC_INDEX_DIR": str(self.layout.storage_root.parent / "rec-indexes"),
             "PYTHONUNBUFFERED": "1",
         }
         for service, name in ADDR_ENV.items():
@@ -219,7 +221,21 @@ def up(layout: Layout, *, demo: bool = True) -> Mesh:
     start_services(mesh, procs)
     wait_healthy(mesh, procs)
     start_envoy(mesh, procs)
+    build_recommendations(mesh)
     return mesh
+
+
+def build_recommendations(mesh: Mesh) -> None:
+    """Run rec_svc's batch job once (embeddings, indexes, Discover Weekly) and let rec_svc load it;
+    until then its recommendation RPCs answer UNAVAILABLE. `make recs` runs the same job again."""
+    subprocess.run(
+        [sys.executable, "-m", "rec_svc.batch", "build"],
+        env=mesh.service_env(),
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 # Services first (they drain), then Envoy, then the data tier.

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +38,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def procs(run_dir: Path) -> Iterator[ProcessTable]:
+def procs(run_dir: Path, pg_dir: Path) -> Iterator[ProcessTable]:
+    # pg_dir is a parameter so that it is removed only after every process here has stopped.
     table = ProcessTable(run_dir)
     yield table
     for started in reversed(table.all()):
@@ -47,12 +50,24 @@ def procs(run_dir: Path) -> Iterator[ProcessTable]:
 
 
 @pytest.fixture(scope="session")
-def database_url(run_dir: Path, procs: ProcessTable) -> Iterator[str]:
+def pg_dir() -> Iterator[Path]:
+    """Where a private PostgreSQL keeps its data when the machine has none.
+
+    Not under pytest's basetemp: each pytest run re-chmods /tmp/pytest-of-<user> to 0700, which
+    would lock the server's own (non-root) user out of its data directory mid-run.
+    """
+    path = Path(tempfile.mkdtemp(prefix="spotify-test-pg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_dir: Path, procs: ProcessTable) -> Iterator[str]:
     """A fresh, migrated database for this run, dropped at the end."""
     from meshkit.migrate import upgrade_all
 
     name = f"spotify_test_{uuid.uuid4().hex[:10]}"
-    url = datatier.start_postgres(run_dir, procs, name)
+    url = datatier.start_postgres(pg_dir, procs, name)
     upgrade_all(url)
     yield url
     datatier.drop_database(datatier.with_database(url, "postgres"), name)
