@@ -18,9 +18,8 @@ import asyncio
 import contextlib
 import os
 import secrets
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import psutil
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from meshctl import datatier, demo, mesh
+from meshctl import demo, mesh
 from meshctl.processes import ProcessTable
 from meshkit.config import DEFAULT_PORTS
 
@@ -153,33 +152,6 @@ def login(envoy_url: str) -> tuple[str, str]:
         return body["access_token"], body["user"]["id"]
 
 
-@contextlib.contextmanager
-def private_mesh() -> Iterator[mesh.Mesh]:
-    """A whole mesh on free ports with its own database, stopped (and dropped) afterwards."""
-    names = (*mesh.GRPC_SERVICES, "media_svc")
-    with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
-        run_dir = Path(tmp)
-        layout = mesh.Layout(
-            run_dir=run_dir,
-            database=f"spotify_bench_{secrets.token_hex(4)}",
-            envoy_port=datatier.free_port(),
-            envoy_admin_port=datatier.free_port(),
-            kafka_port=datatier.free_port(),
-            ports={n: datatier.free_port() for n in names},
-            metrics_ports={n: datatier.free_port() for n in names},
-            storage_root=run_dir / "objects",
-        )
-        started = mesh.up(layout)
-        try:
-            yield started
-        finally:
-            mesh.down(layout)
-            if started.database_url.startswith("postgresql+psycopg://postgres@127.0.0.1:5432/"):
-                datatier.drop_database(
-                    datatier.with_database(started.database_url, "postgres"), layout.database
-                )
-
-
 def table(results: list[Result]) -> str:
     lines = [
         f"{'path':<20} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'client cpu':>10}"
@@ -222,7 +194,7 @@ def main() -> None:
             target = loaded
         else:
             print("starting a private mesh ...", flush=True)
-            target = stack.enter_context(private_mesh())
+            target = stack.enter_context(mesh.private_mesh("bench-auth-"))
         auth_addr = f"127.0.0.1:{target.layout.ports.get('auth_svc', DEFAULT_PORTS['auth_svc'])}"
         token, user_id = login(target.envoy_url)
         assert user_id == demo.DEMO_USER_ID

@@ -31,10 +31,9 @@ import contextlib
 import os
 import random
 import secrets
-import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from auth_svc import models as auth
 from catalog_svc import models as catalog
-from meshctl import datatier, mesh
+from meshctl import mesh
 from meshkit import ids
 
 PASSWORD = "bench-password"
@@ -404,33 +403,6 @@ def print_reads(reads: list[Result], via_envoy: bool) -> None:
         print("Envoy was not measured: the mesh answered no login")
 
 
-@contextlib.contextmanager
-def private_mesh() -> Iterator[mesh.Mesh]:
-    """A whole mesh on free ports with its own database, stopped (and dropped) afterwards."""
-    names = (*mesh.GRPC_SERVICES, "media_svc")
-    with tempfile.TemporaryDirectory(prefix="bench-library-") as tmp:
-        run_dir = Path(tmp)
-        layout = mesh.Layout(
-            run_dir=run_dir,
-            database=f"spotify_bench_{secrets.token_hex(4)}",
-            envoy_port=datatier.free_port(),
-            envoy_admin_port=datatier.free_port(),
-            kafka_port=datatier.free_port(),
-            ports={n: datatier.free_port() for n in names},
-            metrics_ports={n: datatier.free_port() for n in names},
-            storage_root=run_dir / "objects",
-        )
-        started = mesh.up(layout)
-        try:
-            yield started
-        finally:
-            mesh.down(layout)
-            if started.database_url.startswith("postgresql+psycopg://postgres@127.0.0.1:5432/"):
-                datatier.drop_database(
-                    datatier.with_database(started.database_url, "postgres"), layout.database
-                )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--running", action="store_true", help="use the mesh `make up` started")
@@ -462,7 +434,7 @@ def main() -> None:
             target = loaded
         else:
             print("starting a private mesh ...", flush=True)
-            target = stack.enter_context(private_mesh())
+            target = stack.enter_context(mesh.private_mesh("bench-library-"))
         asyncio.run(bench(target, args))
 
 

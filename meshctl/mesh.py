@@ -6,12 +6,16 @@ layout (ports, run directory, database name), so tests never collide with a runn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -201,7 +205,38 @@ def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
         raise RuntimeError(f"Envoy did not become ready; its log ends with:\n{tail}") from None
 
 
-def up(layout: Layout, *, demo: bool = True) -> Mesh:
+def free_layout(run_dir: Path, database: str = "spotify") -> Layout:
+    """A layout on free loopback ports, for benchmarks that must not collide with `make up`."""
+    names = (*GRPC_SERVICES, "media_svc")
+    return Layout(
+        run_dir=run_dir,
+        database=database,
+        envoy_port=datatier.free_port(),
+        envoy_admin_port=datatier.free_port(),
+        kafka_port=datatier.free_port(),
+        ports={n: datatier.free_port() for n in names},
+        metrics_ports={n: datatier.free_port() for n in names},
+        storage_root=run_dir / "objects",
+    )
+
+
+@contextlib.contextmanager
+def private_mesh(prefix: str, *, audio_tracks: int = 4) -> Iterator[Mesh]:
+    """A whole mesh on free ports with its own database, stopped (and the database dropped) afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        layout = free_layout(Path(tmp), database=f"spotify_bench_{secrets.token_hex(4)}")
+        started = up(layout, audio_tracks=audio_tracks)
+        try:
+            yield started
+        finally:
+            down(layout)  # stops a private PostgreSQL too: only the machine's needs the database dropped
+            if started.database_url.startswith(datatier.MACHINE_POSTGRES.format(db="")):
+                datatier.drop_database(
+                    datatier.with_database(started.database_url, "postgres"), layout.database
+                )
+
+
+def up(layout: Layout, *, demo: bool = True, audio_tracks: int | None = None) -> Mesh:
     """Start whatever of the mesh is not running yet and return it once everything answers."""
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     procs = ProcessTable(layout.run_dir)
@@ -217,7 +252,12 @@ def up(layout: Layout, *, demo: bool = True) -> Mesh:
         from meshctl import demo as demo_data
 
         demo_data.load_if_empty(mesh.database_url)
-        demo_data.load_audio(mesh.database_url, layout.storage_root, public_base_url=mesh.envoy_url)
+        demo_data.load_audio(
+            mesh.database_url,
+            layout.storage_root,
+            count=demo_data.DEMO_AUDIO_TRACKS if audio_tracks is None else audio_tracks,
+            public_base_url=mesh.envoy_url,
+        )
     start_services(mesh, procs)
     wait_healthy(mesh, procs)
     start_envoy(mesh, procs)
