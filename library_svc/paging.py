@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
 from meshkit.errors import InvalidArgument
@@ -33,6 +34,27 @@ def window(*, limit: int, offset: int, page_size: int, page_token: str, default:
     if start < 0:
         raise InvalidArgument(f"offset must not be negative, got {start}")
     return Window(offset=start, limit=size)
+
+
+class PagedRequest(Protocol):
+    """Any list request of the contract: Spotify's limit/offset and AIP's page_size/page_token."""
+
+    limit: int
+    offset: int
+    page_size: int
+    page_token: str
+
+
+def request_window(request: PagedRequest, *, default: int, maximum: int) -> Window:
+    """`window` over a list request's own paging fields."""
+    return window(
+        limit=request.limit,
+        offset=request.offset,
+        page_size=request.page_size,
+        page_token=request.page_token,
+        default=default,
+        maximum=maximum,
+    )
 
 
 def encode_token(offset: int) -> str:

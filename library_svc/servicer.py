@@ -26,7 +26,7 @@ from library_svc.clients import Neighbours
 from library_svc.domain import Sharing, require_edit, require_owner, require_view, snapshot_id
 from library_svc.models import Playlist
 from library_svc.objects import LibraryObjects
-from library_svc.paging import Window, window
+from library_svc.paging import Window, request_window
 from library_svc.reorder import plan_move
 from library_svc.store import KEEP, LibraryStore, PlaylistView
 from meshkit import ids
@@ -128,14 +128,7 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.ListMyPlaylistsRequest, context: aio.ServicerContext
     ) -> library_pb2.PlaylistPage:
         user_id = current_caller().require_user()
-        page = window(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            default=DEFAULT_PAGE,
-            maximum=LIST_MAX_PAGE,
-        )
+        page = request_window(request, default=DEFAULT_PAGE, maximum=LIST_MAX_PAGE)
         playlists, total = await self.store.my_playlists(user_id, page.offset, page.limit)
         return self.objects.playlist_page("/v1/me/playlists", page, total, await self._simplified(playlists))
 
@@ -143,14 +136,7 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.ListUserPlaylistsRequest, context: aio.ServicerContext
     ) -> library_pb2.PlaylistPage:
         user_id = ids.parse_id_or_uri(request.user_id, "user")
-        page = window(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            default=DEFAULT_PAGE,
-            maximum=LIST_MAX_PAGE,
-        )
+        page = request_window(request, default=DEFAULT_PAGE, maximum=LIST_MAX_PAGE)
         if user_id == current_caller().user_id:  # your own list: private ones too, as /v1/me/playlists
             playlists, total = await self.store.my_playlists(user_id, page.offset, page.limit)
         else:
@@ -164,14 +150,7 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.ListPlaylistItemsRequest, context: aio.ServicerContext
     ) -> library_pb2.PlaylistItemPage:
         playlist_id = ids.parse_id_or_uri(request.id, "playlist")
-        page = window(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            default=DEFAULT_PAGE,
-            maximum=ITEMS_MAX_PAGE,
-        )
+        page = request_window(request, default=DEFAULT_PAGE, maximum=ITEMS_MAX_PAGE)
         view = await self.store.playlist_view(playlist_id, page.offset, page.limit)
         view = self._visible(view)
         tracks = await self.neighbours.tracks(item.track_id for item in view.items)
@@ -405,14 +384,7 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.ListSavedTracksRequest, context: aio.ServicerContext
     ) -> library_pb2.SavedTrackPage:
         user_id = current_caller().require_user()
-        page = window(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            default=DEFAULT_PAGE,
-            maximum=LIST_MAX_PAGE,
-        )
+        page = request_window(request, default=DEFAULT_PAGE, maximum=LIST_MAX_PAGE)
         saved, total = await self.store.saved_page(user_id, "track", page.offset, page.limit)
         tracks = await self.neighbours.tracks(s.item_id for s in saved)
         return self.objects.saved_track_page(page, total, saved, tracks)
@@ -421,14 +393,7 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.ListSavedAlbumsRequest, context: aio.ServicerContext
     ) -> library_pb2.SavedAlbumPage:
         user_id = current_caller().require_user()
-        page = window(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            default=DEFAULT_PAGE,
-            maximum=LIST_MAX_PAGE,
-        )
+        page = request_window(request, default=DEFAULT_PAGE, maximum=LIST_MAX_PAGE)
         saved, total = await self.store.saved_page(user_id, "album", page.offset, page.limit)
         albums = await self.neighbours.albums(s.item_id for s in saved)
         return self.objects.saved_album_page(page, total, saved, albums)
