@@ -9,7 +9,7 @@ import grpc
 from grpc import aio
 
 from meshkit.context import outgoing_metadata
-from meshkit.telemetry import aio_client_interceptors
+from meshkit.telemetry import client_interceptors
 
 
 class _PropagateInterceptor(aio.UnaryUnaryClientInterceptor, aio.UnaryStreamClientInterceptor):
@@ -46,7 +46,7 @@ def open_channel(address: str, *, timeout_s: float = 5.0) -> aio.Channel:
     """An insecure (mesh-internal, h2c) channel whose calls carry context and a deadline."""
     return aio.insecure_channel(
         address,
-        interceptors=[_PropagateInterceptor(timeout_s), *aio_client_interceptors()],
+        interceptors=[_PropagateInterceptor(timeout_s), *client_interceptors()],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
 

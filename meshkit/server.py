@@ -22,7 +22,7 @@ from meshkit.config import DEFAULT_PORTS, METRICS_PORTS, Settings, get_settings
 from meshkit.interceptors import RequestInterceptor
 from meshkit.logs import configure_logging
 from meshkit.metrics import start_exporter
-from meshkit.telemetry import aio_server_interceptor, configure_tracing
+from meshkit.telemetry import configure_tracing, server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def start_server(
 ) -> RunningServer:
     """Build and start the server; the stack owns every resource `setup` acquired."""
     server = aio.server(
-        interceptors=[aio_server_interceptor(), RequestInterceptor()],
+        interceptors=[*server_interceptors(), RequestInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
