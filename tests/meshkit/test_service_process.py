@@ -73,6 +73,6 @@ def test_logs_are_json_with_the_request_id_and_sigterm_drains_cleanly(
     assert rpc, f"no log record carries the request id; log was:\n{log_path.read_text()[-2000:]}"
     assert rpc[-1]["service"] == "catalog_svc"
     assert rpc[-1]["grpc_code"] == "NOT_FOUND"
-    assert len(rpc[-1]["trace_id"]) == 32
+    assert "trace_id" not in rpc[-1]  # no OTLP endpoint here: no spans, so no made-up trace ids
     assert any(r["message"] == "draining" for r in records)
     assert records[-1]["message"] == "stopped"
