@@ -162,10 +162,10 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         caller = current_caller()
         user_id = caller.require_user()
         playlist_id = ids.parse_id_or_uri(request.id, "playlist")
-        track_ids = domain.parse_track_uris(request.uris)
+        uris, position = _items_to_add(request)
+        track_ids = domain.parse_track_uris(uris)
         if not track_ids:
             raise InvalidArgument("uris: at least one track URI is required")
-        position = request.position if request.HasField("position") else None
 
         async def write() -> library_pb2.AddPlaylistItemsResponse:
             await self._editable(playlist_id)  # cheap check first: no catalog calls for a 403/404
@@ -528,3 +528,41 @@ class _Audit:
             details={"collaborator_id": ids.encode(self.user_id)},
             success=exc is None,
         )
+
+
+def _items_to_add(request: library_pb2.AddPlaylistItemsRequest) -> tuple[list[str], int | None]:
+    """URIs and position from the typed fields (gRPC, query string) and the JSON body.
+
+    The body is a bare array of URIs or {"uris": [...], "position": n}. As in Spotify's API,
+    URIs in the query string win over those in the body; an explicit position wins likewise.
+    """
+    uris: list[str] = list(request.uris)
+    position = request.position if request.HasField("position") else None
+    if not request.HasField("body"):
+        return uris, position
+    body = request.body
+    kind = body.WhichOneof("kind")
+    if kind == "list_value":
+        body_uris, body_position = body.list_value.values, None
+    elif kind == "struct_value":
+        fields = body.struct_value.fields
+        unknown = sorted(set(fields) - {"uris", "position"})
+        if unknown:
+            raise InvalidArgument(f"body: unknown field(s) {', '.join(unknown)}; expected uris and position")
+        listed = fields.get("uris")
+        if listed is not None and listed.WhichOneof("kind") != "list_value":
+            raise InvalidArgument("body: uris must be an array of spotify:track:<id> URIs")
+        body_uris = listed.list_value.values if listed is not None else []
+        body_position = fields.get("position")
+    elif kind == "null_value":
+        return uris, position
+    else:
+        raise InvalidArgument('body: expected an array of URIs or {"uris": [...], "position": n}')
+    if any(v.WhichOneof("kind") != "string_value" for v in body_uris):
+        raise InvalidArgument("body: every URI must be a string")
+    if body_position is not None and position is None:
+        number = body_position.number_value
+        if body_position.WhichOneof("kind") != "number_value" or number != int(number):
+            raise InvalidArgument("body: position must be a whole number")
+        position = int(number)
+    return (uris or [v.string_value for v in body_uris]), position

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from spotify.catalog.v1 import catalog_pb2 as _catalog_pb2
 from spotify.common.v1 import common_pb2 as _common_pb2
@@ -747,6 +748,7 @@ class AddPlaylistItemsRequest(_message.Message):
     URIS_FIELD_NUMBER: _builtins.int
     POSITION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Playlist id."""
     position: _builtins.int
@@ -757,6 +759,13 @@ class AddPlaylistItemsRequest(_message.Message):
     def uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Spotify track URIs to add, at most 100."""
 
+    @_builtins.property
+    def body(self) -> _struct_pb2.Value:
+        """The JSON body as a web client sent it: a bare array of URIs, or {"uris":[...],"position":n}.
+        gRPC callers leave it unset and use `uris` and `position`. As in Spotify's API, `uris` given
+        in the query string win over URIs in the body.
+        """
+
     def __init__(
         self,
         *,
@@ -764,10 +773,11 @@ class AddPlaylistItemsRequest(_message.Message):
         uris: _abc.Iterable[_builtins.str] | None = ...,
         position: _builtins.int | None = ...,
         request_id: _builtins.str = ...,
+        body: _struct_pb2.Value | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_position", b"_position", "position", b"position"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_position", b"_position", "body", b"body", "position", b"position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_position", b"_position", "id", b"id", "position", b"position", "request_id", b"request_id", "uris", b"uris"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_position", b"_position", "body", b"body", "id", b"id", "position", b"position", "request_id", b"request_id", "uris", b"uris"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__position: _TypeAlias = _typing.Literal["position"]  # noqa: Y015
     _WhichOneofArgType__position: _TypeAlias = _typing.Literal["_position", b"_position"]  # noqa: Y015

@@ -195,6 +195,7 @@ class LibraryServiceServicer:
 
     def AddPlaylistItems(self, request, context):
         """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist").
+        The JSON body is either a bare array of URIs or {"uris":[...],"position":n}; both land in `body`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

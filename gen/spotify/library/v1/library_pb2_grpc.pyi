@@ -67,7 +67,9 @@ class LibraryServiceStub:
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     AddPlaylistItems: _grpc.UnaryUnaryMultiCallable[_library_pb2.AddPlaylistItemsRequest, _library_pb2.AddPlaylistItemsResponse]
-    """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist")."""
+    """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist").
+    The JSON body is either a bare array of URIs or {"uris":[...],"position":n}; both land in `body`.
+    """
     UpdatePlaylistItems: _grpc.UnaryUnaryMultiCallable[_library_pb2.UpdatePlaylistItemsRequest, _library_pb2.UpdatePlaylistItemsResponse]
     """UpdatePlaylistItems replaces or reorders a playlist's items (Spotify "Update Playlist Items")."""
     RemovePlaylistItems: _grpc.UnaryUnaryMultiCallable[_library_pb2.RemovePlaylistItemsRequest, _library_pb2.RemovePlaylistItemsResponse]
@@ -140,7 +142,9 @@ class LibraryServiceAsyncStub(LibraryServiceStub):
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     AddPlaylistItems: _aio.UnaryUnaryMultiCallable[_library_pb2.AddPlaylistItemsRequest, _library_pb2.AddPlaylistItemsResponse]  # type: ignore[assignment]
-    """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist")."""
+    """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist").
+    The JSON body is either a bare array of URIs or {"uris":[...],"position":n}; both land in `body`.
+    """
     UpdatePlaylistItems: _aio.UnaryUnaryMultiCallable[_library_pb2.UpdatePlaylistItemsRequest, _library_pb2.UpdatePlaylistItemsResponse]  # type: ignore[assignment]
     """UpdatePlaylistItems replaces or reorders a playlist's items (Spotify "Update Playlist Items")."""
     RemovePlaylistItems: _aio.UnaryUnaryMultiCallable[_library_pb2.RemovePlaylistItemsRequest, _library_pb2.RemovePlaylistItemsResponse]  # type: ignore[assignment]
@@ -252,7 +256,9 @@ class LibraryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _library_pb2.AddPlaylistItemsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_library_pb2.AddPlaylistItemsResponse, _abc.Awaitable[_library_pb2.AddPlaylistItemsResponse]]:
-        """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist")."""
+        """AddPlaylistItems inserts items into a playlist (Spotify "Add Items to Playlist").
+        The JSON body is either a bare array of URIs or {"uris":[...],"position":n}; both land in `body`.
+        """
 
     @_abc_1.abstractmethod
     def UpdatePlaylistItems(
