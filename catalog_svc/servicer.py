@@ -26,6 +26,7 @@ from catalog_svc.store import CatalogStore
 from meshkit import ids
 from meshkit.context import current_idempotency_key
 from meshkit.errors import InvalidArgument, NotFound
+from meshkit.json_values import as_value
 
 MAX_TRACK_IDS = 50
 MAX_ALBUM_IDS = 20
@@ -111,12 +112,21 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def BatchGetTracks(
         self, request: catalog_pb2.BatchGetTracksRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetTracksResponse:
-        track_ids = ids.parse_id_list(request.ids, "track", limit=MAX_TRACK_IDS)
-        market = fields.market(request.market)
+        found = await self._several_tracks(request.ids, request.market)
+        return catalog_pb2.BatchGetTracksResponse(tracks=[t for t in found if t is not None])
+
+    async def GetSeveralTracks(
+        self, request: catalog_pb2.GetSeveralTracksRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.GetSeveralTracksResponse:
+        found = await self._several_tracks(request.ids, request.market)
+        return catalog_pb2.GetSeveralTracksResponse(tracks=[as_value(t) for t in found])
+
+    async def _several_tracks(self, id_list: str, market_code: str) -> list[catalog_pb2.Track | None]:
+        """One entry per requested id, in order: the track, or None when the id is unknown."""
+        track_ids = ids.parse_id_list(id_list, "track", limit=MAX_TRACK_IDS)
+        market = fields.market(market_code)
         found = await self.store.tracks_by_id(track_ids)
-        return catalog_pb2.BatchGetTracksResponse(
-            tracks=[self.objects.track(found[t], market) for t in track_ids if t in found]
-        )
+        return [self.objects.track(found[t], market) if t in found else None for t in track_ids]
 
     async def GetAudioFeatures(
         self, request: catalog_pb2.GetAudioFeaturesRequest, context: aio.ServicerContext
@@ -133,11 +143,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def BatchGetAudioFeatures(
         self, request: catalog_pb2.BatchGetAudioFeaturesRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetAudioFeaturesResponse:
-        track_ids = ids.parse_id_list(request.ids, "track", limit=MAX_FEATURE_IDS)
+        found = await self._several_audio_features(request.ids)
+        return catalog_pb2.BatchGetAudioFeaturesResponse(audio_features=[f for f in found if f is not None])
+
+    async def GetSeveralAudioFeatures(
+        self, request: catalog_pb2.GetSeveralAudioFeaturesRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.GetSeveralAudioFeaturesResponse:
+        found = await self._several_audio_features(request.ids)
+        return catalog_pb2.GetSeveralAudioFeaturesResponse(audio_features=[as_value(f) for f in found])
+
+    async def _several_audio_features(self, id_list: str) -> list[catalog_pb2.AudioFeatures | None]:
+        track_ids = ids.parse_id_list(id_list, "track", limit=MAX_FEATURE_IDS)
         found = await self.store.audio_features(track_ids)
-        return catalog_pb2.BatchGetAudioFeaturesResponse(
-            audio_features=[self.objects.audio_features(t, *found[t]) for t in track_ids if t in found]
-        )
+        return [self.objects.audio_features(t, *found[t]) if t in found else None for t in track_ids]
 
     # ---- albums -------------------------------------------------------------------------------
 
@@ -154,12 +172,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def BatchGetAlbums(
         self, request: catalog_pb2.BatchGetAlbumsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetAlbumsResponse:
-        album_ids = ids.parse_id_list(request.ids, "album", limit=MAX_ALBUM_IDS)
-        market = fields.market(request.market)
+        found = await self._several_albums(request.ids, request.market)
+        return catalog_pb2.BatchGetAlbumsResponse(albums=[a for a in found if a is not None])
+
+    async def GetSeveralAlbums(
+        self, request: catalog_pb2.GetSeveralAlbumsRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.GetSeveralAlbumsResponse:
+        found = await self._several_albums(request.ids, request.market)
+        return catalog_pb2.GetSeveralAlbumsResponse(albums=[as_value(a) for a in found])
+
+    async def _several_albums(self, id_list: str, market_code: str) -> list[catalog_pb2.Album | None]:
+        album_ids = ids.parse_id_list(id_list, "album", limit=MAX_ALBUM_IDS)
+        market = fields.market(market_code)
         found = await self.store.albums_by_id(album_ids, tracks_limit=ALBUM_TRACKS_LIMIT)
-        return catalog_pb2.BatchGetAlbumsResponse(
-            albums=[self.objects.album(found[a], market) for a in album_ids if a in found]
-        )
+        return [self.objects.album(found[a], market) if a in found else None for a in album_ids]
 
     async def ListAlbumTracks(
         self, request: catalog_pb2.ListAlbumTracksRequest, context: aio.ServicerContext
@@ -197,11 +223,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def BatchGetArtists(
         self, request: catalog_pb2.BatchGetArtistsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetArtistsResponse:
-        artist_ids = ids.parse_id_list(request.ids, "artist", limit=MAX_ARTIST_IDS)
+        found = await self._several_artists(request.ids)
+        return catalog_pb2.BatchGetArtistsResponse(artists=[a for a in found if a is not None])
+
+    async def GetSeveralArtists(
+        self, request: catalog_pb2.GetSeveralArtistsRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.GetSeveralArtistsResponse:
+        found = await self._several_artists(request.ids)
+        return catalog_pb2.GetSeveralArtistsResponse(artists=[as_value(a) for a in found])
+
+    async def _several_artists(self, id_list: str) -> list[catalog_pb2.Artist | None]:
+        artist_ids = ids.parse_id_list(id_list, "artist", limit=MAX_ARTIST_IDS)
         found = await self.store.artists_by_id(artist_ids)
-        return catalog_pb2.BatchGetArtistsResponse(
-            artists=[self.objects.artist(found[a]) for a in artist_ids if a in found]
-        )
+        return [self.objects.artist(found[a]) if a in found else None for a in artist_ids]
 
     async def ListArtistAlbums(
         self, request: catalog_pb2.ListArtistAlbumsRequest, context: aio.ServicerContext

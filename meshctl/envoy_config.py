@@ -61,10 +61,20 @@ ANONYMOUS_RPCS: frozenset[str] = frozenset(
     {"/spotify.auth.v1.AuthService/Register", "/spotify.auth.v1.AuthService/Login"}
 )
 # A method of a routed service is public when it has a google.api.http annotation (a JSON path)
-# or is listed here (gRPC-only, e.g. client-streaming uploads). The rest are internal, for other
+# or is listed here (gRPC-only: client-streaming uploads, and the typed multi-gets whose JSON
+# form is GetSeveral*, with Spotify's nulls). The rest are internal, for other
 # services on the mesh network, and Envoy answers 404 for them: a new internal RPC is closed to
 # the outside by default instead of by someone remembering to close it.
-GRPC_ONLY_PUBLIC_RPCS: frozenset[str] = frozenset({"/spotify.catalog.v1.CatalogService/IngestTrackAudio"})
+GRPC_ONLY_PUBLIC_RPCS: frozenset[str] = frozenset(
+    f"/spotify.catalog.v1.CatalogService/{name}"
+    for name in (
+        "IngestTrackAudio",
+        "BatchGetTracks",
+        "BatchGetAlbums",
+        "BatchGetArtists",
+        "BatchGetAudioFeatures",
+    )
+)
 
 # Route timeouts; the defaults of every target, which a target or an override may replace.
 DEFAULTS: dict[str, Any] = {

@@ -357,3 +357,36 @@ def test_json_artists_albums_top_tracks_and_multi_gets(envoy: httpx.Client) -> N
     assert missing.status_code == 404
     analysed = envoy.get(f"/v1/audio-features/{demo.DEMO_TRACK_ID}").json()  # ingested by tests/conftest.py
     assert analysed["tempo"] > 0 and 0 <= analysed["energy"] <= 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("path", "key", "known"),
+    [
+        ("/v1/tracks", "tracks", [NEON_TRACK, demo.DEMO_TRACK_ID]),
+        ("/v1/albums", "albums", [SECOND_ALBUM, FIRST_ALBUM]),
+        ("/v1/artists", "artists", [LOUD_VALLEYS]),
+        ("/v1/audio-features", "audio_features", [demo.DEMO_TRACK_ID]),
+    ],
+)
+def test_json_multi_gets_put_null_in_place_of_unknown_ids(
+    envoy: httpx.Client, path: str, key: str, known: list[str]
+) -> None:
+    """As Spotify: one entry per requested id, in order, null for an unknown one; each object is
+    exactly what the single-item route returns for it."""
+    unknown = ids.encode(uuid.uuid4())
+    wanted = [known[0], unknown, *known[1:], known[0]]
+    reply = envoy.get(path, params={"ids": ",".join(wanted)})
+    assert reply.status_code == 200, reply.text
+    items = reply.json()[key]
+    assert len(items) == len(wanted)
+    assert items[1] is None
+    for wanted_id, item in zip(wanted, items, strict=True):
+        if wanted_id == unknown:
+            continue
+        single = envoy.get(f"{path}/{wanted_id}")
+        assert single.status_code == 200, single.text
+        assert item == single.json()
+    only_unknown = envoy.get(path, params={"ids": unknown}).json()
+    assert only_unknown == {key: [None]}
+    assert envoy.get(path, params={"ids": "not-an-id"}).status_code == 400

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -988,6 +989,56 @@ class BatchGetTracksResponse(_message.Message):
 Global___BatchGetTracksResponse: _TypeAlias = BatchGetTracksResponse  # noqa: Y015
 
 @_typing.final
+class GetSeveralTracksRequest(_message.Message):
+    """GetSeveralTracksRequest asks for several by id, as JSON clients do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    MARKET_FIELD_NUMBER: _builtins.int
+    ids: _builtins.str
+    """Comma-separated track ids, at most 50."""
+    market: _builtins.str
+    """ISO 3166-1 alpha-2 market."""
+    def __init__(
+        self,
+        *,
+        ids: _builtins.str = ...,
+        market: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids", "market", b"market"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralTracksRequest: _TypeAlias = GetSeveralTracksRequest  # noqa: Y015
+
+@_typing.final
+class GetSeveralTracksResponse(_message.Message):
+    """GetSeveralTracksResponse holds one JSON object per requested id, in request order: null where the id is unknown."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tracks(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]:
+        """The objects, or null for unknown ids."""
+
+    def __init__(
+        self,
+        *,
+        tracks: _abc.Iterable[_struct_pb2.Value] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tracks", b"tracks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralTracksResponse: _TypeAlias = GetSeveralTracksResponse  # noqa: Y015
+
+@_typing.final
 class GetAlbumRequest(_message.Message):
     """GetAlbumRequest asks for one album."""
 
@@ -1062,6 +1113,56 @@ class BatchGetAlbumsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchGetAlbumsResponse: _TypeAlias = BatchGetAlbumsResponse  # noqa: Y015
+
+@_typing.final
+class GetSeveralAlbumsRequest(_message.Message):
+    """GetSeveralAlbumsRequest asks for several by id, as JSON clients do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    MARKET_FIELD_NUMBER: _builtins.int
+    ids: _builtins.str
+    """Comma-separated album ids, at most 20."""
+    market: _builtins.str
+    """ISO 3166-1 alpha-2 market."""
+    def __init__(
+        self,
+        *,
+        ids: _builtins.str = ...,
+        market: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids", "market", b"market"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralAlbumsRequest: _TypeAlias = GetSeveralAlbumsRequest  # noqa: Y015
+
+@_typing.final
+class GetSeveralAlbumsResponse(_message.Message):
+    """GetSeveralAlbumsResponse holds one JSON object per requested id, in request order: null where the id is unknown."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALBUMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def albums(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]:
+        """The objects, or null for unknown ids."""
+
+    def __init__(
+        self,
+        *,
+        albums: _abc.Iterable[_struct_pb2.Value] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["albums", b"albums"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralAlbumsResponse: _TypeAlias = GetSeveralAlbumsResponse  # noqa: Y015
 
 @_typing.final
 class ListAlbumTracksRequest(_message.Message):
@@ -1172,6 +1273,52 @@ class BatchGetArtistsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchGetArtistsResponse: _TypeAlias = BatchGetArtistsResponse  # noqa: Y015
+
+@_typing.final
+class GetSeveralArtistsRequest(_message.Message):
+    """GetSeveralArtistsRequest asks for several by id, as JSON clients do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    ids: _builtins.str
+    """Comma-separated artist ids, at most 50."""
+    def __init__(
+        self,
+        *,
+        ids: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralArtistsRequest: _TypeAlias = GetSeveralArtistsRequest  # noqa: Y015
+
+@_typing.final
+class GetSeveralArtistsResponse(_message.Message):
+    """GetSeveralArtistsResponse holds one JSON object per requested id, in request order: null where the id is unknown."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTISTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def artists(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]:
+        """The objects, or null for unknown ids."""
+
+    def __init__(
+        self,
+        *,
+        artists: _abc.Iterable[_struct_pb2.Value] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artists", b"artists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralArtistsResponse: _TypeAlias = GetSeveralArtistsResponse  # noqa: Y015
 
 @_typing.final
 class ListArtistAlbumsRequest(_message.Message):
@@ -1422,6 +1569,52 @@ class BatchGetAudioFeaturesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchGetAudioFeaturesResponse: _TypeAlias = BatchGetAudioFeaturesResponse  # noqa: Y015
+
+@_typing.final
+class GetSeveralAudioFeaturesRequest(_message.Message):
+    """GetSeveralAudioFeaturesRequest asks for several by id, as JSON clients do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    ids: _builtins.str
+    """Comma-separated track ids, at most 100."""
+    def __init__(
+        self,
+        *,
+        ids: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralAudioFeaturesRequest: _TypeAlias = GetSeveralAudioFeaturesRequest  # noqa: Y015
+
+@_typing.final
+class GetSeveralAudioFeaturesResponse(_message.Message):
+    """GetSeveralAudioFeaturesResponse holds one JSON object per requested id, in request order: null where the id is unknown."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIO_FEATURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def audio_features(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]:
+        """The objects, or null for unknown ids."""
+
+    def __init__(
+        self,
+        *,
+        audio_features: _abc.Iterable[_struct_pb2.Value] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_features", b"audio_features"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeveralAudioFeaturesResponse: _TypeAlias = GetSeveralAudioFeaturesResponse  # noqa: Y015
 
 @_typing.final
 class ListGenresRequest(_message.Message):

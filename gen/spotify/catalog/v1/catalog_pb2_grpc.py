@@ -45,6 +45,11 @@ class CatalogServiceStub:
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetTracksRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetTracksResponse.FromString,
                 _registered_method=True)
+        self.GetSeveralTracks = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/GetSeveralTracks',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksResponse.FromString,
+                _registered_method=True)
         self.GetAlbum = channel.unary_unary(
                 '/spotify.catalog.v1.CatalogService/GetAlbum',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetAlbumRequest.SerializeToString,
@@ -54,6 +59,11 @@ class CatalogServiceStub:
                 '/spotify.catalog.v1.CatalogService/BatchGetAlbums',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsResponse.FromString,
+                _registered_method=True)
+        self.GetSeveralAlbums = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/GetSeveralAlbums',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsResponse.FromString,
                 _registered_method=True)
         self.ListAlbumTracks = channel.unary_unary(
                 '/spotify.catalog.v1.CatalogService/ListAlbumTracks',
@@ -69,6 +79,11 @@ class CatalogServiceStub:
                 '/spotify.catalog.v1.CatalogService/BatchGetArtists',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsResponse.FromString,
+                _registered_method=True)
+        self.GetSeveralArtists = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/GetSeveralArtists',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsResponse.FromString,
                 _registered_method=True)
         self.ListArtistAlbums = channel.unary_unary(
                 '/spotify.catalog.v1.CatalogService/ListArtistAlbums',
@@ -94,6 +109,11 @@ class CatalogServiceStub:
                 '/spotify.catalog.v1.CatalogService/BatchGetAudioFeatures',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesResponse.FromString,
+                _registered_method=True)
+        self.GetSeveralAudioFeatures = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/GetSeveralAudioFeatures',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesResponse.FromString,
                 _registered_method=True)
         self.ListGenres = channel.unary_unary(
                 '/spotify.catalog.v1.CatalogService/ListGenres',
@@ -161,7 +181,14 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetTracks(self, request, context):
-        """BatchGetTracks returns up to 50 tracks by id (Spotify "Get Several Tracks").
+        """BatchGetTracks returns up to 50 tracks by id, unknown ids left out (gRPC; GetSeveralTracks is its JSON form).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeveralTracks(self, request, context):
+        """GetSeveralTracks returns up to 50 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,7 +204,14 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetAlbums(self, request, context):
-        """BatchGetAlbums returns up to 20 albums by id (Spotify "Get Several Albums").
+        """BatchGetAlbums returns up to 20 albums by id, unknown ids left out (gRPC; GetSeveralAlbums is its JSON form).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeveralAlbums(self, request, context):
+        """GetSeveralAlbums returns up to 20 albums as JSON with null in place of each unknown id (Spotify "Get Several Albums").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -202,7 +236,14 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetArtists(self, request, context):
-        """BatchGetArtists returns up to 50 artists by id (Spotify "Get Several Artists").
+        """BatchGetArtists returns up to 50 artists by id, unknown ids left out (gRPC; GetSeveralArtists is its JSON form).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeveralArtists(self, request, context):
+        """GetSeveralArtists returns up to 50 artists as JSON with null in place of each unknown id (Spotify "Get Several Artists").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,7 +282,14 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetAudioFeatures(self, request, context):
-        """BatchGetAudioFeatures returns the audio features of up to 100 tracks (Spotify "Get Several Tracks' Audio Features").
+        """BatchGetAudioFeatures returns the audio features of up to 100 tracks by id, unknown ids left out (gRPC; GetSeveralAudioFeatures is its JSON form).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeveralAudioFeatures(self, request, context):
+        """GetSeveralAudioFeatures returns the audio features of up to 100 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks' Audio Features").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -346,6 +394,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetTracksRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetTracksResponse.SerializeToString,
             ),
+            'GetSeveralTracks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeveralTracks,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksResponse.SerializeToString,
+            ),
             'GetAlbum': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAlbum,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetAlbumRequest.FromString,
@@ -355,6 +408,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.BatchGetAlbums,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsResponse.SerializeToString,
+            ),
+            'GetSeveralAlbums': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeveralAlbums,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsResponse.SerializeToString,
             ),
             'ListAlbumTracks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAlbumTracks,
@@ -370,6 +428,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.BatchGetArtists,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsResponse.SerializeToString,
+            ),
+            'GetSeveralArtists': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeveralArtists,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsResponse.SerializeToString,
             ),
             'ListArtistAlbums': grpc.unary_unary_rpc_method_handler(
                     servicer.ListArtistAlbums,
@@ -395,6 +458,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.BatchGetAudioFeatures,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesResponse.SerializeToString,
+            ),
+            'GetSeveralAudioFeatures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeveralAudioFeatures,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesResponse.SerializeToString,
             ),
             'ListGenres': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGenres,
@@ -513,6 +581,33 @@ class CatalogService:
             _registered_method=True)
 
     @staticmethod
+    def GetSeveralTracks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/GetSeveralTracks',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralTracksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetAlbum(request,
             target,
             options=(),
@@ -556,6 +651,33 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/BatchGetAlbums',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAlbumsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeveralAlbums(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/GetSeveralAlbums',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAlbumsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -637,6 +759,33 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/BatchGetArtists',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetArtistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeveralArtists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/GetSeveralArtists',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralArtistsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -772,6 +921,33 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/BatchGetAudioFeatures',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetAudioFeaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeveralAudioFeatures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/GetSeveralAudioFeatures',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.GetSeveralAudioFeaturesResponse.FromString,
             options,
             channel_credentials,
             insecure,

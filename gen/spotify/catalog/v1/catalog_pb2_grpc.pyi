@@ -39,14 +39,18 @@ class CatalogServiceStub:
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetTracks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetTracksRequest, _catalog_pb2.BatchGetTracksResponse]
-    """BatchGetTracks returns up to 50 tracks by id (Spotify "Get Several Tracks")."""
+    """BatchGetTracks returns up to 50 tracks by id, unknown ids left out (gRPC; GetSeveralTracks is its JSON form)."""
+    GetSeveralTracks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralTracksRequest, _catalog_pb2.GetSeveralTracksResponse]
+    """GetSeveralTracks returns up to 50 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks")."""
     GetAlbum: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetAlbumRequest, _catalog_pb2.Album]
     """GetAlbum returns one album with its first page of tracks (Spotify "Get Album").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetAlbums: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetAlbumsRequest, _catalog_pb2.BatchGetAlbumsResponse]
-    """BatchGetAlbums returns up to 20 albums by id (Spotify "Get Several Albums")."""
+    """BatchGetAlbums returns up to 20 albums by id, unknown ids left out (gRPC; GetSeveralAlbums is its JSON form)."""
+    GetSeveralAlbums: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralAlbumsRequest, _catalog_pb2.GetSeveralAlbumsResponse]
+    """GetSeveralAlbums returns up to 20 albums as JSON with null in place of each unknown id (Spotify "Get Several Albums")."""
     ListAlbumTracks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListAlbumTracksRequest, _catalog_pb2.TrackPage]
     """ListAlbumTracks pages through the tracks of an album (Spotify "Get Album Tracks").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -58,7 +62,9 @@ class CatalogServiceStub:
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetArtists: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetArtistsRequest, _catalog_pb2.BatchGetArtistsResponse]
-    """BatchGetArtists returns up to 50 artists by id (Spotify "Get Several Artists")."""
+    """BatchGetArtists returns up to 50 artists by id, unknown ids left out (gRPC; GetSeveralArtists is its JSON form)."""
+    GetSeveralArtists: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralArtistsRequest, _catalog_pb2.GetSeveralArtistsResponse]
+    """GetSeveralArtists returns up to 50 artists as JSON with null in place of each unknown id (Spotify "Get Several Artists")."""
     ListArtistAlbums: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListArtistAlbumsRequest, _catalog_pb2.AlbumPage]
     """ListArtistAlbums pages through an artist's albums (Spotify "Get Artist's Albums").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -74,7 +80,9 @@ class CatalogServiceStub:
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetAudioFeatures: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetAudioFeaturesRequest, _catalog_pb2.BatchGetAudioFeaturesResponse]
-    """BatchGetAudioFeatures returns the audio features of up to 100 tracks (Spotify "Get Several Tracks' Audio Features")."""
+    """BatchGetAudioFeatures returns the audio features of up to 100 tracks by id, unknown ids left out (gRPC; GetSeveralAudioFeatures is its JSON form)."""
+    GetSeveralAudioFeatures: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralAudioFeaturesRequest, _catalog_pb2.GetSeveralAudioFeaturesResponse]
+    """GetSeveralAudioFeatures returns the audio features of up to 100 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks' Audio Features")."""
     ListGenres: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListGenresRequest, _catalog_pb2.ListGenresResponse]
     """ListGenres lists the genres known to the catalog (internal: rec_svc uses it for genre seeds)."""
     CreateArtist: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateArtistRequest, _catalog_pb2.Artist]
@@ -131,14 +139,18 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetTracks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetTracksRequest, _catalog_pb2.BatchGetTracksResponse]  # type: ignore[assignment]
-    """BatchGetTracks returns up to 50 tracks by id (Spotify "Get Several Tracks")."""
+    """BatchGetTracks returns up to 50 tracks by id, unknown ids left out (gRPC; GetSeveralTracks is its JSON form)."""
+    GetSeveralTracks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralTracksRequest, _catalog_pb2.GetSeveralTracksResponse]  # type: ignore[assignment]
+    """GetSeveralTracks returns up to 50 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks")."""
     GetAlbum: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetAlbumRequest, _catalog_pb2.Album]  # type: ignore[assignment]
     """GetAlbum returns one album with its first page of tracks (Spotify "Get Album").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetAlbums: _aio.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetAlbumsRequest, _catalog_pb2.BatchGetAlbumsResponse]  # type: ignore[assignment]
-    """BatchGetAlbums returns up to 20 albums by id (Spotify "Get Several Albums")."""
+    """BatchGetAlbums returns up to 20 albums by id, unknown ids left out (gRPC; GetSeveralAlbums is its JSON form)."""
+    GetSeveralAlbums: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralAlbumsRequest, _catalog_pb2.GetSeveralAlbumsResponse]  # type: ignore[assignment]
+    """GetSeveralAlbums returns up to 20 albums as JSON with null in place of each unknown id (Spotify "Get Several Albums")."""
     ListAlbumTracks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListAlbumTracksRequest, _catalog_pb2.TrackPage]  # type: ignore[assignment]
     """ListAlbumTracks pages through the tracks of an album (Spotify "Get Album Tracks").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -150,7 +162,9 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetArtists: _aio.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetArtistsRequest, _catalog_pb2.BatchGetArtistsResponse]  # type: ignore[assignment]
-    """BatchGetArtists returns up to 50 artists by id (Spotify "Get Several Artists")."""
+    """BatchGetArtists returns up to 50 artists by id, unknown ids left out (gRPC; GetSeveralArtists is its JSON form)."""
+    GetSeveralArtists: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralArtistsRequest, _catalog_pb2.GetSeveralArtistsResponse]  # type: ignore[assignment]
+    """GetSeveralArtists returns up to 50 artists as JSON with null in place of each unknown id (Spotify "Get Several Artists")."""
     ListArtistAlbums: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListArtistAlbumsRequest, _catalog_pb2.AlbumPage]  # type: ignore[assignment]
     """ListArtistAlbums pages through an artist's albums (Spotify "Get Artist's Albums").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -166,7 +180,9 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     BatchGetAudioFeatures: _aio.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetAudioFeaturesRequest, _catalog_pb2.BatchGetAudioFeaturesResponse]  # type: ignore[assignment]
-    """BatchGetAudioFeatures returns the audio features of up to 100 tracks (Spotify "Get Several Tracks' Audio Features")."""
+    """BatchGetAudioFeatures returns the audio features of up to 100 tracks by id, unknown ids left out (gRPC; GetSeveralAudioFeatures is its JSON form)."""
+    GetSeveralAudioFeatures: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeveralAudioFeaturesRequest, _catalog_pb2.GetSeveralAudioFeaturesResponse]  # type: ignore[assignment]
+    """GetSeveralAudioFeatures returns the audio features of up to 100 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks' Audio Features")."""
     ListGenres: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListGenresRequest, _catalog_pb2.ListGenresResponse]  # type: ignore[assignment]
     """ListGenres lists the genres known to the catalog (internal: rec_svc uses it for genre seeds)."""
     CreateArtist: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateArtistRequest, _catalog_pb2.Artist]  # type: ignore[assignment]
@@ -232,7 +248,15 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.BatchGetTracksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.BatchGetTracksResponse, _abc.Awaitable[_catalog_pb2.BatchGetTracksResponse]]:
-        """BatchGetTracks returns up to 50 tracks by id (Spotify "Get Several Tracks")."""
+        """BatchGetTracks returns up to 50 tracks by id, unknown ids left out (gRPC; GetSeveralTracks is its JSON form)."""
+
+    @_abc_1.abstractmethod
+    def GetSeveralTracks(
+        self,
+        request: _catalog_pb2.GetSeveralTracksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetSeveralTracksResponse, _abc.Awaitable[_catalog_pb2.GetSeveralTracksResponse]]:
+        """GetSeveralTracks returns up to 50 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks")."""
 
     @_abc_1.abstractmethod
     def GetAlbum(
@@ -251,7 +275,15 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.BatchGetAlbumsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.BatchGetAlbumsResponse, _abc.Awaitable[_catalog_pb2.BatchGetAlbumsResponse]]:
-        """BatchGetAlbums returns up to 20 albums by id (Spotify "Get Several Albums")."""
+        """BatchGetAlbums returns up to 20 albums by id, unknown ids left out (gRPC; GetSeveralAlbums is its JSON form)."""
+
+    @_abc_1.abstractmethod
+    def GetSeveralAlbums(
+        self,
+        request: _catalog_pb2.GetSeveralAlbumsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetSeveralAlbumsResponse, _abc.Awaitable[_catalog_pb2.GetSeveralAlbumsResponse]]:
+        """GetSeveralAlbums returns up to 20 albums as JSON with null in place of each unknown id (Spotify "Get Several Albums")."""
 
     @_abc_1.abstractmethod
     def ListAlbumTracks(
@@ -281,7 +313,15 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.BatchGetArtistsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.BatchGetArtistsResponse, _abc.Awaitable[_catalog_pb2.BatchGetArtistsResponse]]:
-        """BatchGetArtists returns up to 50 artists by id (Spotify "Get Several Artists")."""
+        """BatchGetArtists returns up to 50 artists by id, unknown ids left out (gRPC; GetSeveralArtists is its JSON form)."""
+
+    @_abc_1.abstractmethod
+    def GetSeveralArtists(
+        self,
+        request: _catalog_pb2.GetSeveralArtistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetSeveralArtistsResponse, _abc.Awaitable[_catalog_pb2.GetSeveralArtistsResponse]]:
+        """GetSeveralArtists returns up to 50 artists as JSON with null in place of each unknown id (Spotify "Get Several Artists")."""
 
     @_abc_1.abstractmethod
     def ListArtistAlbums(
@@ -327,7 +367,15 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.BatchGetAudioFeaturesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.BatchGetAudioFeaturesResponse, _abc.Awaitable[_catalog_pb2.BatchGetAudioFeaturesResponse]]:
-        """BatchGetAudioFeatures returns the audio features of up to 100 tracks (Spotify "Get Several Tracks' Audio Features")."""
+        """BatchGetAudioFeatures returns the audio features of up to 100 tracks by id, unknown ids left out (gRPC; GetSeveralAudioFeatures is its JSON form)."""
+
+    @_abc_1.abstractmethod
+    def GetSeveralAudioFeatures(
+        self,
+        request: _catalog_pb2.GetSeveralAudioFeaturesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetSeveralAudioFeaturesResponse, _abc.Awaitable[_catalog_pb2.GetSeveralAudioFeaturesResponse]]:
+        """GetSeveralAudioFeatures returns the audio features of up to 100 tracks as JSON with null in place of each unknown id (Spotify "Get Several Tracks' Audio Features")."""
 
     @_abc_1.abstractmethod
     def ListGenres(
