@@ -19,7 +19,8 @@ class RecSettings(BaseSettings):
     reload_poll_s: float = 30.0
     # Connections per process (and as many again in overflow): requests hold one only briefly.
     db_pool_size: int = 4
-    # Run the streams.counted.v1 / catalog.changes.v1 consumer group inside the service.
+    # Run the streams.counted.v1 / playback.events.v1 (skips) / catalog.changes.v1 consumer group
+    # inside the service.
     consumers: bool = True
     consumer_group: str = "rec_svc"
     # hnswlib: graph degree, build-time and query-time candidate list sizes. On 1M clustered

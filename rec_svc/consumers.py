@@ -1,10 +1,13 @@
-"""rec's consumer group: counted streams into rec.listens, catalog changes into the live index.
+"""rec's consumer group: counted streams into rec.listens, skips into rec.skips, catalog changes
+into the live index.
 
-Effects are exactly-once: a counted stream's id is the primary key of rec.listens, and a
-catalog change's event id is claimed in rec.events_applied in the same transaction as its
-write. Offsets are committed (by meshkit's ConsumerLoop) only after the batch was applied; a
-database outage blocks the consumer with retries instead of skipping events. Records that
-cannot be decoded are logged and skipped, so one bad message cannot wedge the group.
+Effects are exactly-once: a counted stream's id is the primary key of rec.listens, a skip's
+user and session idempotency key are the primary key of rec.skips, and a catalog change's
+event id is claimed in rec.events_applied in the same transaction as its write. Offsets are
+committed (by meshkit's ConsumerLoop) only after the batch was applied; a database outage
+blocks the consumer with retries instead of skipping events. Records that cannot be decoded
+(or that PostgreSQL would refuse) are logged and skipped, so one bad message cannot wedge the
+group. Of `playback.events.v1`, rec keeps only the skips.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -33,6 +36,13 @@ log = logging.getLogger(__name__)
 
 STREAMS_TOPIC = "streams.counted.v1"
 CHANGES_TOPIC = "catalog.changes.v1"
+PLAYBACK_TOPIC = "playback.events.v1"
+TOPICS = (STREAMS_TOPIC, CHANGES_TOPIC, PLAYBACK_TOPIC)
+SKIP = playback_pb2.PlaybackEvent.EVENT_TYPE_SKIP
+# A skip's completion weight, whatever its position: the model scales skips by `skip_scale`
+# (the offline evaluation's world skips with the same -1). A skip after the play already
+# counted as a stream nets out positive against that counted stream's +1.
+SKIP_WEIGHT = -1.0
 TRACK = catalog_pb2.CatalogChangeEvent.ENTITY_TYPE_TRACK
 DELETED = catalog_pb2.CatalogChangeEvent.CHANGE_KIND_DELETED
 
@@ -47,9 +57,12 @@ class EventApplier:
 
     async def apply(self, records: Sequence[Any]) -> None:
         streams = [r for r in records if r.topic == STREAMS_TOPIC]
+        playback = [r for r in records if r.topic == PLAYBACK_TOPIC]
         changes = [r for r in records if r.topic == CHANGES_TOPIC]
         if streams:
             await self.apply_streams([r.value for r in streams])
+        if playback:
+            await self.apply_skips([r.value for r in playback])
         for record in changes:
             await self.apply_change(record.value)
 
@@ -73,6 +86,38 @@ class EventApplier:
             except (DecodeError, InvalidArgument, ValueError) as err:
                 log.warning("skipping an undecodable %s record: %s", STREAMS_TOPIC, err)
         return await self.store.add_listens(list(rows.values()))
+
+    async def apply_skips(self, values: Sequence[bytes]) -> int:
+        """Record the skips among playback events (other types are not rec's); returns how many were new.
+
+        A session skips at most once: the first skip of a (user, idempotency key) wins, here and
+        in the table, so a replayed record or a client's retried skip changes nothing.
+        """
+        rows: dict[tuple[Any, str], dict[str, Any]] = {}
+        for value in values:
+            try:
+                event = playback_pb2.PlaybackEvent.FromString(value)
+                if event.event_type != SKIP:
+                    continue
+                if not event.idempotency_key or "\x00" in event.idempotency_key:
+                    raise InvalidArgument("idempotency_key is empty or holds a NUL character")
+                if event.position_ms < 0:
+                    raise InvalidArgument(f"position_ms is negative ({event.position_ms})")
+                user_id = ids.decode(event.user_id, what="user_id")
+                row = {
+                    "user_id": user_id,
+                    "idempotency_key": event.idempotency_key,
+                    "track_id": ids.decode(event.track_id, what="track_id"),
+                    "skipped_at": _received_at(event),
+                    "position_ms": event.position_ms,
+                    "track_duration_ms": max(event.track_duration_ms, 0),
+                    "weight": SKIP_WEIGHT,
+                }
+            except (DecodeError, InvalidArgument, ValueError, OverflowError) as err:
+                log.warning("skipping an invalid %s record: %s", PLAYBACK_TOPIC, err)
+                continue
+            rows.setdefault((user_id, event.idempotency_key), row)
+        return await self.store.add_skips(list(rows.values()))
 
     async def apply_change(self, value: bytes) -> None:
         try:
@@ -107,6 +152,13 @@ class EventApplier:
         return meta_of(track, artists, features)
 
 
+def _received_at(event: playback_pb2.PlaybackEvent) -> datetime:
+    """The server's receive time: trusted (unlike the client's clock) and the same on every replay."""
+    if event.HasField("received_at"):
+        return event.received_at.ToDatetime(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
 class RecConsumer:
     """The consumer group thread, handing each batch to the event loop and waiting for it."""
 
@@ -118,9 +170,7 @@ class RecConsumer:
         self.applier = applier
         self.loop = loop
         self._stopping = threading.Event()
-        self.consumer = ConsumerLoop(
-            ConsumerConfig(bootstrap, group, (STREAMS_TOPIC, CHANGES_TOPIC)), self._handle
-        )
+        self.consumer = ConsumerLoop(ConsumerConfig(bootstrap, group, TOPICS), self._handle)
 
     def start(self) -> None:
         self.consumer.start()

@@ -1,6 +1,7 @@
 """rec schema: Discover Weekly playlists, hnswlib index versions, consumer idempotency, and
-rec's own copies of what it learns from: counted streams (from `streams.counted.v1`) and the
-catalog facts a model needs (from catalog_svc's API and `catalog.changes.v1`).
+rec's own copies of what it learns from: counted streams (from `streams.counted.v1`), skips
+(from `playback.events.v1`) and the catalog facts a model needs (from catalog_svc's API and
+`catalog.changes.v1`).
 
 rec never reads another service's schema; these copies are what it may keep instead.
 
@@ -118,8 +119,36 @@ class Listen(Base):
     artist_ids: Mapped[list[uuid.UUID]] = mapped_column(server_default=text("'{}'::uuid[]"))
     counted_at: Mapped[datetime]
     played_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    # Completion weight: 1.0 for a counted (completed) stream; negative would be a skip.
+    # Completion weight: 1.0 for a counted (completed) stream (skips live in rec.skips).
     weight: Mapped[float] = mapped_column(REAL, server_default=text("1"))
+
+
+class Skip(Base):
+    """A skip as rec keeps it: negative feedback for user embeddings and the factorisation.
+
+    One row per playback session: the primary key is the user and the session's idempotency
+    key (unique per user), so a redelivered `playback.events.v1` record, or a client's retry
+    of the same skip, inserts nothing the second time.
+    """
+
+    __tablename__ = "skips"
+    __table_args__ = (
+        CheckConstraint("weight < 0", name="weight_negative"),
+        CheckConstraint("position_ms >= 0", name="position_ms_nonneg"),
+        Index("ix_skips_user_id_skipped_at", "user_id", "skipped_at"),
+        Index("ix_skips_skipped_at", "skipped_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    track_id: Mapped[uuid.UUID]
+    # The server's receive time of the skip event (the same on every replay).
+    skipped_at: Mapped[datetime]
+    # Where in the track the user skipped, and the track's length as the client reported it.
+    position_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    track_duration_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Completion weight as the model reads it: negative, so the skip counts against the track.
+    weight: Mapped[float] = mapped_column(REAL, server_default=text("-1"))
 
 
 class TrackInfo(Base):

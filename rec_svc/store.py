@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, TrackInfo
+from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
 from rec_svc.recommend import Play
 
 
@@ -59,6 +59,21 @@ class RecStore:
             )
         return inserted
 
+    async def add_skips(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert skips; a (user, idempotency key) seen before inserts nothing. Returns rows inserted.
+
+        Unlike a counted stream, a skip's track was never checked against the catalog (a client
+        may name any well-formed id), so it is not added to rec.tracks: the next build still asks
+        the catalog about every track the history mentions, and drops the ones it does not know.
+        """
+        if not rows:
+            return 0
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                insert(Skip).values(list(rows)).on_conflict_do_nothing().returning(Skip.user_id)
+            )
+            return len(result.all())
+
     async def history(self, user_id: uuid.UUID, since: datetime) -> list[Play]:
         async with self.sessions() as session:
             return await self._history(session, user_id, since)
@@ -88,23 +103,32 @@ class RecStore:
 
     @staticmethod
     async def _history(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[Play]:
+        """Counted streams (positive weight) and skips (negative), oldest first."""
+        plays = union_all(
+            select(Listen.track_id, Listen.counted_at.label("at"), Listen.weight).where(
+                Listen.user_id == user_id, Listen.counted_at >= since
+            ),
+            select(Skip.track_id, Skip.skipped_at.label("at"), Skip.weight).where(
+                Skip.user_id == user_id, Skip.skipped_at >= since
+            ),
+        ).subquery()
         result = await session.execute(
-            select(Listen.track_id, Listen.counted_at, Listen.weight)
-            .where(Listen.user_id == user_id, Listen.counted_at >= since)
-            .order_by(Listen.counted_at)
+            select(plays.c.track_id, plays.c.at, plays.c.weight).order_by(plays.c.at, plays.c.track_id)
         )
         return [Play(track_id, at, float(weight)) for track_id, at, weight in result]
 
     async def interactions(
         self, since: datetime
     ) -> AsyncIterator[tuple[uuid.UUID, uuid.UUID, datetime, float]]:
-        """Every listen since `since`, streamed (the batch build reads millions of rows)."""
+        """Every listen and skip since `since`, streamed (the batch build reads millions of rows)."""
+        query = union_all(
+            select(Listen.user_id, Listen.track_id, Listen.counted_at, Listen.weight).where(
+                Listen.counted_at >= since
+            ),
+            select(Skip.user_id, Skip.track_id, Skip.skipped_at, Skip.weight).where(Skip.skipped_at >= since),
+        )
         async with self.sessions() as session:
-            result = await session.stream(
-                select(Listen.user_id, Listen.track_id, Listen.counted_at, Listen.weight)
-                .where(Listen.counted_at >= since)
-                .execution_options(yield_per=10_000)
-            )
+            result = await session.stream(query.execution_options(yield_per=10_000))
             async for user_id, track_id, at, weight in result:
                 yield user_id, track_id, at, float(weight)
 
