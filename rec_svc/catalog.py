@@ -19,6 +19,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from meshkit import ids
 from meshkit.channels import is_status
+from meshkit.ttlcache import TTLCache
 from rec_svc.model.types import FEATURE_NAMES, TrackMeta
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,32 @@ async def _bounded(calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
 
 
 class CatalogClient:
-    def __init__(self, stub: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    def __init__(
+        self,
+        stub: catalog_pb2_grpc.CatalogServiceStub,
+        track_cache: TTLCache[uuid.UUID, catalog_pb2.Track] | None = None,
+    ) -> None:
         self.stub = stub
+        # Track objects that fill in every list rec serves (a stored Discover Weekly is ids only);
+        # off unless the server passes one (the batch job wants fresh objects).
+        self.track_cache = track_cache if track_cache is not None else TTLCache(0, 0)
 
     async def tracks(self, track_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, catalog_pb2.Track]:
-        """Full track objects by id: one BatchGetTracks per 50, the batches concurrently."""
-        keys = list(dict.fromkeys(ids.encode(t) for t in track_ids))
+        """Full track objects by id: cached ones, the rest with one BatchGetTracks per 50 (the
+        batches concurrently). Unknown ids are left out, and never cached."""
+        wanted = list(dict.fromkeys(track_ids))
+        found = self.track_cache.get_many(wanted)
+        keys = [ids.encode(t) for t in wanted if t not in found]
         replies = await _bounded(
             [
                 partial(self.stub.BatchGetTracks, catalog_pb2.BatchGetTracksRequest(ids=",".join(chunk)))
                 for chunk in _chunks(keys, TRACK_BATCH)
             ]
         )
-        return {ids.decode(t.id): t for reply in replies for t in reply.tracks}
+        fetched = {ids.decode(t.id): t for reply in replies for t in reply.tracks}
+        self.track_cache.put_many(fetched.items())
+        found.update(fetched)
+        return found
 
     async def artists(self, artist_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, catalog_pb2.Artist]:
         """Full artist objects (their genres are the tracks' genres); empty if the RPC is not there yet."""

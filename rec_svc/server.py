@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from grpc import aio
-from spotify.catalog.v1 import catalog_pb2_grpc
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit import db
@@ -18,6 +19,7 @@ from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.errors import FailedPrecondition
 from meshkit.server import Setup, run
+from meshkit.ttlcache import TTLCache
 from rec_svc.catalog import CatalogClient
 from rec_svc.config import RecSettings, get_rec_settings
 from rec_svc.consumers import EventApplier, RecConsumer
@@ -49,7 +51,10 @@ def make_setup(
         stack.push_async_callback(engine.dispose)
         channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
         stack.push_async_callback(channel.close)
-        catalog = CatalogClient(catalog_pb2_grpc.CatalogServiceStub(channel))
+        track_cache: TTLCache[uuid.UUID, catalog_pb2.Track] = TTLCache(
+            rec.track_cache_size, rec.track_cache_ttl_s
+        )
+        catalog = CatalogClient(catalog_pb2_grpc.CatalogServiceStub(channel), track_cache)
         store = RecStore(db.session_factory(engine))
         holder = IndexHolder()
         service = RecService(store, catalog, holder, rec)

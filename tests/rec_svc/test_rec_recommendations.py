@@ -204,11 +204,16 @@ async def test_radio_rejects_foreign_tokens_and_bad_seeds(rec_env: RecEnv) -> No
     )
 
 
-async def test_track_objects_come_from_the_catalog_one_call_per_50(rec_env: RecEnv) -> None:
+async def test_track_objects_come_from_the_catalog_one_call_per_50_then_from_the_cache(
+    rec_env: RecEnv,
+) -> None:
+    rec_env.runtime.service.catalog.track_cache.clear()  # earlier tests filled it
+    request = rec_pb2.GetRecommendationsRequest(seed_tracks=ids.encode(_track(rec_env, 5)), limit=60)
     before = rec_env.catalog.calls.get("BatchGetTracks", 0)
-    reply = await rec_env.stub.GetRecommendations(
-        rec_pb2.GetRecommendationsRequest(seed_tracks=ids.encode(_track(rec_env, 5)), limit=60)
-    )
+    reply = await rec_env.stub.GetRecommendations(request)
     assert len(reply.tracks) == 60
     assert rec_env.catalog.calls["BatchGetTracks"] - before == 2
     assert all(t.name and t.uri == f"spotify:track:{t.id}" for t in reply.tracks), "the catalog's objects"
+    again = await rec_env.stub.GetRecommendations(request)
+    assert [t.id for t in again.tracks] == [t.id for t in reply.tracks]
+    assert rec_env.catalog.calls["BatchGetTracks"] - before == 2  # all 60 objects were cached
