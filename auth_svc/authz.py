@@ -2,9 +2,10 @@
 
 Envoy asks before routing any request that needs a session (every route but register, login,
 health, media and unknown paths, which the Envoy routes exempt). A live session lets the request
-through with `x-user-id`, `x-user-roles` and `x-user-product` added, which the services trust
-because Envoy strips those headers from every client request first. Anything else is a 401 in
-Spotify's error shape for JSON clients, or plain UNAUTHENTICATED for native gRPC ones.
+through with `x-user-id`, `x-user-roles`, `x-user-product` (and `x-user-country`) added, which
+the services trust because Envoy strips those headers from every client request first. Anything
+else is a 401 in Spotify's error shape for JSON clients, or plain UNAUTHENTICATED for native gRPC
+ones.
 
 Envoy runs this after the JSON transcoder, so the request path is always the gRPC method.
 """
@@ -25,7 +26,7 @@ from redis.exceptions import RedisError
 from auth_svc.credentials import token_from_headers
 from auth_svc.sessions import SessionStore
 from meshkit import ids
-from meshkit.context import USER_ID_KEY, USER_PRODUCT_KEY, USER_ROLES_KEY
+from meshkit.context import USER_COUNTRY_KEY, USER_ID_KEY, USER_PRODUCT_KEY, USER_ROLES_KEY
 from meshkit.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,14 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
             raise Unavailable("session store unavailable") from None
         if session is None:
             return denied(401, BAD_TOKEN, headers)
+        headers = [
+            _header(USER_ID_KEY, ids.encode(session.user_id)),
+            _header(USER_ROLES_KEY, session.roles_header),
+            _header(USER_PRODUCT_KEY, session.product),
+        ]
+        if session.country:
+            headers.append(_header(USER_COUNTRY_KEY, session.country))
         return external_auth_pb2.CheckResponse(
             status=status_pb2.Status(code=code_pb2.OK),
-            ok_response=external_auth_pb2.OkHttpResponse(
-                headers=[
-                    _header(USER_ID_KEY, ids.encode(session.user_id)),
-                    _header(USER_ROLES_KEY, session.roles_header),
-                    _header(USER_PRODUCT_KEY, session.product),
-                ]
-            ),
+            ok_response=external_auth_pb2.OkHttpResponse(headers=headers),
         )

@@ -89,7 +89,9 @@ class Identity:
         if account.user.banned:
             await self.store.append_audit(_details(failure, reason="banned", user_id=ids.encode(user_id)))
             raise PermissionDenied("this account is banned")
-        token = await self.sessions.create(user_id, account.roles, account.product, ip)
+        token = await self.sessions.create(
+            user_id, account.roles, account.product, ip, country=account.user.country or ""
+        )
         success = AuditEntry(
             audit.LOGIN, actor_id=user_id, actor_ip=ip, resource_type="user", resource_id=ids.encode(user_id)
         )

@@ -1,7 +1,7 @@
 """Sessions in Redis: opaque bearer tokens with a sliding TTL and a per-user index.
 
 Layout:
-- ``session:<sha256(token)>``: a hash {uid, roles, product, created_at, ip} that expires after
+- ``session:<sha256(token)>``: a hash {uid, roles, product, country, created_at, ip} that expires after
   ``ttl_s`` of inactivity; every validation with ``touch`` pushes the expiry out again. The key
   holds a digest of the token, not the token, so a Redis dump or `MONITOR` hands out no live
   credentials.
@@ -9,8 +9,9 @@ Layout:
   password change and a ban revoke every session at once without a `KEYS` scan. It has no TTL
   (one small set per user); members whose session expired are pruned at the user's next login.
 
-Roles and product are copied into the session so that ext_authz answers from Redis alone; any
-change to them (subscription, admin) rewrites them in the user's live sessions.
+Roles, product and country are copied into the session so that ext_authz answers from Redis
+alone; any change to roles or product (subscription, admin) rewrites them in the user's live
+sessions. Country is set at registration and taken at login.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Session:
     roles: frozenset[str]
     product: str
     created_at: float
+    country: str = ""
 
     @property
     def roles_header(self) -> str:
@@ -79,7 +81,9 @@ class SessionStore:
         self.ttl_s = ttl_s
         self._update_script = client.register_script(_UPDATE_IF_EXISTS)
 
-    async def create(self, user_id: uuid.UUID, roles: Iterable[str], product: str, ip: str = "") -> str:
+    async def create(
+        self, user_id: uuid.UUID, roles: Iterable[str], product: str, ip: str = "", country: str = ""
+    ) -> str:
         """Open a session and return its token (shown to the client once, never stored)."""
         await self.prune(user_id)
         token = secrets.token_urlsafe(32)
@@ -91,6 +95,7 @@ class SessionStore:
                     "uid": ids.encode(user_id),
                     "roles": _roles_field(roles),
                     "product": product,
+                    "country": country,
                     "created_at": f"{time.time():.3f}",
                     "ip": ip,
                 },
@@ -117,6 +122,7 @@ class SessionStore:
             user_id=ids.decode(fields["uid"]),
             roles=frozenset(r for r in fields.get("roles", "").split(",") if r),
             product=fields.get("product", "free"),
+            country=fields.get("country", ""),
             created_at=float(fields.get("created_at", "0") or 0),
         )
 

@@ -217,7 +217,7 @@ def _descriptor_source(cfg: Mapping[str, Any]) -> Path:
 
 
 # Set upstream only by ext_authz; removed from every client request (see meshkit.context).
-IDENTITY_HEADERS = ("x-user-id", "x-user-roles", "x-user-product")
+IDENTITY_HEADERS = ("x-user-id", "x-user-roles", "x-user-product", "x-user-country")
 
 
 def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ REQUEST_ID_KEY = "x-request-id"
 USER_ID_KEY = "x-user-id"
 USER_ROLES_KEY = "x-user-roles"
 USER_PRODUCT_KEY = "x-user-product"
+USER_COUNTRY_KEY = "x-user-country"  # ISO 3166-1 alpha-2; absent when the account has none
 IDEMPOTENCY_KEY = "idempotency-key"
 
 
@@ -29,6 +30,7 @@ class Caller:
     user_id: uuid.UUID | None = None
     roles: frozenset[str] = frozenset()
     product: str = "free"
+    country: str = ""
 
     @property
     def is_premium(self) -> bool:
@@ -70,7 +72,10 @@ def caller_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> Caller:
         return ANONYMOUS
     roles = frozenset(r.strip() for r in values.get(USER_ROLES_KEY, "").split(",") if r.strip())
     product = values.get(USER_PRODUCT_KEY, "") or ("premium" if "premium" in roles else "free")
-    return Caller(user_id=user_id, roles=roles, product=product)
+    country = values.get(USER_COUNTRY_KEY, "").strip().upper()
+    if len(country) != 2 or not country.isascii() or not country.isalpha():
+        country = ""
+    return Caller(user_id=user_id, roles=roles, product=product, country=country)
 
 
 def current_caller() -> Caller:
@@ -99,4 +104,6 @@ def outgoing_metadata() -> list[tuple[str, str]]:
         metadata.append((USER_ID_KEY, ids.encode(caller.user_id)))
         metadata.append((USER_ROLES_KEY, ",".join(sorted(caller.roles))))
         metadata.append((USER_PRODUCT_KEY, caller.product))
+        if caller.country:
+            metadata.append((USER_COUNTRY_KEY, caller.country))
     return metadata

@@ -71,6 +71,7 @@ def judge(
             idempotency_key=raw.idempotency_key,
             user_id=ids.encode(user_id),
             product=caller.product,
+            country=caller.country,  # from the account (ext_authz), never from the client
             track_id=ids.encode(track_id),
             event_type=event_type,
             position_ms=raw.position_ms,

@@ -12,6 +12,7 @@ from grpc import aio
 
 from meshkit import context, ids
 from meshkit.config import Settings
+from meshkit.context import caller_from_metadata, caller_var, outgoing_metadata
 from meshkit.errors import NotFound
 from meshkit.metrics import REQUEST_DURATION
 from meshkit.server import start_server
@@ -154,3 +155,18 @@ async def test_health_and_reflection_are_served(channel: aio.Channel) -> None:
 
     reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"), [("SE", "SE"), ("se", "SE"), ("", ""), ("SWE", ""), ("1A", ""), ("ÅÄ", "")]
+)
+def test_the_callers_country_is_an_iso_code_or_nothing(sent: str, kept: str) -> None:
+    metadata = [("x-user-id", ids.encode(ids.new_id())), ("x-user-country", sent)]
+    caller = caller_from_metadata(metadata)
+    assert caller.country == kept
+    with_caller = caller_var.set(caller)
+    try:
+        forwarded = dict(outgoing_metadata())
+    finally:
+        caller_var.reset(with_caller)
+    assert forwarded.get("x-user-country", "") == kept

@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import sqlalchemy
 
 from meshctl import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
+from meshkit.migrate import normalize_url
 from tests.playback_svc.helpers import poll
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +72,43 @@ def test_reported_events_become_a_counted_stream_in_recently_played(listener: ht
     listener.post("/api/playback/events", json={"events": _session(f"e2e-{uuid.uuid4().hex}", second)})
     page = poll(history(2), within=30, interval=0.25)
     assert [i["track"]["id"] for i in page["items"]] == [second, demo.DEMO_TRACK_ID]
+
+
+def test_the_royalty_row_carries_the_accounts_country_not_a_header_the_client_sent(
+    running_mesh: Mesh, envoy_client: Callable[..., httpx.Client], login: Callable[[str, str], str]
+) -> None:
+    email, password = f"se-{uuid.uuid4().hex[:12]}@example.com", "pw-" + uuid.uuid4().hex[:12]
+    registered = envoy_client().post(
+        "/api/auth/register",
+        json={"email": email, "password": password, "display_name": "Stockholm", "country": "se"},
+    )
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["user"]["country"] == "SE"
+    user_id = registered.json()["user"]["id"]
+    token = login(email, password)
+    key = f"{user_id}_{demo.DEMO_TRACK_ID}_{uuid.uuid4().hex}"
+    spoofed = {"authorization": f"Bearer {token}", "x-user-country": "US"}
+    with httpx.Client(base_url=running_mesh.envoy_url, timeout=10, headers=spoofed) as client:
+        reply = client.post("/api/playback/events", json={"events": _session(key)})
+    assert reply.status_code == 200 and reply.json()["accepted"] == 2, reply.text
+
+    engine = sqlalchemy.create_engine(normalize_url(running_mesh.database_url))
+    try:
+
+        def countries() -> list[str | None]:
+            with engine.connect() as conn:
+                return list(
+                    conn.scalars(
+                        sqlalchemy.text(
+                            "SELECT country FROM playback.royalty_attributions WHERE user_id = :u"
+                        ),
+                        {"u": ids.decode(user_id)},
+                    )
+                )
+
+        assert set(poll(countries, within=30, interval=0.25)) == {"SE"}
+    finally:
+        engine.dispose()
 
 
 def test_the_player_is_shared_json_in_spotify_shapes(listener: httpx.Client) -> None:
