@@ -9,11 +9,11 @@ from datetime import datetime
 
 from sqlalchemy import RowMapping, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_svc.audit import AuditEntry
 from auth_svc.models import AuditLog, User, UserArtist, UserRole
-from meshkit import ids
+from meshkit import db, ids
 from meshkit.errors import AlreadyExists, NotFound
 
 UNIQUE_VIOLATION = "23505"
@@ -92,10 +92,8 @@ def _audit_row(entry: AuditEntry) -> AuditLog:
 class AuthStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
-        engine: AsyncEngine = sessions.kw["bind"]
-        # Single-statement reads on the hot path (GetMe behind every /v1/me, login) skip the ORM
-        # session and its BEGIN/ROLLBACK: one round trip instead of three.
-        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # GetMe (behind every /v1/me) and login read one statement each.
+        self._reads = db.single_statement_reads(sessions)
 
     # ---- reads -------------------------------------------------------------------------------
 

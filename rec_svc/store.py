@@ -12,6 +12,7 @@ from sqlalchemy import func, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meshkit import db
 from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
 from rec_svc.recommend import Play
 
@@ -35,6 +36,8 @@ class VersionRow:
 class RecStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        # Serving a stored Discover Weekly is one statement (stored_mix).
+        self._reads = db.single_statement_reads(sessions)
 
     # -- listening history ------------------------------------------------------------------------
 
@@ -92,11 +95,11 @@ class RecStore:
             )
             .exists()
         )
-        async with self.sessions() as session:
-            query = select(
-                DiscoverWeekly.track_ids, DiscoverWeekly.generated_at, DiscoverWeekly.model_version, heard
-            ).where(DiscoverWeekly.user_id == user_id)
-            row = (await session.execute(query)).first()
+        query = select(
+            DiscoverWeekly.track_ids, DiscoverWeekly.generated_at, DiscoverWeekly.model_version, heard
+        ).where(DiscoverWeekly.user_id == user_id)
+        async with self._reads.connect() as conn:
+            row = (await conn.execute(query)).first()
         if row is None:
             return None, False
         return StoredMix(user_id, list(row[0]), row[1], row[2]), bool(row[3])
