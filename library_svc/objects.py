@@ -18,7 +18,9 @@ from meshkit import ids
 
 def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a Z, as Spotify writes `added_at`."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.utcoffset():  # PostgreSQL hands timestamptz back in UTC already: skip the conversion
+        value = value.astimezone(UTC)
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value:%H:%M:%S}Z"
 
 
 class LibraryObjects:
