@@ -3,12 +3,11 @@ bearer token, rate-limit check, JSON transcoding, playback_svc signing) plus the
 the audio from the media origin (``/media/...`` through Envoy, HMAC verified, byte range), as
 p50/p95/p99 at 1 and 32 concurrent clients.
 
-Runs its own mesh (fresh database, tansu, every service, Envoy) so nothing else shares it. Two
-deliberate departures from ``make up``, both printed: the per-user GetStreamUrl rate limit (300
-per minute) is raised, since one signed-in user drives every client here; and while catalog_svc
-cannot list the demo track's audio files (ListTrackAudioFiles is still UNIMPLEMENTED), a catalog
-stand-in serves that track with real Ogg Vorbis files written under the mesh's storage root,
-and playback_svc is restarted pointed at it.
+Runs its own mesh (fresh database, tansu, every service, Envoy) so nothing else shares it, with
+the demo catalog and the demo track's audio ingested through catalog_svc's real pipeline (20 s of
+synthesized audio at 96/160/320 kbps). One deliberate departure from ``make up``, printed: the
+per-user GetStreamUrl rate limit (300 per minute) is raised, since one signed-in user drives
+every client here.
 
     .venv/bin/python bench/playback_stream_start.py [--requests 2000]
 """
@@ -27,18 +26,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
-import grpc
 import httpx
-from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from playback_common import (
-    StandInCatalog,
-    percentiles,
-    restart_playback,
-    serve_catalog,
-    write_audio,
-)
+from playback_common import percentiles
 
 from meshctl import datatier, demo, mesh
 from meshctl.processes import ProcessTable
@@ -90,6 +81,14 @@ def start_mesh(stack: ExitStack) -> tuple[mesh.Mesh, ProcessTable]:
     )
     mesh.prepare(running)
     demo.load_if_empty(running.database_url)
+    demo.load_audio(
+        running.database_url,
+        layout.storage_root,
+        count=1,
+        workers=1,
+        seconds=20.0,
+        public_base_url=running.envoy_url,
+    )
     mesh.start_services(running, procs)
     mesh.wait_healthy(running, procs)
     mesh.start_envoy(running, procs)
@@ -102,19 +101,6 @@ def login(base: str) -> str:
     )
     reply.raise_for_status()
     return reply.json()["access_token"]
-
-
-def use_stand_in_catalog(running: mesh.Mesh, procs: ProcessTable, stack: ExitStack) -> str:
-    """Serve the real demo track object and real audio files from a stand-in; returns a note."""
-    with grpc.insecure_channel(f"127.0.0.1:{running.layout.ports['catalog_svc']}") as channel:
-        track = catalog_pb2_grpc.CatalogServiceStub(channel).GetTrack(
-            catalog_pb2.GetTrackRequest(id=demo.DEMO_TRACK_ID), timeout=5
-        )
-    catalog = StandInCatalog()
-    catalog.add(track, write_audio(running.layout.storage_root, track.id))
-    address = stack.enter_context(serve_catalog(catalog))
-    restart_playback(running, procs, CATALOG_ADDR=address)
-    return f"catalog stand-in at {address} (demo track object from catalog_svc, real Ogg files)"
 
 
 async def stream_start(session: aiohttp.ClientSession, base: str, token: str) -> tuple[float, float]:
@@ -230,11 +216,9 @@ def main() -> None:
             headers={"authorization": f"Bearer {token}"},
             timeout=10,
         )
-        source = "the mesh's own catalog_svc"
         if probe.status_code != 200:
-            print(f"GetStreamUrl on the real catalog: {probe.status_code} {probe.text[:140]}")
-            source = use_stand_in_catalog(running, procs, stack)
-        print(f"audio files from: {source}; GetStreamUrl rate limit raised for the bench user")
+            raise SystemExit(f"GetStreamUrl answered {probe.status_code}: {probe.text[:200]}")
+        print("audio from the mesh's own catalog_svc; GetStreamUrl rate limit raised for the bench user")
         print(
             f"each start: GetStreamUrl (JSON via Envoy) + first {FIRST_BYTES // 1024} KiB via Envoy /media/"
         )

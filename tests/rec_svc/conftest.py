@@ -65,8 +65,9 @@ class RecEnv:
     def plays_of(self, user: uuid.UUID, since: datetime) -> set[uuid.UUID]:
         """Tracks the user streamed since `since`, from the world's ground truth.
 
-        Only counted streams (>= 30 s) reach rec through streams.counted.v1; the world's skips
-        never do, so "heard" is what a counted stream says was heard.
+        This fixture loads only the world's counted streams (>= 30 s) into rec; its skips are
+        left out (test_rec_consumers.py covers skips arriving from playback.events.v1), so
+        "heard" is what a counted stream says was heard.
         """
         inter = self.world.interactions
         u = self.world.user_ids.index(user)
