@@ -829,7 +829,7 @@ class UpdatePlaylistItemsRequest(_message.Message):
     range_length: _builtins.int
     """Number of items to move (default 1)."""
     snapshot_id: _builtins.str
-    """Snapshot the change is based on; FAILED_PRECONDITION when the playlist changed since."""
+    """Snapshot the change is based on; ABORTED (HTTP 409) when the playlist changed since."""
     request_id: _builtins.str
     """Idempotency key."""
     @_builtins.property
@@ -902,7 +902,7 @@ class RemovePlaylistItemsRequest(_message.Message):
     id: _builtins.str
     """Playlist id."""
     snapshot_id: _builtins.str
-    """Snapshot the change is based on; FAILED_PRECONDITION when the playlist changed since."""
+    """Snapshot the change is based on; ABORTED (HTTP 409) when the playlist changed since."""
     request_id: _builtins.str
     """Idempotency key."""
     @_builtins.property

@@ -1024,7 +1024,7 @@ Global___RejectedEvent: _TypeAlias = RejectedEvent  # noqa: Y015
 
 @_typing.final
 class ReportPlaybackEventsRequest(_message.Message):
-    """ReportPlaybackEventsRequest is a batch of playback events (at most 100)."""
+    """ReportPlaybackEventsRequest is a batch of playback events (at most 500)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -49,7 +49,7 @@ class RecommendationSeed(_message.Message):
     buf:lint:ignore FIELD_LOWER_SNAKE_CASE
     """
     type: _builtins.str
-    """"artist", "track" or "genre" (Spotify writes these in upper case: "ARTIST")."""
+    """"ARTIST", "TRACK" or "GENRE", upper case as Spotify writes them."""
     def __init__(
         self,
         *,
