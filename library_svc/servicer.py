@@ -554,6 +554,8 @@ def _items_to_add(request: library_pb2.AddPlaylistItemsRequest) -> tuple[list[st
             raise InvalidArgument("body: uris must be an array of spotify:track:<id> URIs")
         body_uris = listed.list_value.values if listed is not None else []
         body_position = fields.get("position")
+        if body_position is not None and body_position.WhichOneof("kind") == "null_value":
+            body_position = None  # "position": null means append, as if it were absent
     elif kind == "null_value":
         return uris, position
     else:

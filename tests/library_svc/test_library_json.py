@@ -198,7 +198,7 @@ async def test_add_items_takes_every_body_spotify_documents(
     created = await http.post("/v1/me/playlists", json={"name": "Every add body", "public": False})
     assert created.status_code == 200, created.text
     pid = created.json()["id"]
-    tracks = [ids.uri("track", t) for t in lib.tracks[410:416]]
+    tracks = [ids.uri("track", t) for t in lib.tracks[410:417]]
     items = f"/v1/playlists/{pid}/items"
 
     bare = await http.post(items, json=tracks[0:2])
@@ -209,7 +209,9 @@ async def test_add_items_takes_every_body_spotify_documents(
     assert queried.status_code == 200, queried.text
     query_wins = await http.post(items, params={"uris": tracks[5]}, json=[tracks[0]])
     assert query_wins.status_code == 200, query_wins.text
-    order = [tracks[i].rsplit(":", 1)[1] for i in (2, 3, 4, 0, 1, 5)]
+    null_position = await http.post(items, json={"uris": [tracks[6]], "position": None})
+    assert null_position.status_code == 200, null_position.text
+    order = [tracks[i].rsplit(":", 1)[1] for i in (2, 3, 4, 0, 1, 5, 6)]
     assert [r[1] for r in lib.rows(pid)] == order
 
     before = (lib.rows(pid), lib.playlist_row(pid)["version"])
