@@ -225,14 +225,19 @@ def private_mesh(prefix: str, *, audio_tracks: int = 4) -> Iterator[Mesh]:
     """A whole mesh on free ports with its own database, stopped (and the database dropped) afterwards."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         layout = free_layout(Path(tmp), database=f"spotify_bench_{secrets.token_hex(4)}")
-        started = up(layout, audio_tracks=audio_tracks)
+        started: Mesh | None = None
         try:
+            started = up(layout, audio_tracks=audio_tracks)
             yield started
         finally:
+            # Also when `up` failed half-way: whatever it started must not outlive the temp dir.
+            recorded = Mesh.load(layout.run_dir) if started is None else started
             down(layout)  # stops a private PostgreSQL too: only the machine's needs the database dropped
-            if started.database_url.startswith(datatier.MACHINE_POSTGRES.format(db="")):
+            if recorded is not None and recorded.database_url.startswith(
+                datatier.MACHINE_POSTGRES.format(db="")
+            ):
                 datatier.drop_database(
-                    datatier.with_database(started.database_url, "postgres"), layout.database
+                    datatier.with_database(recorded.database_url, "postgres"), layout.database
                 )
 
 

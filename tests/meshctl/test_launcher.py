@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 from alembic.script import ScriptDirectory
 
-from meshctl import datatier
-from meshctl.processes import ProcessTable
+from meshctl import datatier, mesh
+from meshctl.processes import ProcessTable, Started
 from meshkit.migrate import SCHEMAS, make_config, upgrade_all
 
 
@@ -64,3 +65,18 @@ def test_migrations_are_idempotent(database_url: str) -> None:
             " WHERE table_schema = 'catalog' AND table_name = 'tracks'"
         ).fetchone()
         assert tables == (1,)
+
+
+def test_a_private_mesh_that_fails_to_start_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Benchmarks start meshes in temp dirs: a failure half-way must not orphan the data tier."""
+    started: list[Started] = []
+
+    def broken_migrations(running: mesh.Mesh) -> None:
+        started.extend(ProcessTable(running.layout.run_dir).all())
+        raise RuntimeError("migrations failed to start")
+
+    monkeypatch.setattr(mesh, "prepare", broken_migrations)
+    with pytest.raises(RuntimeError, match="failed to start"), mesh.private_mesh("test-broken-mesh-"):
+        pass
+    assert {s.name for s in started} >= {"kafka"}
+    assert [s.name for s in started if s.alive()] == []
