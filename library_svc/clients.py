@@ -49,18 +49,15 @@ class Neighbours:
     async def tracks(self, track_ids: Iterable[uuid.UUID]) -> dict[str, catalog_pb2.Track]:
         """Full track objects by base62 id: cached ones, the rest with one BatchGetTracks per 50 ids
         (the batches concurrently). Unknown ids are left out, and never cached."""
-        keys = list(dict.fromkeys(ids.encode(t) for t in track_ids))
-        found = self.track_cache.get_many(keys)
-        missing = [k for k in keys if k not in found]
 
         async def batch(joined: str) -> Sequence[catalog_pb2.Track]:
             reply = await self.catalog.BatchGetTracks(catalog_pb2.BatchGetTracksRequest(ids=joined))
             return reply.tracks
 
-        fetched = await _batched(missing, CATALOG_BATCH, batch, "catalog_svc BatchGetTracks")
-        self.track_cache.put_many(fetched.items())
-        found.update(fetched)
-        return found
+        async def load(missing: list[str]) -> dict[str, catalog_pb2.Track]:
+            return await _batched(missing, CATALOG_BATCH, batch, "catalog_svc BatchGetTracks")
+
+        return await self.track_cache.get_or_load(_keys(track_ids), load)
 
     async def albums(self, album_ids: Iterable[uuid.UUID]) -> dict[str, catalog_pb2.Album]:
         """Full album objects by base62 id, 20 per BatchGetAlbums."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -49,6 +49,20 @@ class TTLCache(Generic[K, V]):
                 continue
             self._data.move_to_end(key)
             found[key] = entry[1]
+        return found
+
+    async def get_or_load(
+        self, keys: Iterable[K], load: Callable[[list[K]], Awaitable[dict[K, V]]]
+    ) -> dict[K, V]:
+        """The entries for `keys`: live cached ones, the rest from one `load` of the missing keys
+        (whatever it returns is cached; keys it leaves out are not, so they are asked for again)."""
+        wanted = list(dict.fromkeys(keys))
+        found = self.get_many(wanted)
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            loaded = await load(missing)
+            self.put_many(loaded.items())
+            found.update(loaded)
         return found
 
     def put(self, key: K, value: V, ttl_s: float | None = None) -> None:

@@ -68,19 +68,18 @@ class CatalogClient:
     async def tracks(self, track_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, catalog_pb2.Track]:
         """Full track objects by id: cached ones, the rest with one BatchGetTracks per 50 (the
         batches concurrently). Unknown ids are left out, and never cached."""
-        wanted = list(dict.fromkeys(track_ids))
-        found = self.track_cache.get_many(wanted)
-        keys = [ids.encode(t) for t in wanted if t not in found]
-        replies = await _bounded(
-            [
-                partial(self.stub.BatchGetTracks, catalog_pb2.BatchGetTracksRequest(ids=",".join(chunk)))
-                for chunk in _chunks(keys, TRACK_BATCH)
-            ]
-        )
-        fetched = {ids.decode(t.id): t for reply in replies for t in reply.tracks}
-        self.track_cache.put_many(fetched.items())
-        found.update(fetched)
-        return found
+
+        async def load(missing: list[uuid.UUID]) -> dict[uuid.UUID, catalog_pb2.Track]:
+            keys = [ids.encode(t) for t in missing]
+            replies = await _bounded(
+                [
+                    partial(self.stub.BatchGetTracks, catalog_pb2.BatchGetTracksRequest(ids=",".join(chunk)))
+                    for chunk in _chunks(keys, TRACK_BATCH)
+                ]
+            )
+            return {ids.decode(t.id): t for reply in replies for t in reply.tracks}
+
+        return await self.track_cache.get_or_load(track_ids, load)
 
     async def artists(self, artist_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, catalog_pb2.Artist]:
         """Full artist objects (their genres are the tracks' genres); empty if the RPC is not there yet."""
