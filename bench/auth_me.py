@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import secrets
 
 import aiohttp
-import httpx
-from edge_vs_direct import Result, arguments, closed_loop, mesh_processes, table, target_mesh
+from edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -63,22 +61,13 @@ async def bench(
     return results
 
 
-def login(envoy_url: str) -> tuple[str, str]:
-    """A session for the demo user, from an address of its own (logins are 5 per 15 min per IP)."""
-    address = "127." + ".".join(str(1 + b % 254) for b in secrets.token_bytes(3))
-    with httpx.Client(base_url=envoy_url, transport=httpx.HTTPTransport(local_address=address)) as http:
-        reply = http.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
-        reply.raise_for_status()
-        body = reply.json()
-        return body["access_token"], body["user"]["id"]
-
-
 def main() -> None:
     args = arguments(__doc__.split("\n")[0])
     with contextlib.ExitStack() as stack:
         target = target_mesh(args, stack, "bench-auth-")
         auth_addr = f"127.0.0.1:{target.layout.ports.get('auth_svc', DEFAULT_PORTS['auth_svc'])}"
-        token, user_id = login(target.envoy_url)
+        body = login(target.envoy_url, EMAIL, PASSWORD)
+        token, user_id = body["access_token"], body["user"]["id"]
         assert user_id == demo.DEMO_USER_ID
         results = asyncio.run(bench(target, auth_addr, token, user_id, args))
     print(table(results, SERVICES))

@@ -16,12 +16,10 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import secrets
 
 import aiohttp
-import httpx
 import sqlalchemy
-from edge_vs_direct import Result, arguments, closed_loop, mesh_processes, table, target_mesh
+from edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -41,15 +39,6 @@ def track_ids(database_url: str) -> list[str]:
             return [ids.encode(row[0]) for row in rows]
     finally:
         engine.dispose()
-
-
-def login(envoy_url: str) -> str:
-    """A session for the demo user, from an address of its own (logins are 5 per 15 min per IP)."""
-    address = "127." + ".".join(str(1 + b % 254) for b in secrets.token_bytes(3))
-    with httpx.Client(base_url=envoy_url, transport=httpx.HTTPTransport(local_address=address)) as http:
-        reply = http.post("/api/auth/login", json={"email": "demo@example.com", "password": "demo-password"})
-        reply.raise_for_status()
-        return str(reply.json()["access_token"])
 
 
 async def bench(target: mesh.Mesh, token: str, tracks: list[str], args: argparse.Namespace) -> list[Result]:
@@ -88,7 +77,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         target = target_mesh(args, stack, "bench-get-track-")
         tracks = track_ids(target.database_url)
-        token = login(target.envoy_url)
+        token = login(target.envoy_url)["access_token"]
         results = asyncio.run(bench(target, token, tracks, args))
     print(table(results, SERVICES))
 
