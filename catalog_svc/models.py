@@ -356,3 +356,13 @@ def _trigram_index(name: str, column: Any) -> Index:
 _trigram_index("ix_artists_name_trgm", Artist.name)
 _trigram_index("ix_albums_title_trgm", Album.title)
 _trigram_index("ix_tracks_title_trgm", Track.title)
+
+
+def _exact_name_index(name: str, table: Any) -> Index:
+    """Names equal to a search query, most popular first (search ranks exact names first)."""
+    return Index(name, func.strip(table.search_vector), table.popularity.desc(), table.id)
+
+
+_exact_name_index("ix_artists_exact_name", Artist)
+_exact_name_index("ix_albums_exact_name", Album)
+_exact_name_index("ix_tracks_exact_name", Track)

@@ -24,6 +24,7 @@ class Window:
 
     limit: int
     offset: int
+    max_offset: int | None = None  # the furthest offset the list accepts (search: 1,000)
 
 
 def resolve(
@@ -55,7 +56,7 @@ def resolve(
         start = int(page_token)
     if max_offset is not None and start > max_offset:
         raise InvalidArgument(f"offset must be at most {max_offset}, got {start}")
-    return Window(limit=size, offset=start)
+    return Window(limit=size, offset=start, max_offset=max_offset)
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,12 @@ def links(base_url: str, window: Window, total: int, params: Mapping[str, str] |
         query = urlencode({**extra, "offset": offset, "limit": window.limit})
         return f"{base_url}?{query}"
 
-    has_next = window.offset + window.limit < total
+    following = window.offset + window.limit
+    has_next = following < total and (window.max_offset is None or following <= window.max_offset)
     has_previous = window.offset > 0
     return PageLinks(
         href=url(window.offset),
-        next=url(window.offset + window.limit) if has_next else "",
+        next=url(following) if has_next else "",
         previous=url(max(0, window.offset - window.limit)) if has_previous else "",
-        next_page_token=str(window.offset + window.limit) if has_next else "",
+        next_page_token=str(following) if has_next else "",
     )

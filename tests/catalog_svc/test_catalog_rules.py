@@ -58,6 +58,16 @@ def test_links_navigate_forward_and_back_and_keep_the_query() -> None:
     assert paging.links("http://x/l", paging.Window(10, 3), 25).previous == "http://x/l?offset=0&limit=10"
 
 
+def test_next_never_points_past_the_offset_limit() -> None:
+    """Search accepts offsets up to 1,000: a next link beyond would only earn a 400."""
+    near_end = paging.resolve(limit=20, offset=980, max_offset=1000)
+    assert paging.links("http://x/s", near_end, 1050).next == "http://x/s?offset=1000&limit=20"
+    at_end = paging.resolve(limit=20, offset=1000, max_offset=1000)
+    nav = paging.links("http://x/s", at_end, 1050)
+    assert (nav.next, nav.next_page_token) == ("", "")
+    assert paging.links("http://x/l", paging.resolve(limit=20, offset=1000), 1050).next != ""
+
+
 # ---- search syntax ----------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from catalog_svc.search_query import parse_query
-from catalog_svc.search_store import build_search
+from catalog_svc.search_store import TOTAL_CAP, build_search
 from meshctl import demo
 from meshctl.datatier import libpq_url
 from meshctl.mesh import Mesh
@@ -168,12 +168,35 @@ async def test_album_track_and_genre_filters(catalog: Stub, shelf: dict[str, str
 # ---- ranking --------------------------------------------------------------------------------------
 
 
-async def test_exact_name_first_then_text_rank_then_popularity(catalog: Stub, shelf: dict[str, str]) -> None:
+async def test_exact_name_first_then_popularity(catalog: Stub, shelf: dict[str, str]) -> None:
     found = await _search(catalog, f"echo {shelf['tag']}", "track")
     order = [t.id for t in found.tracks.items]
     assert order[0] == shelf["exact"]  # least popular, but its name is the query
-    # Three-word titles outrank the four-word one; among equals, popularity decides.
-    assert order[1:] == [shelf["loud"], shelf["short"], shelf["quiet"], shelf["long"]]
+    assert order[1:] == [shelf["long"], shelf["loud"], shelf["short"], shelf["quiet"]]
+
+
+async def test_a_title_hit_outranks_an_album_hit(
+    catalog: Stub, people: People, shelf: dict[str, str]
+) -> None:
+    """ "shelf <tag>" names the shelf's album in full, so its six tracks match through the album;
+    a track elsewhere whose own title has those words ranks above them all, popularity 0 or not."""
+    admin = people.admin.metadata
+    elsewhere = await catalog.CreateAlbum(
+        catalog_pb2.CreateAlbumRequest(
+            name=f"Elsewhere {_tag()}", artist_ids=[people.artist_a_id], release_date="2001-05-05"
+        ),
+        metadata=admin,
+    )
+    reprise = await catalog.CreateTrack(
+        catalog_pb2.CreateTrackRequest(
+            album_id=elsewhere.id, name=f"Shelf {shelf['tag']} Reprise", track_number=1
+        ),
+        metadata=admin,
+    )
+    found = await _search(catalog, f"shelf {shelf['tag']}", "track", limit=50)
+    assert found.tracks.total == 7
+    by_album = [shelf[key] for key in ("long", "loud", "short", "quiet", "misspelt", "exact")]
+    assert [t.id for t in found.tracks.items] == [reprise.id, *by_album]
 
 
 # ---- request handling and paging ------------------------------------------------------------------
@@ -282,6 +305,38 @@ def test_full_text_plans_use_the_gin_indexes(generated_catalog: str, kind: str, 
 )
 def test_fuzzy_plans_use_the_trigram_indexes(generated_catalog: str, kind: str, index: str) -> None:
     assert index in _plan(generated_catalog, kind, "quixtoic", fuzzy=True)
+
+
+def _page(url: str, kind: str, q: str, limit: int, offset: int) -> tuple[list[uuid.UUID], int]:
+    statement = build_search(kind, parse_query(q), limit, offset, fuzzy=False)
+    sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute(sql, statement.params).fetchone()
+    assert row is not None
+    return list(row[0]), row[1]
+
+
+@pytest.mark.parametrize(("kind", "q"), [("track", "s"), ("track", "love"), ("album", "s"), ("artist", "s")])
+def test_pages_are_slices_of_the_whole_ranking(generated_catalog: str, kind: str, q: str) -> None:
+    """Each source is cut to its best offset + limit before merging: the pages must still be the
+    slices of the ranking of every match (which a limit past the catalog's size computes)."""
+    everything, _ = _page(generated_catalog, kind, q, 10**6, 0)
+    assert len(everything) > 100  # common enough for the cut to matter
+    for offset in (0, 20, 37, 100):
+        page, total = _page(generated_catalog, kind, q, 20, offset)
+        assert page == everything[offset : offset + 20]
+        assert total == min(len(everything), TOTAL_CAP)
+
+
+def test_total_stops_counting_at_the_cap(generated_catalog: str) -> None:
+    everything, total = _page(generated_catalog, "track", "s", 10**6, 0)  # every word starting with s
+    assert len(everything) > TOTAL_CAP and total == TOTAL_CAP
+    rare, rare_total = _page(generated_catalog, "track", "quixotic", 20, 0)
+    assert rare_total == len(rare) == 1
+
+
+def test_exact_names_come_from_their_index(generated_catalog: str) -> None:
+    assert "ix_tracks_exact_name" in _plan(generated_catalog, "track", "quixotic lantern", fuzzy=False)
 
 
 # ---- JSON through Envoy -----------------------------------------------------------------------------

@@ -267,6 +267,10 @@ class CatalogServiceServicer:
 
     def Search(self, request, context):
         """Search finds tracks, albums and artists matching a query (Spotify "Search for Item").
+        Per type: names equal to the query first, then names containing its words, then (tracks
+        and albums) items whose credited artist or album the query names in full; within each,
+        most popular first. A paging object's total counts matches up to 1,050 (offset 1,000 plus
+        the largest page: everything a client can reach) and reads 1,050 beyond that.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

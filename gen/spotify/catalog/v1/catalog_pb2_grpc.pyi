@@ -73,7 +73,12 @@ class CatalogServiceStub:
     ListArtistTopTracks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListArtistTopTracksRequest, _catalog_pb2.ListArtistTopTracksResponse]
     """ListArtistTopTracks returns an artist's most popular tracks (Spotify "Get Artist's Top Tracks")."""
     Search: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchRequest, _catalog_pb2.SearchResponse]
-    """Search finds tracks, albums and artists matching a query (Spotify "Search for Item")."""
+    """Search finds tracks, albums and artists matching a query (Spotify "Search for Item").
+    Per type: names equal to the query first, then names containing its words, then (tracks
+    and albums) items whose credited artist or album the query names in full; within each,
+    most popular first. A paging object's total counts matches up to 1,050 (offset 1,000 plus
+    the largest page: everything a client can reach) and reads 1,050 beyond that.
+    """
     GetAudioFeatures: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetAudioFeaturesRequest, _catalog_pb2.AudioFeatures]
     """GetAudioFeatures returns the audio features of one track (Spotify "Get Track's Audio Features").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -173,7 +178,12 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     ListArtistTopTracks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListArtistTopTracksRequest, _catalog_pb2.ListArtistTopTracksResponse]  # type: ignore[assignment]
     """ListArtistTopTracks returns an artist's most popular tracks (Spotify "Get Artist's Top Tracks")."""
     Search: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchRequest, _catalog_pb2.SearchResponse]  # type: ignore[assignment]
-    """Search finds tracks, albums and artists matching a query (Spotify "Search for Item")."""
+    """Search finds tracks, albums and artists matching a query (Spotify "Search for Item").
+    Per type: names equal to the query first, then names containing its words, then (tracks
+    and albums) items whose credited artist or album the query names in full; within each,
+    most popular first. A paging object's total counts matches up to 1,050 (offset 1,000 plus
+    the largest page: everything a client can reach) and reads 1,050 beyond that.
+    """
     GetAudioFeatures: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetAudioFeaturesRequest, _catalog_pb2.AudioFeatures]  # type: ignore[assignment]
     """GetAudioFeatures returns the audio features of one track (Spotify "Get Track's Audio Features").
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -348,7 +358,12 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.SearchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.SearchResponse, _abc.Awaitable[_catalog_pb2.SearchResponse]]:
-        """Search finds tracks, albums and artists matching a query (Spotify "Search for Item")."""
+        """Search finds tracks, albums and artists matching a query (Spotify "Search for Item").
+        Per type: names equal to the query first, then names containing its words, then (tracks
+        and albums) items whose credited artist or album the query names in full; within each,
+        most popular first. A paging object's total counts matches up to 1,050 (offset 1,000 plus
+        the largest page: everything a client can reach) and reads 1,050 beyond that.
+        """
 
     @_abc_1.abstractmethod
     def GetAudioFeatures(
