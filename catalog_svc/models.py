@@ -184,6 +184,9 @@ class Track(Base):
         Index("ix_tracks_stream_count", text("stream_count DESC")),
         Index("ix_tracks_popularity", text("popularity DESC")),
         Index("ix_tracks_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_tracks_filter_genres", "filter_genres", postgresql_using="gin"),
+        Index("ix_tracks_filter_artists", "filter_artists", postgresql_using="gin"),
+        Index("ix_tracks_filter_release_date", "filter_release_date"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -200,6 +203,10 @@ class Track(Base):
     # danceability, energy, tempo, loudness, key, mode, ... extracted at ingest (see ingest_jobs)
     audio_features: Mapped[dict[str, Any] | None] = mapped_column()
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR, _search_vector("title"), deferred=True)
+    # Copies of what search filters test, kept by triggers (migration 0004): never written here.
+    filter_genres: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"), deferred=True)
+    filter_artists: Mapped[str] = mapped_column(TSVECTOR, server_default=text("''::tsvector"), deferred=True)
+    filter_release_date: Mapped[date | None] = mapped_column(deferred=True)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 

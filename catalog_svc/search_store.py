@@ -137,33 +137,26 @@ def _albums_of_artists(artists: str) -> str:
 
 
 def _track_filters(sql: _Sql, query: SearchQuery) -> list[str]:
+    """Track conditions test the track's own copies of its credits, genres and release date
+    (`filter_*`, kept by triggers), so each filter is an index the planner intersects with the
+    title's instead of a join per candidate."""
     conditions = []
     for words in query.artist:
+        tsq = sql.tsquery(words)
+        # The copy holds every credited name at once; the probe keeps "all words, one artist".
         conditions.append(
-            f"t.id IN (SELECT fta.track_id FROM catalog.track_artists fta "
-            f"WHERE fta.artist_id IN ({_artists_named(sql, words)}))"
+            f"t.filter_artists @@ {tsq} AND EXISTS (SELECT 1 FROM catalog.track_artists fta "
+            f"JOIN catalog.artists fa ON fa.id = fta.artist_id "
+            f"WHERE fta.track_id = t.id AND fa.search_vector @@ {tsq} OFFSET 0)"
         )
     for words in query.album:
         conditions.append(f"al.search_vector @@ {sql.tsquery(words)}")
     for words in query.track:
         conditions.append(f"t.search_vector @@ {sql.tsquery(words)}")
     for years in query.years:
-        conditions.append(_year_bounds(sql, "al.release_date", years.first, years.last))
+        conditions.append(_year_bounds(sql, "t.filter_release_date", years.first, years.last))
     for spellings in query.genres:
-        genres = sql.text_array(spellings)
-        if query.words:
-            # Checking each free-text candidate (an index probe or two) beats collecting every
-            # track of a genre, which is most often thousands of artists' worth.
-            credited = (
-                f"EXISTS (SELECT 1 FROM catalog.track_artists fta JOIN catalog.artists fg "
-                f"ON fg.id = fta.artist_id WHERE fta.track_id = t.id AND fg.genres && {genres} OFFSET 0)"
-            )
-        else:
-            credited = (
-                f"t.id IN (SELECT fta.track_id FROM catalog.track_artists fta "
-                f"WHERE fta.artist_id IN ({_artists_in_genre(sql, spellings)}))"
-            )
-        conditions.append(f"(al.genres && {genres} OR {credited})")
+        conditions.append(f"t.filter_genres && {sql.text_array(spellings)}")
     return conditions
 
 

@@ -15,6 +15,7 @@ import grpc
 import httpx
 import psycopg
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
@@ -163,6 +164,66 @@ async def test_album_track_and_genre_filters(catalog: Stub, shelf: dict[str, str
     assert all("jazz" in a.genres for a in jazz.artists.items)
     hip_hop = await _search(catalog, 'genre:"hip hop"', "artist", limit=50)
     assert {"MC Parallax", "Concrete Verse"} <= {a.name for a in hip_hop.artists.items}
+
+
+async def test_filters_follow_writes_to_albums_artists_and_credits(catalog: Stub, people: People) -> None:
+    """Tracks carry copies of their album's genres and date and their artists' names and genres
+    (kept by triggers); every write that changes one of those must show in the next search.
+    Only the demo's genres are used: the mesh's genre seeds are expected to be exactly those."""
+    admin, tag = people.admin.metadata, _tag()
+    singer = await catalog.CreateArtist(
+        catalog_pb2.CreateArtistRequest(name=f"Singer {tag}", genres=["jazz"]), metadata=admin
+    )
+    album = await catalog.CreateAlbum(
+        catalog_pb2.CreateAlbumRequest(
+            name=f"Record {tag}", artist_ids=[people.artist_a_id], release_date="1977-01-01", genres=["folk"]
+        ),
+        metadata=admin,
+    )
+    track = await catalog.CreateTrack(
+        catalog_pb2.CreateTrackRequest(album_id=album.id, name=f"Song {tag}", track_number=1), metadata=admin
+    )
+
+    async def found(q: str) -> list[str]:
+        return [t.id for t in (await _search(catalog, q, "track")).tracks.items]
+
+    assert await found(f"song {tag} genre:folk year:1977") == [track.id]
+    assert await found(f"song {tag} genre:jazz") == []
+    assert await found(f'artist:"singer {tag}"') == []
+    await catalog.UpdateTrack(
+        catalog_pb2.UpdateTrackRequest(
+            id=track.id,
+            artist_ids=[people.artist_a_id, singer.id],
+            update_mask=FieldMask(paths=["artist_ids"]),
+        ),
+        metadata=admin,
+    )
+    assert await found(f"song {tag} genre:jazz") == [track.id]  # the new credit's genre
+    assert await found(f'artist:"singer {tag}" year:1977') == [track.id]
+    await catalog.UpdateArtist(
+        catalog_pb2.UpdateArtistRequest(
+            id=singer.id,
+            name=f"Crooner {tag}",
+            genres=["classical"],
+            update_mask=FieldMask(paths=["name", "genres"]),
+        ),
+        metadata=admin,
+    )
+    assert await found(f'artist:"singer {tag}"') == []
+    assert await found(f'artist:"crooner {tag}" genre:classical') == [track.id]
+    assert await found(f"song {tag} genre:jazz") == []
+    await catalog.UpdateAlbum(
+        catalog_pb2.UpdateAlbumRequest(
+            id=album.id,
+            release_date="1980-06-01",
+            genres=["ambient"],
+            update_mask=FieldMask(paths=["release_date", "genres"]),
+        ),
+        metadata=admin,
+    )
+    assert await found(f"song {tag} year:1977") == []
+    assert await found(f"song {tag} genre:ambient year:1980") == [track.id]
+    assert await found(f"song {tag} genre:folk") == []
 
 
 # ---- ranking --------------------------------------------------------------------------------------
