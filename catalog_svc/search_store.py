@@ -461,6 +461,18 @@ def _by_similarity(
     )
 
 
+# Set in each search's transaction. Plans depend on how selective the words are, so never reuse
+# a generic plan (the driver prepares statements it has run a few times); the statements are
+# short top-N sorts, for which parallel workers and JIT compilation cost more than they save;
+# and every source has an index, so a sequential scan only wins in the planner's arithmetic
+# (matches spread evenly, so "read 7% of the table to find 1,050"), not in time.
+PLANNER_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true), "
+    "set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)"
+)
+
+
 class SearchStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -470,18 +482,7 @@ class SearchStore:
         if query.is_empty:
             return SearchHits([], 0)
         async with self.sessions() as session, session.begin():
-            # Plans depend on how selective the words are, so never reuse a generic plan (the
-            # driver prepares statements it has run a few times); and the statements are short
-            # top-N sorts, for which parallel workers and JIT compilation cost more than they save.
-            # Every source has an index; a sequential scan only wins in the planner's arithmetic
-            # (matches spread evenly, so "read 7% of the table to find 1,050"), not in time.
-            await session.execute(
-                text(
-                    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-                    "set_config('max_parallel_workers_per_gather', '0', true), "
-                    "set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)"
-                )
-            )
+            await session.execute(text(PLANNER_SETTINGS))
             hits = await self._page(session, kind, query, limit, offset, fuzzy=False)
             if hits.total == 0 and query.words:
                 hits = await self._page(session, kind, query, limit, offset, fuzzy=True)

@@ -316,15 +316,21 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             )
         )
         params = {"q": request.q, "type": request.type, "market": market}
+        # The objects of every type load at once (each store call is its own session; no ids, no query).
+        found_tracks, found_albums, found_artists = await asyncio.gather(
+            self.store.tracks_by_id(hits["track"].ids if "track" in hits else []),
+            self.store.albums_by_id(hits["album"].ids if "album" in hits else []),
+            self.store.artists_by_id(hits["artist"].ids if "artist" in hits else []),
+        )
         response = catalog_pb2.SearchResponse()
         if "track" in hits:
-            found = await self.store.tracks_by_id(hits["track"].ids)
-            tracks = [self.objects.track(found[t], market) for t in hits["track"].ids if t in found]
+            tracks = [
+                self.objects.track(found_tracks[t], market) for t in hits["track"].ids if t in found_tracks
+            ]
             response.tracks.CopyFrom(
                 self.objects.track_page("/v1/search", tracks, window, hits["track"].total, params)
             )
         if "album" in hits:
-            found_albums = await self.store.albums_by_id(hits["album"].ids)
             albums = [
                 self.objects.simple_album(found_albums[a].album, found_albums[a].artists, market)
                 for a in hits["album"].ids
@@ -334,7 +340,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 self.objects.album_page("/v1/search", albums, window, hits["album"].total, params)
             )
         if "artist" in hits:
-            found_artists = await self.store.artists_by_id(hits["artist"].ids)
             artists = [
                 self.objects.artist(found_artists[a]) for a in hits["artist"].ids if a in found_artists
             ]

@@ -21,7 +21,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from catalog_svc.search_query import parse_query
-from catalog_svc.search_store import TOTAL_CAP, build_search
+from catalog_svc.search_store import PLANNER_SETTINGS, TOTAL_CAP, build_search
 from meshctl import demo
 from meshctl.datatier import libpq_url
 from meshctl.mesh import Mesh
@@ -329,7 +329,8 @@ def generated_catalog(scratch_database_url: str) -> Iterator[str]:
 def _plan(url: str, kind: str, q: str, *, fuzzy: bool) -> str:
     statement = build_search(kind, parse_query(q), 20, 0, fuzzy=fuzzy)
     sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
-    with psycopg.connect(libpq_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:  # one transaction, as the store runs it
+        conn.execute(PLANNER_SETTINGS)
         rows = conn.execute("EXPLAIN " + sql, statement.params).fetchall()
     return "\n".join(row[0] for row in rows)
 
@@ -372,6 +373,7 @@ def _page(url: str, kind: str, q: str, limit: int, offset: int) -> tuple[list[uu
     statement = build_search(kind, parse_query(q), limit, offset, fuzzy=False)
     sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
     with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(PLANNER_SETTINGS)
         row = conn.execute(sql, statement.params).fetchone()
     assert row is not None
     return list(row[0]), row[1]
