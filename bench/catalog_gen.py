@@ -30,7 +30,7 @@ import psycopg
 from meshctl.datatier import create_database, libpq_url, with_database
 from meshkit.migrate import normalize_url, upgrade
 
-TABLES = ("track_artists", "tracks", "album_artists", "albums", "artists")
+TABLES = ("track_artists", "tracks", "album_artists", "albums", "artists", "search_words")
 
 GENRES = (
     "rock", "electronic", "jazz", "hip-hop", "classical", "folk", "pop", "ambient", "metal", "punk",
@@ -165,8 +165,8 @@ def generate(
         indexes = _secondary_indexes(conn)
         for name, _ in indexes:
             conn.execute(f'DROP INDEX catalog."{name}"')
-        # The triggers that keep tracks' filter copies would run once per copied row; one
-        # set-based refresh after the COPY does the same work (migration 0004).
+        # The triggers that keep tracks' filter copies and the search vocabulary would run once
+        # per copied row; set-based refreshes after the COPY do the same work (0004, 0005).
         for table in TABLES:
             conn.execute(f"ALTER TABLE catalog.{table} DISABLE TRIGGER USER")
 
@@ -285,6 +285,7 @@ def generate(
         log(f"credits: {size.tracks + len(featured):,} in {time.perf_counter() - started:.1f}s")
         step = time.perf_counter()
         conn.execute("SELECT catalog.refresh_track_filters(ARRAY(SELECT id FROM catalog.tracks))")
+        conn.execute("SELECT catalog.refresh_search_words()")
         for table in TABLES:
             conn.execute(f"ALTER TABLE catalog.{table} ENABLE TRIGGER USER")
         # That UPDATE left a dead copy of every track: rewrite the table (no secondary indexes

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -461,6 +461,26 @@ def _by_similarity(
     )
 
 
+# The closest known word to each typed word the catalog does not have (the last one also not as
+# a prefix): pg_trgm similarity over the vocabulary table, served by its trigram index. Words
+# that are known come back unchanged; NULL means no known word is similar enough.
+CORRECTIONS = """
+SELECT w.n, k.known, CASE WHEN k.known THEN w.folded ELSE (
+           SELECT s.word FROM catalog.search_words s WHERE s.word % w.folded
+           ORDER BY s.word <-> w.folded, s.word LIMIT 1
+       ) END AS word
+FROM (
+    SELECT n, n = cardinality(a.typed) AS last, catalog.immutable_unaccent(t.typed) AS folded
+    FROM (SELECT CAST(:words AS text[]) AS typed) a, unnest(a.typed) WITH ORDINALITY AS t(typed, n)
+) w
+CROSS JOIN LATERAL (SELECT EXISTS (
+    SELECT FROM catalog.search_words s
+    WHERE s.word = w.folded OR (w.last AND s.word LIKE w.folded || '%')
+) AS known) k
+ORDER BY w.n
+"""
+
+
 # Set in each search's transaction. Plans depend on how selective the words are, so never reuse
 # a generic plan (the driver prepares statements it has run a few times); the statements are
 # short top-N sorts, for which parallel workers and JIT compilation cost more than they save;
@@ -478,12 +498,17 @@ class SearchStore:
         self.sessions = sessions
 
     async def search(self, kind: str, query: SearchQuery, limit: int, offset: int) -> SearchHits:
-        """One page of `kind` ids matching `query`: full text first, trigrams if that finds nothing."""
+        """One page of `kind` ids matching `query`: full text; if that finds nothing, full text with
+        misspelt words corrected against the vocabulary; if still nothing, trigrams on names."""
         if query.is_empty:
             return SearchHits([], 0)
         async with self.sessions() as session, session.begin():
             await session.execute(text(PLANNER_SETTINGS))
             hits = await self._page(session, kind, query, limit, offset, fuzzy=False)
+            if hits.total == 0 and query.words:
+                corrected = await corrected_query(session, query)
+                if corrected is not None:
+                    hits = await self._page(session, kind, corrected, limit, offset, fuzzy=False)
             if hits.total == 0 and query.words:
                 hits = await self._page(session, kind, query, limit, offset, fuzzy=True)
             return hits
@@ -494,3 +519,13 @@ class SearchStore:
         statement = build_search(kind, query, limit, offset, fuzzy=fuzzy)
         row = (await session.execute(text(statement.sql), statement.params)).one()
         return SearchHits(list(row.ids), int(row.total))
+
+
+async def corrected_query(session: AsyncSession, query: SearchQuery) -> SearchQuery | None:
+    """`query` with each unknown word replaced by the closest known one; None when no word
+    was unknown (the words exist, just not together) or one has nothing close enough."""
+    rows = (await session.execute(text(CORRECTIONS), {"words": list(query.words)})).all()
+    words = tuple(row.word for row in rows)
+    if all(row.known for row in rows) or None in words:
+        return None
+    return replace(query, words=words, raw=" ".join(words))

@@ -21,7 +21,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from catalog_svc.search_query import parse_query
-from catalog_svc.search_store import PLANNER_SETTINGS, TOTAL_CAP, build_search
+from catalog_svc.search_store import CORRECTIONS, PLANNER_SETTINGS, TOTAL_CAP, build_search
 from meshctl import demo
 from meshctl.datatier import libpq_url
 from meshctl.mesh import Mesh
@@ -400,6 +400,27 @@ def test_total_stops_counting_at_the_cap(generated_catalog: str) -> None:
 
 def test_exact_names_come_from_their_index(generated_catalog: str) -> None:
     assert "ix_tracks_exact_name" in _plan(generated_catalog, "track", "quixotic lantern", fuzzy=False)
+
+
+def _corrections(url: str, *words: str) -> list[tuple[bool, str | None]]:
+    sql = CORRECTIONS.replace("%", "%%").replace(":words", "%(words)s")
+    with psycopg.connect(libpq_url(url)) as conn:
+        return [(known, word) for _, known, word in conn.execute(sql, {"words": list(words)})]
+
+
+def test_unknown_words_are_corrected_to_the_closest_known_word(generated_catalog: str) -> None:
+    assert _corrections(generated_catalog, "grden") == [(False, "garden")]
+    assert _corrections(generated_catalog, "golden", "rivr") == [(True, "golden"), (False, "river")]
+    assert _corrections(generated_catalog, "riv", "gold") == [(False, "river"), (True, "gold")]  # a prefix
+    assert _corrections(generated_catalog, "zoë", "qqxjvwqq") == [(True, "zoe"), (False, None)]
+
+
+def test_new_names_join_the_vocabulary_at_once(generated_catalog: str) -> None:
+    word = _tag()
+    assert _corrections(generated_catalog, word[:-1] + "q") == [(False, None)]
+    with psycopg.connect(libpq_url(generated_catalog)) as conn:
+        conn.execute("INSERT INTO catalog.artists (id, name) VALUES (%s, %s)", (uuid.uuid4(), f"The {word}"))
+    assert _corrections(generated_catalog, word[:-1] + "q") == [(False, word)]
 
 
 # ---- JSON through Envoy -----------------------------------------------------------------------------
