@@ -389,7 +389,9 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
     they are ranked and counted as they are; only past the cap does a second branch walk the
     popularity index for the best ones (a one-time filter skips it otherwise, which also keeps a
     word the planner wrongly thinks common from walking a million rows). Matches through a credit
-    or an album name the artist or album in full, so they are few and collected once.
+    or an album name the artist or album in full, so they are few and collected once; and since
+    they rank below every title hit, they are not even read when the title hits fill the page and
+    pass the cap (a CTE runs only when something reads it).
     """
     own, *others = spec.sources(free)
     joins = spec.joins_for(where)
@@ -417,7 +419,10 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
         best(matches(exact), True, TITLE),
         best("SELECT * FROM own", False, TITLE, gate=f"{own_count} <= {cap}"),
         best(matches(own), False, TITLE, gate=f"{own_count} > {cap}"),
-        *(best(f"SELECT * FROM others_{n}", False, source.tier) for n, source in enumerate(others)),
+        *(
+            best(f"SELECT * FROM others_{n}", False, source.tier, gate=f"{own_count} < {wanted}")
+            for n, source in enumerate(others)
+        ),
     ]
     counted = ["SELECT id FROM own", *(f"SELECT id FROM others_{n}" for n in range(len(others)))]
     ctes.append(f"hits AS ({' UNION ALL '.join(hits)})")
@@ -429,7 +434,8 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
             f"FROM hits GROUP BY id) "
             f"SELECT ARRAY(SELECT id FROM best ORDER BY exact DESC, tier DESC, popularity DESC, id "
             f"LIMIT {limit_sql} OFFSET {offset_sql}) AS ids, "
-            f"(SELECT least(count(*), {cap}) FROM ({' UNION '.join(counted)}) matched) AS total"
+            f"CASE WHEN {own_count} > {cap} THEN {cap} ELSE "
+            f"(SELECT least(count(*), {cap}) FROM ({' UNION '.join(counted)}) matched) END AS total"
         ),
         params=sql.params,
     )
