@@ -12,10 +12,12 @@ How one type is searched (tracks shown; albums and artists follow the same shape
 2. Order: exact name first, then the best kind of hit (title, then credited artist, then
    album), then popularity, then id (stable pages). "Exact" means the name has the query's
    words and no others: its stripped vector equals the query's, looked up in an index.
-3. Only when full text finds nothing, trigrams: ``folded_text <% immutable_unaccent(lower(title))``
-   (pg_trgm word similarity, served by the GIN trigram index), so "midnigth" still finds
-   "Midnight", ranked by similarity. Falling back only on an empty result keeps `total` stable
-   across pages.
+3. Only when full text finds nothing: each word the catalog does not have is replaced by the
+   closest word of ``catalog.search_words`` (every folded word of every name, kept by
+   triggers; pg_trgm similarity), and full text runs again, so "midnigth" finds "Midnight".
+4. If that finds nothing either, trigrams on every name:
+   ``folded_text <% immutable_unaccent(lower(title))`` (word similarity, GIN trigram index),
+   ranked by similarity. Falling back only on an empty result keeps `total` stable across pages.
 
 Why that order: it needs no score computed over every match. The top N of the merged list lies
 within each source's top N by popularity plus the top N exact names, so a word found in 15,000
@@ -25,8 +27,9 @@ hundred rows), not a rank for all 15,000. (ts_rank's only extra signal on one-li
 TOTAL_CAP beyond it, so counting stops early too.
 
 Queries with only filters skip the free text and list what the filters allow, most popular
-first. There is no separate index to refresh: the vectors are generated columns, so a committed
-write is searchable at once.
+first. Nothing is refreshed later: the vectors are generated columns, and the tracks' filter
+copies and the vocabulary are kept by triggers in the writing transaction, so a committed write
+is searchable at once.
 """
 
 from __future__ import annotations
@@ -270,17 +273,6 @@ def _track_sources(free: _Free) -> list[_Source]:
     ]
 
 
-def _track_fuzzy_sources(free: _Free) -> list[str]:
-    columns = "t.id, {rank} AS rank, t.popularity"
-    q = free.text
-    by_title = columns.format(rank=f"word_similarity({q}, {_fold('t.title')})")
-    by_artist = columns.format(rank=f"{CREDIT_WEIGHT} * word_similarity({q}, {_fold('m.name')})")
-    return [
-        f"SELECT {by_title} FROM catalog.tracks t WHERE {q} <% {_fold('t.title')}",
-        f"SELECT {by_artist} FROM catalog.artists m {_CREDITED_TRACKS} WHERE {q} <% {_fold('m.name')}",
-    ]
-
-
 # An album credits an artist as its main artist or through album_artists: one source each.
 _ALBUM_CREDITS = (
     "catalog.artists m JOIN catalog.albums al ON al.artist_id = m.id",
@@ -296,27 +288,25 @@ def _album_sources(free: _Free) -> list[_Source]:
     ]
 
 
-def _album_fuzzy_sources(free: _Free) -> list[str]:
-    columns = "al.id, {rank} AS rank, al.popularity"
-    q = free.text
-    by_title = columns.format(rank=f"word_similarity({q}, {_fold('al.title')})")
-    by_artist = columns.format(rank=f"{CREDIT_WEIGHT} * word_similarity({q}, {_fold('m.name')})")
-    return [
-        f"SELECT {by_title} FROM catalog.albums al WHERE {q} <% {_fold('al.title')}",
-        *(f"SELECT {by_artist} FROM {credit} WHERE {q} <% {_fold('m.name')}" for credit in _ALBUM_CREDITS),
-    ]
-
-
 def _artist_sources(free: _Free) -> list[_Source]:
     return [_Source(TITLE, "catalog.artists a", f"a.search_vector @@ {free.tsq}")]
 
 
-def _artist_fuzzy_sources(free: _Free) -> list[str]:
-    rank = f"word_similarity({free.text}, {_fold('a.name')})"
-    return [
-        f"SELECT a.id, {rank} AS rank, a.popularity FROM catalog.artists a "
-        f"WHERE {free.text} <% {_fold('a.name')}"
-    ]
+def _similar(table: str, name: str, credits: Sequence[str] = ()) -> Callable[[_Free], list[str]]:
+    """Trigram sources of one type: its own `name` column in `table`, and each FROM clause in
+    `credits` that reaches it from a credited artist `m` (counting CREDIT_WEIGHT)."""
+    alias = table.split()[-1]
+
+    def sources(free: _Free) -> list[str]:
+        q, rows = free.text, f"{alias}.id, {{rank}} AS rank, {alias}.popularity"
+        by_name = rows.format(rank=f"word_similarity({q}, {_fold(name)})")
+        by_artist = rows.format(rank=f"{CREDIT_WEIGHT} * word_similarity({q}, {_fold('m.name')})")
+        return [
+            f"SELECT {by_name} FROM {table} WHERE {q} <% {_fold(name)}",
+            *(f"SELECT {by_artist} FROM {credit} WHERE {q} <% {_fold('m.name')}" for credit in credits),
+        ]
+
+    return sources
 
 
 KINDS: dict[str, _Kind] = {
@@ -327,7 +317,7 @@ KINDS: dict[str, _Kind] = {
         _track_base,
         _track_filters,
         _track_sources,
-        _track_fuzzy_sources,
+        _similar("catalog.tracks t", "t.title", [f"catalog.artists m {_CREDITED_TRACKS}"]),
     ),
     "album": _Kind(
         "al.id",
@@ -336,7 +326,7 @@ KINDS: dict[str, _Kind] = {
         lambda _: "catalog.albums al",
         _album_filters,
         _album_sources,
-        _album_fuzzy_sources,
+        _similar("catalog.albums al", "al.title", _ALBUM_CREDITS),
     ),
     "artist": _Kind(
         "a.id",
@@ -345,7 +335,7 @@ KINDS: dict[str, _Kind] = {
         lambda _: "catalog.artists a",
         _artist_filters,
         _artist_sources,
-        _artist_fuzzy_sources,
+        _similar("catalog.artists a", "a.name"),
     ),
 }
 
