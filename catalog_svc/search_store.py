@@ -226,30 +226,54 @@ class _Source:
 class _Kind:
     """How one search type maps onto tables."""
 
-    key: str  # the id column of the searched entity
-    popularity: str
-    vector: str  # the entity's own search vector (the exact-name index is on strip() of it)
-    base: Callable[[str], str]  # FROM clause of the entity alone, given the filter conditions
+    table: str  # the entity's table and alias: "catalog.tracks t"
+    name: str  # its name column, compared by trigrams
     filters: Callable[[_Sql, SearchQuery], list[str]]
     sources: Callable[[_Free], list[_Source]]  # the first one is the entity's own name
-    fuzzy_sources: Callable[[_Free], list[str]]
+    credits: tuple[str, ...] = ()  # FROM clauses reaching the entity from a credited artist `m`
+    filters_read_album: bool = False  # tracks: conditions on `al` need the track's album
+
+    @property
+    def alias(self) -> str:
+        return self.table.split()[-1]
+
+    @property
+    def key(self) -> str:
+        return f"{self.alias}.id"
+
+    @property
+    def popularity(self) -> str:
+        return f"{self.alias}.popularity"
+
+    @property
+    def vector(self) -> str:
+        """The entity's own search vector (the exact-name index is on strip() of it)."""
+        return f"{self.alias}.search_vector"
+
+    def base(self, where: str) -> str:
+        """FROM clause of the entity alone; the album is joined only when a filter looks at it."""
+        if self.filters_read_album and "al." in where:
+            return f"({self.table} JOIN catalog.albums al ON al.id = t.album_id)"
+        return self.table
 
     def joins_for(self, where: str) -> str:
         """Tables the filters need beyond a source's own (a track's album, when a filter reads it)."""
-        if self.key != "t.id" or "al." not in where:
+        if not self.filters_read_album or "al." not in where:
             return ""
         # One index probe per candidate (OFFSET 0 keeps it a loop): a filter's selectivity is
         # unknown to the planner, which otherwise hashes all 100,000 albums for a dozen tracks.
         return " CROSS JOIN LATERAL (SELECT * FROM catalog.albums al WHERE al.id = t.album_id OFFSET 0) al"
 
-
-def _track_base(where: str) -> str:
-    # The album is joined only when a filter looks at it.
-    return (
-        "(catalog.tracks t JOIN catalog.albums al ON al.id = t.album_id)"
-        if "al." in where
-        else "catalog.tracks t"
-    )
+    def similar(self, free: _Free) -> list[str]:
+        """Trigram sources: the entity's own name, and each credited artist's (CREDIT_WEIGHT)."""
+        q, rows = free.text, f"{self.key}, {{rank}} AS rank, {self.popularity}"
+        own = _fold(f"{self.alias}.{self.name}")
+        by_name = rows.format(rank=f"word_similarity({q}, {own})")
+        by_artist = rows.format(rank=f"{CREDIT_WEIGHT} * word_similarity({q}, {_fold('m.name')})")
+        return [
+            f"SELECT {by_name} FROM {self.table} WHERE {q} <% {own}",
+            *(f"SELECT {by_artist} FROM {credit} WHERE {q} <% {_fold('m.name')}" for credit in self.credits),
+        ]
 
 
 # The tracks crediting artist m, as a loop over the (few) matching artists with an index probe
@@ -292,51 +316,17 @@ def _artist_sources(free: _Free) -> list[_Source]:
     return [_Source(TITLE, "catalog.artists a", f"a.search_vector @@ {free.tsq}")]
 
 
-def _similar(table: str, name: str, credits: Sequence[str] = ()) -> Callable[[_Free], list[str]]:
-    """Trigram sources of one type: its own `name` column in `table`, and each FROM clause in
-    `credits` that reaches it from a credited artist `m` (counting CREDIT_WEIGHT)."""
-    alias = table.split()[-1]
-
-    def sources(free: _Free) -> list[str]:
-        q, rows = free.text, f"{alias}.id, {{rank}} AS rank, {alias}.popularity"
-        by_name = rows.format(rank=f"word_similarity({q}, {_fold(name)})")
-        by_artist = rows.format(rank=f"{CREDIT_WEIGHT} * word_similarity({q}, {_fold('m.name')})")
-        return [
-            f"SELECT {by_name} FROM {table} WHERE {q} <% {_fold(name)}",
-            *(f"SELECT {by_artist} FROM {credit} WHERE {q} <% {_fold('m.name')}" for credit in credits),
-        ]
-
-    return sources
-
-
 KINDS: dict[str, _Kind] = {
     "track": _Kind(
-        "t.id",
-        "t.popularity",
-        "t.search_vector",
-        _track_base,
+        "catalog.tracks t",
+        "title",
         _track_filters,
         _track_sources,
-        _similar("catalog.tracks t", "t.title", [f"catalog.artists m {_CREDITED_TRACKS}"]),
+        credits=(f"catalog.artists m {_CREDITED_TRACKS}",),
+        filters_read_album=True,
     ),
-    "album": _Kind(
-        "al.id",
-        "al.popularity",
-        "al.search_vector",
-        lambda _: "catalog.albums al",
-        _album_filters,
-        _album_sources,
-        _similar("catalog.albums al", "al.title", _ALBUM_CREDITS),
-    ),
-    "artist": _Kind(
-        "a.id",
-        "a.popularity",
-        "a.search_vector",
-        lambda _: "catalog.artists a",
-        _artist_filters,
-        _artist_sources,
-        _similar("catalog.artists a", "a.name"),
-    ),
+    "album": _Kind("catalog.albums al", "title", _album_filters, _album_sources, credits=_ALBUM_CREDITS),
+    "artist": _Kind("catalog.artists a", "name", _artist_filters, _artist_sources),
 }
 
 
@@ -436,7 +426,7 @@ def _by_similarity(
 ) -> Statement:
     """Trigrams: every (typo-tolerant) match ranked by word similarity; trigram matches are few."""
     merged = (
-        f"WITH hits AS ({' UNION ALL '.join(spec.fuzzy_sources(free))}), "
+        f"WITH hits AS ({' UNION ALL '.join(spec.similar(free))}), "
         f"best AS (SELECT id, max(rank) AS rank, max(popularity) AS popularity FROM hits GROUP BY id) "
     )
     source = "best"

@@ -326,9 +326,14 @@ def generated_catalog(scratch_database_url: str) -> Iterator[str]:
     yield scratch_database_url
 
 
+def _psycopg(sql: str) -> str:
+    """SQLAlchemy's `:name` parameters as psycopg's `%(name)s` (and literal % doubled)."""
+    return re.sub(r"(?<!:):([a-z]\w*)\b", r"%(\1)s", sql.replace("%", "%%"))
+
+
 def _plan(url: str, kind: str, q: str, *, fuzzy: bool) -> str:
     statement = build_search(kind, parse_query(q), 20, 0, fuzzy=fuzzy)
-    sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
+    sql = _psycopg(statement.sql)
     with psycopg.connect(libpq_url(url)) as conn:  # one transaction, as the store runs it
         conn.execute(PLANNER_SETTINGS)
         rows = conn.execute("EXPLAIN " + sql, statement.params).fetchall()
@@ -371,7 +376,7 @@ def test_fuzzy_plans_use_the_trigram_indexes(generated_catalog: str, kind: str, 
 
 def _page(url: str, kind: str, q: str, limit: int, offset: int) -> tuple[list[uuid.UUID], int]:
     statement = build_search(kind, parse_query(q), limit, offset, fuzzy=False)
-    sql = re.sub(r":(p\d+)", r"%(\1)s", statement.sql.replace("%", "%%"))
+    sql = _psycopg(statement.sql)
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute(PLANNER_SETTINGS)
         row = conn.execute(sql, statement.params).fetchone()
@@ -403,7 +408,7 @@ def test_exact_names_come_from_their_index(generated_catalog: str) -> None:
 
 
 def _corrections(url: str, *words: str) -> list[tuple[bool, str | None]]:
-    sql = CORRECTIONS.replace("%", "%%").replace(":words", "%(words)s")
+    sql = _psycopg(CORRECTIONS)
     with psycopg.connect(libpq_url(url)) as conn:
         return [(known, word) for _, known, word in conn.execute(sql, {"words": list(words)})]
 
