@@ -200,7 +200,7 @@ async def run(url: str, count: int, seed: int, rounds: int) -> int:
     print(f"catalog: {sizes[0]:,} tracks, {sizes[1]:,} albums, {sizes[2]:,} artists; {len(queries)} queries")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
-    engine = db.create_engine(url, pool_size=2)
+    engine = db.create_engine(url)  # the pool catalog_svc's server uses
     servicer = CatalogServicer(CatalogStore(db.session_factory(engine)), ObjectBuilder("http://bench"))
     baseline_conn = await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True)
     per_kind: dict[str, Timings] = {kind: Timings() for kind in MIX}

@@ -14,8 +14,8 @@ from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 
 from catalog_svc import paging
-from catalog_svc.models import Album, Artist
-from catalog_svc.store import AlbumRecord, TrackRecord
+from catalog_svc.models import Artist
+from catalog_svc.store import AlbumRecord, AlbumRow, ArtistRef, TrackRecord
 from meshkit import ids
 
 ALBUM_TRACKS_LIMIT = 50  # an album object embeds its first 50 tracks, as Spotify's does
@@ -56,7 +56,7 @@ class ObjectBuilder:
 
     # ---- artists ----------------------------------------------------------------------------
 
-    def simple_artist(self, artist: Artist) -> catalog_pb2.Artist:
+    def simple_artist(self, artist: ArtistRef | Artist) -> catalog_pb2.Artist:
         return catalog_pb2.Artist(name=artist.name, **self._links("artist", ids.encode(artist.id)))
 
     def artist(self, artist: Artist) -> catalog_pb2.Artist:
@@ -71,7 +71,9 @@ class ObjectBuilder:
 
     # ---- albums -----------------------------------------------------------------------------
 
-    def simple_album(self, album: Album, artists: Sequence[Artist], market: str = "") -> catalog_pb2.Album:
+    def simple_album(
+        self, album: AlbumRow, artists: Sequence[ArtistRef], market: str = ""
+    ) -> catalog_pb2.Album:
         return catalog_pb2.Album(
             name=album.title,
             album_type=album.album_type,
@@ -217,12 +219,12 @@ def _images(images: list[dict[str, Any]] | None, fallback_url: str | None) -> li
     return [common_pb2.Image(url=fallback_url, height=640, width=640)] if fallback_url else []
 
 
-def _available(album: Album, market: str) -> bool:
+def _available(album: AlbumRow, market: str) -> bool:
     markets = album.available_markets or []
     return not markets or market in markets
 
 
-def _release_date(album: Album) -> str:
+def _release_date(album: AlbumRow) -> str:
     if album.release_date is None:
         return ""
     text = album.release_date.isoformat()

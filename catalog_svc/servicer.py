@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from google.protobuf.message import Message
 from grpc import aio
@@ -20,7 +22,7 @@ from catalog_svc.editor import CatalogEditor, WriteRequest
 from catalog_svc.ingestion import Ingestion, audio_file_message, job_message
 from catalog_svc.objects import ALBUM_TRACKS_LIMIT, ObjectBuilder
 from catalog_svc.permissions import Permissions
-from catalog_svc.search_query import parse_query, parse_types
+from catalog_svc.search_query import SearchQuery, parse_query, parse_types
 from catalog_svc.search_store import SearchStore
 from catalog_svc.store import CatalogStore
 from meshkit import ids
@@ -201,7 +203,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         found = await self.store.album_tracks(album_id, window.limit, window.offset)
         if found is None:
             raise NotFound(f"album {request.id} not found")
-        _, _, records, total = found
+        records, total = found
         return self.objects.track_page(
             f"/v1/albums/{ids.encode(album_id)}/tracks",
             [self.objects.simple_track(r, market) for r in records],
@@ -306,47 +308,42 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             page_token=request.page_token,
             max_offset=MAX_SEARCH_OFFSET,
         )
-        hits = dict(
+        # Each type searches and then loads its objects in its own sessions, all types at once.
+        found = dict(
             zip(
                 types,
-                await asyncio.gather(
-                    *(self.search.search(kind, query, window.limit, window.offset) for kind in types)
-                ),
+                await asyncio.gather(*(self._search_type(kind, query, window) for kind in types)),
                 strict=True,
             )
         )
         params = {"q": request.q, "type": request.type, "market": market}
-        # The objects of every type load at once (each store call is its own session; no ids, no query).
-        found_tracks, found_albums, found_artists = await asyncio.gather(
-            self.store.tracks_by_id(hits["track"].ids if "track" in hits else []),
-            self.store.albums_by_id(hits["album"].ids if "album" in hits else []),
-            self.store.artists_by_id(hits["artist"].ids if "artist" in hits else []),
-        )
         response = catalog_pb2.SearchResponse()
-        if "track" in hits:
-            tracks = [
-                self.objects.track(found_tracks[t], market) for t in hits["track"].ids if t in found_tracks
-            ]
-            response.tracks.CopyFrom(
-                self.objects.track_page("/v1/search", tracks, window, hits["track"].total, params)
-            )
-        if "album" in hits:
-            albums = [
-                self.objects.simple_album(found_albums[a].album, found_albums[a].artists, market)
-                for a in hits["album"].ids
-                if a in found_albums
-            ]
-            response.albums.CopyFrom(
-                self.objects.album_page("/v1/search", albums, window, hits["album"].total, params)
-            )
-        if "artist" in hits:
-            artists = [
-                self.objects.artist(found_artists[a]) for a in hits["artist"].ids if a in found_artists
-            ]
-            response.artists.CopyFrom(
-                self.objects.artist_page("/v1/search", artists, window, hits["artist"].total, params)
-            )
+        if "track" in found:
+            total, tracks = found["track"]
+            items = [self.objects.track(t, market) for t in tracks]
+            response.tracks.CopyFrom(self.objects.track_page("/v1/search", items, window, total, params))
+        if "album" in found:
+            total, albums = found["album"]
+            items = [self.objects.simple_album(a.album, a.artists, market) for a in albums]
+            response.albums.CopyFrom(self.objects.album_page("/v1/search", items, window, total, params))
+        if "artist" in found:
+            total, artists = found["artist"]
+            items = [self.objects.artist(a) for a in artists]
+            response.artists.CopyFrom(self.objects.artist_page("/v1/search", items, window, total, params))
         return response
+
+    async def _search_type(
+        self, kind: str, query: SearchQuery, window: paging.Window
+    ) -> tuple[int, list[Any]]:
+        """`total` and the page's objects, best first (an object deleted since the search drops out)."""
+        hits = await self.search.search(kind, query, window.limit, window.offset)
+        load: dict[str, Callable[[Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, Any]]]] = {
+            "track": self.store.tracks_by_id,
+            "album": self.store.albums_by_id,
+            "artist": self.store.artists_by_id,
+        }
+        objects = await load[kind](hits.ids)
+        return hits.total, [objects[key] for key in hits.ids if key in objects]
 
     # ---- writes -------------------------------------------------------------------------------
 
