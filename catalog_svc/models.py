@@ -184,6 +184,13 @@ class Track(Base):
         Index("ix_tracks_stream_count", text("stream_count DESC")),
         Index("ix_tracks_popularity", text("popularity DESC")),
         Index("ix_tracks_search_vector", "search_vector", postgresql_using="gin"),
+        # Search reads the popular band first (search_store.POPULAR must match the predicate).
+        Index(
+            "ix_tracks_search_vector_popular",
+            "search_vector",
+            postgresql_using="gin",
+            postgresql_where=text("popularity >= 70"),
+        ),
         Index("ix_tracks_filter_genres", "filter_genres", postgresql_using="gin"),
         Index("ix_tracks_filter_artists", "filter_artists", postgresql_using="gin"),
         Index("ix_tracks_filter_release_date", "filter_release_date"),

@@ -24,7 +24,9 @@ within each source's top N by popularity plus the top N exact names, so a word f
 of a million titles costs a walk down the popularity index until N of them turned up (a few
 hundred rows), not a rank for all 15,000. (ts_rank's only extra signal on one-line names was
 "shorter first", which popularity answers better.) `total` is exact up to TOTAL_CAP and reads
-TOTAL_CAP beyond it, so counting stops early too.
+TOTAL_CAP beyond it, so counting stops early too; and since an index answers with every match at
+once, tracks count their title matches among the POPULAR band first (an index of its own), so a
+common word is counted from a tenth of its matches.
 
 Queries with only filters skip the free text and list what the filters allow, most popular
 first. Nothing is refreshed later: the vectors are generated columns, and the tracks' filter
@@ -51,6 +53,10 @@ CREDIT_WEIGHT = 0.5
 # `total` is exact up to here and reads this beyond: the furthest a client can page is offset
 # 1,000 plus a page of 50, and counting every match of a common word would visit every one.
 TOTAL_CAP = 1050
+# Tracks at least this popular (about a tenth of a skewed catalog) have their own full-text index
+# (migration 0007, whose predicate must match): a common word passes TOTAL_CAP among them alone,
+# so its count never builds the bitmap of every track that has it.
+POPULAR = 70
 
 
 def _fold(column: str) -> str:
@@ -232,6 +238,7 @@ class _Kind:
     sources: Callable[[_Free], list[_Source]]  # the first one is the entity's own name
     credits: tuple[str, ...] = ()  # FROM clauses reaching the entity from a credited artist `m`
     filters_read_album: bool = False  # tracks: conditions on `al` need the track's album
+    popular_first: bool = False  # tracks: read title matches among the POPULAR band first
 
     @property
     def alias(self) -> str:
@@ -324,6 +331,7 @@ KINDS: dict[str, _Kind] = {
         _track_sources,
         credits=(f"catalog.artists m {_CREDITED_TRACKS}",),
         filters_read_album=True,
+        popular_first=True,
     ),
     "album": _Kind("catalog.albums al", "title", _album_filters, _album_sources, credits=_ALBUM_CREDITS),
     "artist": _Kind("catalog.artists a", "name", _artist_filters, _artist_sources),
@@ -391,14 +399,29 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
 
     exact = _Source(TITLE, own.tables, f"strip({spec.vector}) = {free.vector}")
     own_count = "(SELECT count(*) FROM own)"
-    ctes = [
-        f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})",
-        *(f"others_{n} AS MATERIALIZED ({matches(source)})" for n, source in enumerate(others)),
-    ]
+    ctes = [f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})"]
+    if spec.popular_first:
+        # The same rows, popular band first: the rest is read only when the band has too few.
+        band = f"{spec.popularity} >= {POPULAR}"
+        ctes = [
+            f"popular AS MATERIALIZED ({matches(own)} AND {band} LIMIT {over_cap})",
+            f"own AS MATERIALIZED (SELECT * FROM popular UNION ALL ({matches(own)} AND NOT ({band}) "
+            f"AND (SELECT count(*) FROM popular) < {over_cap}) LIMIT {over_cap})",
+        ]
+    ctes += [f"others_{n} AS MATERIALIZED ({matches(source)})" for n, source in enumerate(others)]
     hits = [
         best(matches(exact), True, TITLE),
         best("SELECT * FROM own", False, TITLE, gate=f"{own_count} <= {cap}"),
-        best(matches(own), False, TITLE, gate=f"{own_count} > {cap}"),
+    ]
+    walk = f"{own_count} > {cap}"
+    if spec.popular_first:
+        # Past the cap, the best title hits are the band's best when the band was read in full
+        # and holds enough of them: every one of its rows outranks every row outside it.
+        band_decides = f"(SELECT count(*) FROM popular) BETWEEN {wanted} AND {cap}"
+        hits.append(best("SELECT * FROM popular", False, TITLE, gate=f"{walk} AND {band_decides}"))
+        walk += f" AND NOT {band_decides}"
+    hits += [
+        best(matches(own), False, TITLE, gate=walk),
         *(
             best(f"SELECT * FROM others_{n}", False, source.tier, gate=f"{own_count} < {wanted}")
             for n, source in enumerate(others)

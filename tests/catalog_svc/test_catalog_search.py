@@ -21,7 +21,7 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from catalog_svc.search_query import parse_query
-from catalog_svc.search_store import CORRECTIONS, PLANNER_SETTINGS, TOTAL_CAP, build_search
+from catalog_svc.search_store import CORRECTIONS, PLANNER_SETTINGS, POPULAR, TOTAL_CAP, build_search
 from meshctl import demo
 from meshctl.datatier import libpq_url
 from meshctl.mesh import Mesh
@@ -401,6 +401,23 @@ def test_total_stops_counting_at_the_cap(generated_catalog: str) -> None:
     assert len(everything) > TOTAL_CAP and total == TOTAL_CAP
     rare, rare_total = _page(generated_catalog, "track", "quixotic", 20, 0)
     assert rare_total == len(rare) == 1
+
+
+def test_past_the_cap_the_popular_band_ranks_the_first_pages(generated_catalog: str) -> None:
+    """A word past the cap ranks its title hits from the popular band while the band holds the
+    whole page, and walks the popularity index once a page reaches past the band: both sides of
+    that line must be slices of the same ranking."""
+    with psycopg.connect(libpq_url(generated_catalog)) as conn:
+        popular = conn.execute(
+            "SELECT count(*) FROM catalog.tracks "
+            "WHERE search_vector @@ to_tsquery('simple', 's:*') AND popularity >= %s",
+            (POPULAR,),
+        ).fetchone()[0]
+    everything, total = _page(generated_catalog, "track", "s", 10**6, 0)
+    assert total == TOTAL_CAP and 40 <= popular <= TOTAL_CAP  # the case this test is about
+    for offset in (0, popular - 20, popular - 10):  # the band's last full page, then one past it
+        page, _ = _page(generated_catalog, "track", "s", 20, offset)
+        assert page == everything[offset : offset + 20]
 
 
 def test_exact_names_come_from_their_index(generated_catalog: str) -> None:
