@@ -401,13 +401,18 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
     own_count = "(SELECT count(*) FROM own)"
     ctes = [f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})"]
     if spec.popular_first:
-        # The same rows, popular band first: the rest is read only when the band has too few.
         band = f"{spec.popularity} >= {POPULAR}"
-        ctes = [
-            f"popular AS MATERIALIZED ({matches(own)} AND {band} LIMIT {over_cap})",
-            f"own AS MATERIALIZED (SELECT * FROM popular UNION ALL ({matches(own)} AND NOT ({band}) "
-            f"AND (SELECT count(*) FROM popular) < {over_cap}) LIMIT {over_cap})",
-        ]
+        ctes = [f"popular AS MATERIALIZED ({matches(own)} AND {band} LIMIT {over_cap})"]
+        if where == "TRUE":
+            # The same rows, popular band first: the rest is read only when the band has too few.
+            # (With filters, matches are mostly few, and the band would build the filter's bitmap
+            # twice: there the band is read only when a page needs it, below.)
+            ctes.append(
+                f"own AS MATERIALIZED (SELECT * FROM popular UNION ALL ({matches(own)} AND NOT ({band}) "
+                f"AND (SELECT count(*) FROM popular) < {over_cap}) LIMIT {over_cap})"
+            )
+        else:
+            ctes.append(f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})")
     ctes += [f"others_{n} AS MATERIALIZED ({matches(source)})" for n, source in enumerate(others)]
     hits = [
         best(matches(exact), True, TITLE),
