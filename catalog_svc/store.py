@@ -17,9 +17,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, literal, select, text, union_all
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from catalog_svc.models import Album, AlbumArtist, Artist, Track, TrackArtist
+from meshkit import db
 
 # Spotify's album groups in the order "Get Artist's Albums" lists them.
 ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
@@ -107,15 +108,16 @@ def album_group(album_type: str) -> str:
 class CatalogStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._reads = db.single_statement_reads(sessions)
 
     # ---- tracks ---------------------------------------------------------------------------
 
     async def tracks_by_id(self, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRecord]:
-        """The tracks that exist among `track_ids`, each with its album and artists (three queries)."""
+        """The tracks that exist among `track_ids`, each with its album and artists (one statement)."""
         if not track_ids:
             return {}
-        async with self.sessions() as session:
-            return await load_tracks(session, track_ids)
+        async with self._reads.connect() as conn:
+            return await load_tracks(conn, track_ids)
 
     async def album_tracks(
         self, album_id: uuid.UUID, limit: int, offset: int
@@ -174,8 +176,10 @@ class CatalogStore:
         """The albums among `album_ids` with their artists and, if `tracks_limit`, first tracks."""
         if not album_ids:
             return {}
-        async with self.sessions() as session:
-            return await load_albums(session, album_ids, tracks_limit=tracks_limit)
+        # Statements outside a transaction: under READ COMMITTED a transaction would not give the
+        # albums and their tracks one snapshot either, and it costs two round trips more.
+        async with self._reads.connect() as conn:
+            return await load_albums(conn, album_ids, tracks_limit=tracks_limit)
 
     async def artist_albums(
         self, artist_id: uuid.UUID, groups: Sequence[str], limit: int, offset: int
@@ -301,7 +305,9 @@ def _track_record(row: Sequence[Any], album: AlbumRow, album_artists: list[Artis
     return TrackRecord(TrackRow(*row[:_TRACK_WIDTH]), album, album_artists, credits or album_artists[:1])
 
 
-async def load_tracks(session: AsyncSession, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRecord]:
+async def load_tracks(
+    session: AsyncSession | AsyncConnection, track_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, TrackRecord]:
     """Tracks with album and credits in one statement, in the caller's session (writes use it
     inside their transaction to build the change event's snapshot)."""
     if not track_ids:
@@ -316,7 +322,7 @@ async def load_tracks(session: AsyncSession, track_ids: Sequence[uuid.UUID]) -> 
 
 
 async def load_albums(
-    session: AsyncSession, album_ids: Sequence[uuid.UUID], *, tracks_limit: int = 0
+    session: AsyncSession | AsyncConnection, album_ids: Sequence[uuid.UUID], *, tracks_limit: int = 0
 ) -> dict[uuid.UUID, AlbumRecord]:
     """Albums with credits and, if `tracks_limit`, their first tracks: two statements whatever the
     number of albums (the first tracks of every album come from one windowed query)."""
