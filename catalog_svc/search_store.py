@@ -25,8 +25,8 @@ of a million titles costs a walk down the popularity index until N of them turne
 hundred rows), not a rank for all 15,000. (ts_rank's only extra signal on one-line names was
 "shorter first", which popularity answers better.) `total` is exact up to TOTAL_CAP and reads
 TOTAL_CAP beyond it, so counting stops early too; and since an index answers with every match at
-once, tracks count their title matches among the POPULAR band first (an index of its own), so a
-common word is counted from a tenth of its matches.
+once, tracks without filters count their title matches among the POPULAR band first (an index
+of its own), so a common word is counted from a tenth of its matches.
 
 Queries with only filters skip the free text and list what the filters allow, most popular
 first. Nothing is refreshed later: the vectors are generated columns, and the tracks' filter
@@ -376,7 +376,9 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
     titles). Its matches are read through the GIN index up to the cap: when that is all of them,
     they are ranked and counted as they are; only past the cap does a second branch walk the
     popularity index for the best ones (a one-time filter skips it otherwise, which also keeps a
-    word the planner wrongly thinks common from walking a million rows). Matches through a credit
+    word the planner wrongly thinks common from walking a million rows). Tracks read the popular
+    band first (without filters; see POPULAR), and past the cap a band read in full that holds
+    the page ranks it without the walk. Matches through a credit
     or an album name the artist or album in full, so they are few and collected once; and since
     they rank below every title hit, they are not even read when the title hits fill the page and
     pass the cap (a CTE runs only when something reads it).
@@ -399,20 +401,19 @@ def _by_text(spec: _Kind, sql: _Sql, free: _Free, where: str, limit: int, offset
 
     exact = _Source(TITLE, own.tables, f"strip({spec.vector}) = {free.vector}")
     own_count = "(SELECT count(*) FROM own)"
-    ctes = [f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})"]
+    ctes, own_rows = [], f"{matches(own)} LIMIT {over_cap}"
     if spec.popular_first:
         band = f"{spec.popularity} >= {POPULAR}"
-        ctes = [f"popular AS MATERIALIZED ({matches(own)} AND {band} LIMIT {over_cap})"]
+        ctes.append(f"popular AS MATERIALIZED ({matches(own)} AND {band} LIMIT {over_cap})")
         if where == "TRUE":
             # The same rows, popular band first: the rest is read only when the band has too few.
             # (With filters, matches are mostly few, and the band would build the filter's bitmap
             # twice: there the band is read only when a page needs it, below.)
-            ctes.append(
-                f"own AS MATERIALIZED (SELECT * FROM popular UNION ALL ({matches(own)} AND NOT ({band}) "
-                f"AND (SELECT count(*) FROM popular) < {over_cap}) LIMIT {over_cap})"
+            own_rows = (
+                f"SELECT * FROM popular UNION ALL ({matches(own)} AND NOT ({band}) "
+                f"AND (SELECT count(*) FROM popular) < {over_cap}) LIMIT {over_cap}"
             )
-        else:
-            ctes.append(f"own AS MATERIALIZED ({matches(own)} LIMIT {over_cap})")
+    ctes.append(f"own AS MATERIALIZED ({own_rows})")
     ctes += [f"others_{n} AS MATERIALIZED ({matches(source)})" for n, source in enumerate(others)]
     hits = [
         best(matches(exact), True, TITLE),
