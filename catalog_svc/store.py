@@ -38,7 +38,8 @@ class ArtistRef:
 @dataclass(frozen=True, slots=True)
 class AlbumRow:
     """The album columns its Spotify object shows (read as plain rows: the read path builds
-    responses straight from them, with none of the ORM's identity map or change tracking)."""
+    responses straight from them, with none of the ORM's identity map or change tracking).
+    Field names are the column names, in select order: the loaders' SQL is made from them."""
 
     id: uuid.UUID
     title: str
@@ -58,7 +59,7 @@ class AlbumRow:
 
 @dataclass(frozen=True, slots=True)
 class TrackRow:
-    """The track columns its Spotify object shows."""
+    """The track columns its Spotify object shows (field names are column names, as AlbumRow's)."""
 
     id: uuid.UUID
     album_id: uuid.UUID
