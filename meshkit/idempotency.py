@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,17 @@ M = TypeVar("M", bound=Message)
 
 DEFAULT_TTL_S = 300
 MAX_KEY_LENGTH = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_key(key: str, name: str = "idempotency key", max_length: int = MAX_KEY_LENGTH) -> None:
+    """INVALID_ARGUMENT for a key no store should hold: too long, or with control characters
+    (PostgreSQL text cannot hold NUL, so such a key would fail far from the request that sent it)."""
+    if len(key) > max_length:
+        raise InvalidArgument(f"{name}: at most {max_length} characters")
+    if _CONTROL.search(key):
+        raise InvalidArgument(f"{name}: control characters are not allowed")
+
 
 # Deletes the key only while it still holds this request's pending claim: a claim that expired and
 # was taken over by another request must not be released by the first one.
@@ -95,8 +107,7 @@ class Idempotency:
         """Run `write` once per key within the TTL; without a key, just run it."""
         if not key:
             return await write()
-        if len(key) > MAX_KEY_LENGTH:
-            raise InvalidArgument(f"idempotency key: at most {MAX_KEY_LENGTH} characters")
+        check_key(key)
         name = self.redis_key(scope, user, key)
         fingerprint = _fingerprint(request)
         claim = json.dumps({"state": "pending", "fp": fingerprint, "token": uuid.uuid4().hex})

@@ -15,6 +15,7 @@ from spotify.playback.v1 import playback_pb2
 from meshkit import ids
 from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
+from meshkit.idempotency import check_key
 
 EVENT_TYPES = {
     "start": playback_pb2.PlaybackEvent.EVENT_TYPE_START,
@@ -53,8 +54,9 @@ def judge(
         if event_type is None:
             raise InvalidArgument(f"event must be one of {', '.join(EVENT_TYPES)}, got {raw.event!r}")
         track_id = ids.parse_id_or_uri(raw.track_id, "track")
-        if not raw.idempotency_key or len(raw.idempotency_key) > MAX_KEY_LENGTH:
+        if not raw.idempotency_key:
             raise InvalidArgument(f"idempotency_key is required (at most {MAX_KEY_LENGTH} characters)")
+        check_key(raw.idempotency_key, "idempotency_key", MAX_KEY_LENGTH)
         if raw.position_ms < 0 or raw.position_ms > MAX_TRACK_MS:
             raise InvalidArgument(f"position_ms must be between 0 and {MAX_TRACK_MS}")
         if raw.track_duration_ms < 0 or raw.track_duration_ms > MAX_TRACK_MS:

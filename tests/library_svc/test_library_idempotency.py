@@ -114,3 +114,12 @@ async def test_a_duplicate_gives_up_with_aborted_while_the_first_is_still_runnin
     release.set()
     assert (await first).snapshot_id == "late"
     assert (await once.run("rpc", "user", key, request(), Reply, Counter())).snapshot_id == "late"
+
+
+@pytest.mark.parametrize("key", ["k" * 256, "key\x00with-nul", "tab\tkey"])
+async def test_a_key_no_store_can_hold_is_refused_before_the_write(client: redis.Redis, key: str) -> None:
+    once, write = Idempotency(client), Counter()
+    with pytest.raises(InvalidArgument, match="idempotency key"):
+        await once.run("rpc", "user", key, request(), Reply, write)
+    assert write.runs == 0
+    assert await client.exists(once.redis_key("rpc", "user", key)) == 0

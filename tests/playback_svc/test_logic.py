@@ -4,6 +4,7 @@ queue stepping, the active-streams tracker and the in-process cache."""
 from __future__ import annotations
 
 import random
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -12,8 +13,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from spotify.catalog.v1 import catalog_pb2
 from spotify.playback.v1 import playback_pb2
 
+from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
 from meshkit.ttlcache import TTLCache
+from playback_svc import events
 from playback_svc.active import ActiveSessions
 from playback_svc.counter import rules
 from playback_svc.counter.store import split_weights
@@ -129,3 +132,27 @@ def test_ttl_cache_expires_and_evicts_least_recently_used() -> None:
     assert cache.get("short") is None and cache.get("a") == 1
     now[0] = 11
     assert cache.get("a") is None
+
+
+def _client_event(key: str) -> playback_pb2.ClientPlaybackEvent:
+    return playback_pb2.ClientPlaybackEvent(
+        event="progress", track_id="0" * 22, idempotency_key=key, position_ms=1_000, track_duration_ms=2_000
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("", "idempotency_key is required"),
+        ("k" * 201, "at most 200 characters"),
+        ("bad\x00key", "control characters are not allowed"),
+        ("bad\nkey", "control characters are not allowed"),
+    ],
+)
+def test_an_event_key_no_store_can_hold_is_rejected_at_the_edge(key: str, reason: str) -> None:
+    """A NUL in a key used to be published, then fail in the counter's PostgreSQL insert."""
+    caller = Caller(user_id=uuid.uuid4(), product="premium")
+    rejected = events.judge(0, _client_event(key), caller, Timestamp())
+    assert rejected.event is None and reason in rejected.reason
+    accepted = events.judge(0, _client_event("retry-safe-1"), caller, Timestamp())
+    assert accepted.event is not None and accepted.event.idempotency_key == "retry-safe-1"
