@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from catalog_svc.models import ALBUM_TYPES, RELEASE_DATE_PRECISIONS
 from meshkit import ids
 from meshkit.errors import InvalidArgument
+from meshkit.idempotency import check_key
+from meshkit.text import has_control_characters
 
 MAX_NAME = 200
 MAX_GENRES = 10
@@ -33,7 +35,6 @@ MAX_TRACK_NUMBER = 1000
 MAX_DISC_NUMBER = 100
 MAX_REQUEST_ID = 200
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
 _UPC = re.compile(r"^\d{12,13}$")
 _MARKET = re.compile(r"^[A-Z]{2}$")
@@ -147,7 +148,7 @@ def name(value: str, field: str = "name") -> str:
         raise InvalidArgument(f"{field}: required, 1 to {MAX_NAME} characters")
     if len(cleaned) > MAX_NAME:
         raise InvalidArgument(f"{field}: at most {MAX_NAME} characters, got {len(cleaned)}")
-    if _CONTROL.search(cleaned):
+    if has_control_characters(cleaned):
         raise InvalidArgument(f"{field}: control characters are not allowed")
     return cleaned
 
@@ -157,7 +158,7 @@ def genres(values: Iterable[str]) -> tuple[str, ...]:
     result: list[str] = []
     for raw in values:
         genre = " ".join(raw.lower().split())
-        if not genre or len(genre) > MAX_GENRE or _CONTROL.search(genre):
+        if not genre or len(genre) > MAX_GENRE or has_control_characters(genre):
             raise InvalidArgument(f"genres: each genre is 1 to {MAX_GENRE} printable characters, got {raw!r}")
         if genre not in result:
             result.append(genre)
@@ -171,7 +172,7 @@ def images(values: Sequence[tuple[str, int, int]]) -> tuple[Image, ...]:
         raise InvalidArgument(f"images: at most {MAX_IMAGES}, got {len(values)}")
     result = []
     for url, height, width in values:
-        if not url.startswith(("https://", "http://")) or len(url) > MAX_URL or _CONTROL.search(url):
+        if not url.startswith(("https://", "http://")) or len(url) > MAX_URL or has_control_characters(url):
             raise InvalidArgument(f"images: url must be an http(s) URL of at most {MAX_URL} characters")
         if not (0 <= height <= MAX_IMAGE_SIDE and 0 <= width <= MAX_IMAGE_SIDE):
             raise InvalidArgument(f"images: height and width must be between 0 and {MAX_IMAGE_SIDE}")
@@ -280,8 +281,8 @@ def disc_number(value: int) -> int:
 
 
 def request_id(value: str) -> str:
-    if len(value) > MAX_REQUEST_ID:
-        raise InvalidArgument(f"request_id: at most {MAX_REQUEST_ID} characters")
+    """The write's retry key, as write_requests can store it (no NUL, at most 200 characters)."""
+    check_key(value, "request_id", MAX_REQUEST_ID)
     return value
 
 

@@ -29,7 +29,6 @@ import base64
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from google.protobuf.message import Message
 from redis.exceptions import RedisError
 
 from meshkit.errors import Aborted, InvalidArgument, Unavailable
+from meshkit.text import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,13 @@ M = TypeVar("M", bound=Message)
 
 DEFAULT_TTL_S = 300
 MAX_KEY_LENGTH = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_key(key: str, name: str = "idempotency key", max_length: int = MAX_KEY_LENGTH) -> None:
-    """INVALID_ARGUMENT for a key no store should hold: too long, or with control characters
-    (PostgreSQL text cannot hold NUL, so such a key would fail far from the request that sent it)."""
+    """INVALID_ARGUMENT for a key no store should hold: too long, or with control characters."""
     if len(key) > max_length:
         raise InvalidArgument(f"{name}: at most {max_length} characters")
-    if _CONTROL.search(key):
+    if has_control_characters(key):
         raise InvalidArgument(f"{name}: control characters are not allowed")
 
 

@@ -32,6 +32,8 @@ from enum import StrEnum
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode
 
+from meshkit.text import has_control_characters
+
 __all__ = [
     "DEFAULT_TTL_S",
     "KeyRing",
@@ -190,7 +192,7 @@ def _check_path(path: str) -> str | None:
     """Return why ``path`` cannot be signed, or None when it can."""
     if not path.startswith("/"):
         return "path must be absolute (start with '/')"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if has_control_characters(path):
         return "path must not contain control characters"
     return None
 
@@ -200,7 +202,7 @@ def _check_uid(user_id: str) -> str | None:
         return "user id is empty"
     if len(user_id) > _MAX_UID_LEN:
         return "user id is too long"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_id):
+    if has_control_characters(user_id):
         return "user id must not contain control characters"
     return None
 

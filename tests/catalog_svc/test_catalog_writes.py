@@ -404,6 +404,17 @@ async def test_a_retried_create_returns_the_first_result(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "request_id" in error.details()
 
 
+async def test_a_request_id_the_store_cannot_hold_is_refused(
+    catalog: Stub, people: People, counts: Callable[[], dict[str, int]]
+) -> None:
+    before = counts()
+    for request_id in ("nul\x00key", "k" * 201):
+        request = catalog_pb2.CreateArtistRequest(request_id=request_id, name=_unique("Keyed"))
+        error = await _error(catalog.CreateArtist(request, metadata=people.admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "request_id" in error.details()
+    assert counts() == before  # no artist, no write request, no event
+
+
 async def test_concurrent_duplicates_create_once(
     catalog: Stub, people: People, catalog_database_url: str
 ) -> None:
