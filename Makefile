@@ -9,7 +9,7 @@ BUF     := .tools/node_modules/.bin/buf
 STAMP   := $(VENV)/.installed
 GAPI    := .build/protos
 
-.PHONY: install up down status logs test lint buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
+.PHONY: install up down status logs test lint check-imports typecheck buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
 
 install: $(STAMP)
 
@@ -50,6 +50,16 @@ buf-breaking: $(STAMP) $(GAPI)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The house rules (pyproject.toml [tool.importlinter]): services never import one another, meshkit
+# imports no service, layers inside a service point one way, no import loops.
+check-imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
+# Every product package, the launcher and the SDK are type-checked.
+TYPED := meshkit meshctl sdk auth_svc catalog_svc library_svc playback_svc rec_svc media_svc
+typecheck: $(STAMP)
+	$(BIN)/mypy $(TYPED)
 
 envoy-validate: $(STAMP)
 	$(PYTHON) -m meshctl envoy-validate

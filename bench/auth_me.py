@@ -23,7 +23,7 @@ from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from meshctl import demo, mesh
-from meshkit.config import DEFAULT_PORTS
+from meshkit.services import DEFAULT_PORTS
 
 EMAIL, PASSWORD = "demo@example.com", "demo-password"
 SERVICES = ("envoy", "auth_svc")

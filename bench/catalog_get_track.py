@@ -25,8 +25,8 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from meshctl import mesh
 from meshkit import ids
-from meshkit.config import DEFAULT_PORTS
 from meshkit.migrate import normalize_url
+from meshkit.services import DEFAULT_PORTS
 
 SERVICES = ("envoy", "catalog_svc", "auth_svc")
 

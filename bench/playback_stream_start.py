@@ -33,6 +33,7 @@ from playback_common import percentiles
 
 from meshctl import datatier, demo, mesh
 from meshctl.processes import ProcessTable
+from meshkit import services
 from meshkit.config import PROJECT_ROOT
 
 FIRST_BYTES = 65_536
@@ -69,8 +70,8 @@ def start_mesh(stack: ExitStack) -> tuple[mesh.Mesh, ProcessTable]:
         envoy_port=datatier.free_port(),
         envoy_admin_port=datatier.free_port(),
         kafka_port=datatier.free_port(),
-        ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
-        metrics_ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
+        ports={name: datatier.free_port() for name in services.PROCESSES},
+        metrics_ports={name: datatier.free_port() for name in services.PROCESSES},
         storage_root=run_dir / "objects",
     )
     os.environ["RATELIMIT_CONFIG"] = str(raised_limits(run_dir))

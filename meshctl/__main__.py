@@ -9,6 +9,7 @@ import time
 
 from meshctl import mesh as meshmod
 from meshctl.processes import ProcessTable
+from meshkit import services
 
 DEMO_ACCOUNTS = (
     ("demo@example.com", "demo-password", "premium"),
@@ -34,7 +35,7 @@ def _summary(m: meshmod.Mesh) -> str:
         f"  Redis:                   {m.redis_url}",
         f"  Kafka bootstrap:         {m.kafka_bootstrap}",
         "  services (direct gRPC):  "
-        + ", ".join(f"{s}=127.0.0.1:{m.layout.ports[s]}" for s in meshmod.GRPC_SERVICES),
+        + ", ".join(f"{s}=127.0.0.1:{m.layout.ports[s]}" for s in services.GRPC_SERVICES),
         f"  logs:                    {m.layout.run_dir / 'logs'}  (make logs)",
         "Demo accounts (email / password, role):",
         *(f"  {email} / {password}  ({role})" for email, password, role in DEMO_ACCOUNTS),

@@ -30,7 +30,9 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from auth_svc import limits
-from meshkit.config import DEFAULT_PORTS, PROJECT_ROOT
+from meshkit import services
+from meshkit.config import PROJECT_ROOT
+from meshkit.services import DEFAULT_PORTS, EdgePolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,42 +41,20 @@ TEMPLATE = ENVOY_DIR / "envoy.yaml.j2"
 TARGETS_DIR = ENVOY_DIR / "targets"
 DEFAULT_DESCRIPTOR = PROJECT_ROOT / "gen" / "descriptor.binpb"
 
-# Which fully-qualified gRPC services each process serves to the outside (transcoded and routed).
-# auth_svc's Envoy-facing APIs (ext_authz, rate limit) are deliberately absent: Envoy calls them,
-# clients never do.
+# Which fully-qualified gRPC services each process serves to the outside (transcoded and routed),
+# from the registry. auth_svc's Envoy-facing APIs (ext_authz, rate limit) are not among them:
+# Envoy calls them, clients never do.
 GRPC_SERVICES: dict[str, tuple[str, ...]] = {
-    "catalog_svc": ("spotify.catalog.v1.CatalogService",),
-    "playback_svc": ("spotify.playback.v1.PlaybackService",),
-    "library_svc": ("spotify.library.v1.LibraryService",),
-    "auth_svc": ("spotify.auth.v1.AuthService", "spotify.auth.v1.AdminService"),
-    "rec_svc": ("spotify.rec.v1.RecommendationService",),
+    service.name: service.public_grpc for service in services.SERVICES if service.public_grpc
 }
-MEDIA_SERVICE = "media_svc"
+MEDIA_SERVICE = services.MEDIA.name
 
 # Method-name prefixes of read-only RPCs (AIP naming): safe to retry.
 READ_PREFIXES: tuple[str, ...] = ("Get", "List", "BatchGet", "Search", "Check")
 
-# The only RPCs that need no session (ext_authz is off on their routes). Everything else that is
-# routed needs one; health, media (signed URLs carry their own authorization) and unknown paths
-# (404) are not RPCs.
-ANONYMOUS_RPCS: frozenset[str] = frozenset(
-    {"/spotify.auth.v1.AuthService/Register", "/spotify.auth.v1.AuthService/Login"}
-)
-# A method of a routed service is public when it has a google.api.http annotation (a JSON path)
-# or is listed here (gRPC-only: client-streaming uploads, and the typed multi-gets whose JSON
-# form is GetSeveral*, with Spotify's nulls). The rest are internal, for other
-# services on the mesh network, and Envoy answers 404 for them: a new internal RPC is closed to
-# the outside by default instead of by someone remembering to close it.
-GRPC_ONLY_PUBLIC_RPCS: frozenset[str] = frozenset(
-    f"/spotify.catalog.v1.CatalogService/{name}"
-    for name in (
-        "IngestTrackAudio",
-        "BatchGetTracks",
-        "BatchGetAlbums",
-        "BatchGetArtists",
-        "BatchGetAudioFeatures",
-    )
-)
+# Each RPC's edge policy (anonymous, authenticated, gRPC-only, internal) comes from
+# meshkit.services.edge_policy: health, media (signed URLs carry their own authorization) and
+# unknown paths (404) are not RPCs.
 
 # Route timeouts; the defaults of every target, which a target or an override may replace.
 DEFAULTS: dict[str, Any] = {
@@ -105,19 +85,14 @@ def load_target(target: str) -> dict[str, Any]:
     """Read envoy/targets/<target>.yaml.
 
     Targets are written in YAML's JSON-compatible flow style with full-line `#` comments, so they
-    load with PyYAML when it is installed and with `json` otherwise (PyYAML is not a dependency).
+    load as JSON once those lines are dropped (no YAML parser is needed).
     """
     path = TARGETS_DIR / f"{target}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
         raise ValueError(f"unknown Envoy target {target!r}; known: {', '.join(known)}")
     text = path.read_text()
-    try:
-        import yaml  # optional: not a project dependency
-
-        data = yaml.safe_load(text)
-    except ImportError:
-        data = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    data = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping")
     return data
@@ -245,10 +220,11 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         for service, cluster in cluster_of.items():
             for method in methods[service]:
                 path = f"/{service}/{method.name}"
-                if not (has_http_rule(method) or path in GRPC_ONLY_PUBLIC_RPCS):
+                policy = services.edge_policy(path, has_http_rule(method))
+                if policy is EdgePolicy.INTERNAL:
                     internal_rpcs.append(path)
                     continue
-                rpc_routes.append(_rpc_route(path, cluster, method, table, rpc_timeouts, cfg))
+                rpc_routes.append(_rpc_route(path, cluster, method, policy, table, rpc_timeouts, cfg))
         unknown = sorted(set().union(*(c.methods for c in table.categories.values())) - _paths(rpc_routes))
         if unknown:
             raise ValueError(f"rate-limit categories name RPCs that are not public: {', '.join(unknown)}")
@@ -286,7 +262,7 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "internal_rpcs": internal_rpcs,
         "slow_rpcs": slow_rpcs,
         "identity_headers": IDENTITY_HEADERS,
-        "auth_cluster": "auth_svc",
+        "auth_cluster": services.owner_of("envoy.service.auth.v3.Authorization").name,
         "xff_num_trusted_hops": int(cfg["xff_num_trusted_hops"]),
         "ext_authz_timeout": cfg["ext_authz_timeout"],
         "ratelimit_timeout": cfg["ratelimit_timeout"],
@@ -300,6 +276,7 @@ def _rpc_route(
     path: str,
     cluster: str,
     method: descriptor_pb2.MethodDescriptorProto,
+    policy: EdgePolicy,
     table: limits.RateLimitTable,
     rpc_timeouts: dict[str, str],
     cfg: Mapping[str, Any],
@@ -311,7 +288,7 @@ def _rpc_route(
         "cluster": cluster,
         "timeout": rpc_timeouts.pop(path, cfg["default_timeout"]),
         "retry": method.name.startswith(READ_PREFIXES) and not method.client_streaming,
-        "anonymous": path in ANONYMOUS_RPCS,
+        "anonymous": policy is EdgePolicy.ANONYMOUS,
         "ratelimit": {"category": category.name, "scope": category.scope} if category else None,
     }
 

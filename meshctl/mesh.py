@@ -25,19 +25,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl import datatier
 from meshctl.processes import ProcessTable
-from meshkit.config import DEFAULT_PORTS, METRICS_PORTS, PROJECT_ROOT
+from meshkit import services
+from meshkit.config import PROJECT_ROOT
+from meshkit.services import DEFAULT_PORTS, METRICS_PORTS, PROCESSES
 
 log = logging.getLogger(__name__)
-
-GRPC_SERVICES = ("auth_svc", "catalog_svc", "library_svc", "playback_svc", "rec_svc")
-ADDR_ENV = {
-    "catalog_svc": "CATALOG_ADDR",
-    "playback_svc": "PLAYBACK_ADDR",
-    "library_svc": "LIBRARY_ADDR",
-    "auth_svc": "AUTH_ADDR",
-    "rec_svc": "REC_ADDR",
-    "media_svc": "MEDIA_ADDR",
-}
 
 
 @dataclass
@@ -84,8 +76,8 @@ class Mesh:
             "REC_INDEX_DIR": str(self.layout.storage_root.parent / "rec-indexes"),
             "PYTHONUNBUFFERED": "1",
         }
-        for service, name in ADDR_ENV.items():
-            env[name] = f"127.0.0.1:{self.layout.ports[service]}"
+        for service in services.SERVICES:
+            env[service.addr_env] = f"127.0.0.1:{self.layout.ports[service.name]}"
         return env
 
     def save(self) -> None:
@@ -126,7 +118,7 @@ def prepare(mesh: Mesh) -> None:
 def start_services(mesh: Mesh, procs: ProcessTable) -> None:
     """Every gRPC service and the media origin, each on its layout port."""
     base_env = mesh.service_env()
-    for service in (*GRPC_SERVICES, "media_svc"):
+    for service in PROCESSES:
         env = {
             **base_env,
             "LISTEN_ADDR": f"127.0.0.1:{mesh.layout.ports[service]}",
@@ -154,7 +146,7 @@ def _http_ok(url: str) -> bool:
 def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None:
     """Until every service reports SERVING; a service that died fails fast with its log's tail."""
     deadline = time.monotonic() + timeout
-    pending = {*GRPC_SERVICES, "media_svc"}
+    pending = set(PROCESSES)
     while pending and time.monotonic() < deadline:
         for service in sorted(pending):
             started = procs.get(service)
@@ -164,7 +156,7 @@ def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None
             port = mesh.layout.ports[service]
             ok = (
                 _http_ok(f"http://127.0.0.1:{port}/healthz")
-                if service == "media_svc"
+                if not services.get(service).grpc
                 else _serving(f"127.0.0.1:{port}")
             )
             if ok:
@@ -181,7 +173,7 @@ def envoy_overrides(mesh: Mesh) -> dict:
     return {
         "listen_port": layout.envoy_port,
         "admin_port": layout.envoy_admin_port,
-        "ports": {service: layout.ports[service] for service in (*GRPC_SERVICES, "media_svc")},
+        "ports": {service: layout.ports[service] for service in PROCESSES},
         "access_log_path": str(layout.run_dir / "logs" / "envoy-access.log"),
     }
 
@@ -207,7 +199,7 @@ def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
 
 def free_layout(run_dir: Path, database: str = "spotify") -> Layout:
     """A layout on free loopback ports, for benchmarks that must not collide with `make up`."""
-    names = (*GRPC_SERVICES, "media_svc")
+    names = PROCESSES
     return Layout(
         run_dir=run_dir,
         database=database,
@@ -284,7 +276,7 @@ def build_recommendations(mesh: Mesh) -> None:
 
 
 # Services first (they drain), then Envoy, then the data tier.
-STOP_ORDER = ("envoy", *GRPC_SERVICES, "media_svc", "kafka", "redis", "postgres")
+STOP_ORDER = ("envoy", *PROCESSES, "kafka", "redis", "postgres")
 
 
 def down(layout: Layout) -> list[str]:

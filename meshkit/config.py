@@ -12,26 +12,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from meshkit.services import DEFAULT_PORTS
 
-# Where each process listens by default: one place, so the launcher, Envoy's
-# config and the services agree.
-DEFAULT_PORTS: dict[str, int] = {
-    "catalog_svc": 50051,
-    "playback_svc": 50052,
-    "library_svc": 50053,
-    "auth_svc": 50054,
-    "rec_svc": 50055,
-    "media_svc": 8090,
-}
-METRICS_PORTS: dict[str, int] = {
-    "catalog_svc": 9111,
-    "playback_svc": 9112,
-    "library_svc": 9113,
-    "auth_svc": 9114,
-    "rec_svc": 9115,
-    "media_svc": 9116,
-}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):

@@ -26,20 +26,17 @@ from typing import TYPE_CHECKING, Any
 from alembic import command
 from alembic.config import Config
 
+from meshkit import services as registry
+
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("auth_svc", "catalog_svc", "library_svc", "playback_svc", "rec_svc")
-SCHEMAS = {
-    "auth_svc": "auth",
-    "catalog_svc": "catalog",
-    "library_svc": "library",
-    "playback_svc": "playback",
-    "rec_svc": "rec",
-}
+# The services with a schema, from the registry (meshkit.services), in its order.
+SCHEMAS = registry.SCHEMAS
+SERVICES = tuple(SCHEMAS)
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/spotify"
 
 

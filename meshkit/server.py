@@ -18,10 +18,11 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from meshkit.config import DEFAULT_PORTS, METRICS_PORTS, Settings, get_settings
+from meshkit.config import Settings, get_settings
 from meshkit.interceptors import RequestInterceptor
 from meshkit.logs import configure_logging
 from meshkit.metrics import start_exporter
+from meshkit.services import DEFAULT_PORTS, METRICS_PORTS
 from meshkit.telemetry import configure_tracing, server_interceptors
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ import pytest
 
 from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
+from meshkit import services
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +136,8 @@ def running_mesh(
         run_dir=run_dir,
         envoy_port=envoy_port,
         envoy_admin_port=datatier.free_port(),
-        ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
-        metrics_ports={name: datatier.free_port() for name in (*mesh.GRPC_SERVICES, "media_svc")},
+        ports={name: datatier.free_port() for name in services.PROCESSES},
+        metrics_ports={name: datatier.free_port() for name in services.PROCESSES},
         storage_root=run_dir / "objects",
     )
     running = mesh.Mesh(layout, demo_database_url, redis_url, kafka_bootstrap)

@@ -17,8 +17,9 @@ from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshctl import demo
-from meshctl.mesh import GRPC_SERVICES, Mesh
+from meshctl.mesh import Mesh
 from meshkit import ids
+from meshkit.services import GRPC_SERVICES
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ from alembic.script import ScriptDirectory
 
 from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable, Started
-from meshkit.migrate import SCHEMAS, make_config, upgrade_all
+from meshkit.migrate import make_config, upgrade_all
+from meshkit.services import SCHEMAS
 
 
 def test_stop_signals_only_the_recorded_process(tmp_path: Path) -> None:
