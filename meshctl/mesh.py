@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl import datatier
 from meshctl.processes import ProcessTable
+from meshctl.progress import Steps
 from meshkit import services
 from meshkit.config import PROJECT_ROOT
 from meshkit.services import DEFAULT_PORTS, METRICS_PORTS, PROCESSES
@@ -233,50 +234,113 @@ def private_mesh(prefix: str, *, audio_tracks: int = 4) -> Iterator[Mesh]:
                 )
 
 
-def up(layout: Layout, *, demo: bool = True, audio_tracks: int | None = None) -> Mesh:
-    """Start whatever of the mesh is not running yet and return it once everything answers."""
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
-    procs = ProcessTable(layout.run_dir)
-    existing = Mesh.load(layout.run_dir)
-    if existing is not None and procs.all() and all(p.alive() for p in procs.all()):
+# The background job that gives the rest of the demo tracks audio after `up` returns.
+DEMO_AUDIO_JOB = "demo-audio"
+# Tracks `up` ingests itself before the services start (the README's track is the first).
+FIRST_AUDIO_TRACKS = 8
+
+
+def up(
+    layout: Layout, *, demo: bool = True, audio_tracks: int | None = None, steps: Steps | None = None
+) -> Mesh:
+    """Start whatever of the mesh is not running yet and return it once everything answers.
+
+    With `audio_tracks` None (`make up`), the first demo tracks get audio before the services
+    start and a background job (`demo-audio`) ingests the rest and then rebuilds the
+    recommendations; with a number, exactly that many are ingested before `up` returns.
+    """
+    steps = steps or Steps(enabled=False)
+    existing = running(layout)
+    if existing is not None:
         return existing
     down(layout)  # a half-running mesh is restarted cleanly
     procs = ProcessTable(layout.run_dir)
-    mesh = start_data_tier(layout, procs)
+    with steps.step("PostgreSQL, Redis and Kafka"):
+        mesh = start_data_tier(layout, procs)
     mesh.save()
-    prepare(mesh)
+    with steps.step("schemas migrated, topics created"):
+        prepare(mesh)
+    background = demo and audio_tracks is None
     if demo:
-        from meshctl import demo as demo_data
+        from devdata import demo as demo_data
 
-        demo_data.load_if_empty(mesh.database_url)
-        demo_data.load_audio(
-            mesh.database_url,
-            layout.storage_root,
-            count=demo_data.DEMO_AUDIO_TRACKS if audio_tracks is None else audio_tracks,
-            public_base_url=mesh.envoy_url,
-        )
-    start_services(mesh, procs)
-    wait_healthy(mesh, procs)
-    start_envoy(mesh, procs)
-    build_recommendations(mesh)
+        with steps.step("demo catalog, accounts and playlist"):
+            demo_data.load_if_empty(mesh.database_url)
+        first = FIRST_AUDIO_TRACKS if audio_tracks is None else audio_tracks
+        with steps.items("demo audio synthesized and ingested") as update:
+            demo_data.load_audio(
+                mesh.database_url,
+                layout.storage_root,
+                count=first,
+                public_base_url=mesh.envoy_url,
+                progress=update,
+            )
+    with steps.step("services started and healthy"):
+        start_services(mesh, procs)
+        wait_healthy(mesh, procs)
+    with steps.step("Envoy ready"):
+        start_envoy(mesh, procs)
+    with steps.step("recommendations built"):
+        build_recommendations(mesh)
+    if background:
+        start_demo_audio_job(mesh, procs)
     return mesh
+
+
+def running(layout: Layout) -> Mesh | None:
+    """The mesh of this layout when every process it recorded still runs (background jobs aside)."""
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    existing = Mesh.load(layout.run_dir)
+    serving = [p for p in ProcessTable(layout.run_dir).all() if p.name != DEMO_AUDIO_JOB]
+    if existing is not None and serving and all(p.alive() for p in serving):
+        return existing
+    return None
+
+
+def start_demo_audio_job(mesh: Mesh, procs: ProcessTable) -> None:
+    """`python -m meshctl demo-audio` in the background, at low priority (it is CPU bound)."""
+    procs.spawn(
+        DEMO_AUDIO_JOB,
+        ["nice", "-n", "10", sys.executable, "-m", "meshctl", "demo-audio"],
+        env=mesh.service_env(),
+        cwd=PROJECT_ROOT,
+    )
+
+
+def demo_audio_progress(layout: Layout) -> tuple[int, int] | None:
+    """(tracks with audio, demo tracks to get audio) as the background job last wrote it."""
+    path = layout.run_dir / f"{DEMO_AUDIO_JOB}.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    return int(state["playable"]), int(state["total"])
+
+
+def write_demo_audio_progress(layout: Layout, playable: int, total: int) -> None:
+    path = layout.run_dir / f"{DEMO_AUDIO_JOB}.json"
+    path.write_text(json.dumps({"playable": playable, "total": total}))
 
 
 def build_recommendations(mesh: Mesh) -> None:
     """Run rec_svc's batch job once (embeddings, indexes, Discover Weekly) and let rec_svc load it;
     until then its recommendation RPCs answer UNAVAILABLE. `make recs` runs the same job again."""
-    subprocess.run(
-        [sys.executable, "-m", "rec_svc.batch", "build"],
-        env=mesh.service_env(),
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
-    )
+    log_path = ProcessTable(mesh.layout.run_dir).log_path("rec-batch")
+    with log_path.open("ab") as log_file:
+        done = subprocess.run(
+            [sys.executable, "-m", "rec_svc.batch", "build"],
+            env=mesh.service_env(),
+            cwd=PROJECT_ROOT,
+            timeout=600,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    if done.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the recommendation batch job failed; {log_path} ends with:\n{tail}")
 
 
 # Services first (they drain), then Envoy, then the data tier.
-STOP_ORDER = ("envoy", *PROCESSES, "kafka", "redis", "postgres")
+STOP_ORDER = (DEMO_AUDIO_JOB, "envoy", *PROCESSES, "kafka", "redis", "postgres")
 
 
 def down(layout: Layout) -> list[str]:

@@ -108,7 +108,7 @@ def demo_database_url(database_url: str, run_dir: Path, envoy_port: int) -> str:
     Every fixture that needs demo rows goes through this one, so the demo tracks look the same
     (audio, features, measured duration) whichever test runs first.
     """
-    from meshctl import demo
+    from devdata import demo
 
     demo.load_if_empty(database_url)
     demo.load_audio(

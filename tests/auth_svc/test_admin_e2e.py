@@ -13,7 +13,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.struct_pb2 import Struct
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from meshctl import demo
+from devdata import demo
 from meshctl.envoy_config import DEFAULT_DESCRIPTOR
 from meshctl.mesh import Mesh
 

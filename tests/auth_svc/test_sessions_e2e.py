@@ -13,7 +13,7 @@ import pytest
 import redis
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
 

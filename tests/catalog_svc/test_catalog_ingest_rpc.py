@@ -14,7 +14,8 @@ import pytest
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from catalog_svc.ingest import encode, synth
+from catalog_svc.ingest import encode
+from devdata import synth
 
 if TYPE_CHECKING:
     from conftest import People

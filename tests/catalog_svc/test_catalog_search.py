@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from catalog_svc.search_query import parse_query
 from catalog_svc.search_store import CORRECTIONS, PLANNER_SETTINGS, POPULAR, TOTAL_CAP, build_search
-from meshctl import demo
+from devdata import demo
 from meshctl.datatier import libpq_url
 from meshctl.mesh import Mesh
 from meshkit import ids

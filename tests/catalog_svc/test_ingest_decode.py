@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import synth
 from catalog_svc.ingest.decode import TARGET_RATE, UnsupportedAudio, decode
+from devdata import synth
 from meshkit.errors import InvalidArgument
 
 SECONDS = 4.0

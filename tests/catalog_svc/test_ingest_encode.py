@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import encode, synth
+from catalog_svc.ingest import encode
+from devdata import synth
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import IngestResult, UnsupportedAudio, encode, ingest, pipeline, seekindex, synth
+from catalog_svc.ingest import IngestResult, UnsupportedAudio, encode, ingest, pipeline, seekindex
+from devdata import synth
 from meshkit import ids
 
 SECONDS = 6.0

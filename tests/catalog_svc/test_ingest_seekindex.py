@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import encode, seekindex, synth
+from catalog_svc.ingest import encode, seekindex
+from devdata import synth
 
 SECONDS = 8.0
 RATE = 44_100

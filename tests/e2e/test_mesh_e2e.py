@@ -16,7 +16,7 @@ from spotify.library.v1 import library_pb2, library_pb2_grpc
 from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
 from meshkit.services import GRPC_SERVICES

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from meshctl import demo, mesh
+from devdata import demo
+from meshctl import mesh
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
 

@@ -15,7 +15,7 @@ from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from spotify.library.v1 import library_pb2
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
 

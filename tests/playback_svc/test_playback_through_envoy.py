@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy
 
-from meshctl import demo
+from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
 from meshkit.migrate import normalize_url

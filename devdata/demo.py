@@ -1,7 +1,9 @@
 """Demo data for the local mesh: a small deterministic catalog, the demo accounts and a playlist.
 
 Ids are UUID5s of readable names, so the README can print a curl for a track that exists
-on every fresh machine. Each service's rows are written through that service's own models.
+on every fresh machine. Each service writes its own rows through its seed entry point
+(`catalog_svc.seed`, `auth_svc.seed`, `library_svc.seed`); this module only says what they are.
+Demo audio is synthesized here (devdata.synth) and goes through catalog's ingest pipeline.
 """
 
 from __future__ import annotations
@@ -11,20 +13,17 @@ import logging
 import multiprocessing
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import bcrypt
-from sqlalchemy import Engine, create_engine, func, select
-from sqlalchemy.orm import Session
-
-from auth_svc import models as auth
-from catalog_svc import audio_records
-from catalog_svc import models as catalog
-from catalog_svc.ingest import pipeline, synth
+from auth_svc.seed import SeedAccount, load_accounts
+from catalog_svc import seed as catalog_seed
+from catalog_svc.ingest import pipeline
 from catalog_svc.ingest.pipeline import IngestResult
-from library_svc import models as library
+from catalog_svc.seed import SeedAlbum, SeedArtist, SeedTrack
+from devdata import synth
+from library_svc.seed import SeedPlaylist, load_playlists
 from meshkit import ids
 
 log = logging.getLogger(__name__)
@@ -127,15 +126,18 @@ def _title(seed: int, words: int) -> str:
     return " ".join(WORDS[(seed * 7 + i * 3) % len(WORDS)] for i in range(words))
 
 
-def _catalog_rows() -> tuple[list, list, list, list]:
-    artists, albums, tracks, links = [], [], [], []
+def catalog() -> tuple[list[SeedArtist], list[SeedAlbum], list[SeedTrack]]:
+    """The demo catalog: every artist with its albums, every album with its tracks."""
+    artists: list[SeedArtist] = []
+    albums: list[SeedAlbum] = []
+    tracks: list[SeedTrack] = []
     for a_index, (name, genre) in enumerate(ARTISTS):
         artist_id = demo_uuid(f"artist:{name}")
         artists.append(
-            catalog.Artist(
+            SeedArtist(
                 id=artist_id,
                 name=name,
-                genres=[genre],
+                genres=(genre,),
                 verified=a_index % 2 == 0,
                 follower_count=max(500, 1000 * (16 - a_index)),
                 popularity=max(20, 80 - 3 * a_index),
@@ -145,56 +147,69 @@ def _catalog_rows() -> tuple[list, list, list, list]:
         for b in range(ALBUMS_PER_ARTIST):
             album_id = demo_uuid(f"album:{name}:{b}")
             albums.append(
-                catalog.Album(
+                SeedAlbum(
                     id=album_id,
                     artist_id=artist_id,
                     title=_title(a_index * 5 + b, 2),
                     release_date=dt.date(2015 + (a_index + b) % 10, 1 + b * 5, 1),
-                    release_date_precision="day",
                     album_type="single" if b == 1 else "album",
                     total_tracks=TRACKS_PER_ALBUM,
                     label="Demo Records",
                 )
             )
             for t in range(TRACKS_PER_ALBUM):
-                track_id = demo_uuid(f"track:{name}:{b}:{t}")
                 tracks.append(
-                    catalog.Track(
-                        id=track_id,
+                    SeedTrack(
+                        id=demo_uuid(f"track:{name}:{b}:{t}"),
                         album_id=album_id,
+                        artist_id=artist_id,
                         title=_title(a_index * 11 + b * 5 + t, 1 + t % 3),
                         duration_ms=150_000 + 7_919 * ((a_index + b + t) % 13),
                         track_number=t + 1,
-                        disc_number=1,
                         explicit=genre == "hip-hop" and t % 2 == 0,
                         popularity=max(5, 70 - a_index * 2 - t * 3),
                     )
                 )
-                links.append(catalog.TrackArtist(track_id=track_id, artist_id=artist_id, position=0))
-    return artists, albums, tracks, links
+    return artists, albums, tracks
+
+
+def accounts() -> list[SeedAccount]:
+    return [
+        SeedAccount(
+            id=demo_uuid(f"user:{email}"),
+            email=email,
+            password=password,
+            display_name=display_name,
+            roles=roles,
+            managed_artists=(demo_uuid("artist:The Loud Valleys"),) if "artist" in roles else (),
+        )
+        for email, password, display_name, roles in ACCOUNTS
+    ]
+
+
+def playlists(tracks: list[SeedTrack]) -> list[SeedPlaylist]:
+    return [
+        SeedPlaylist(
+            id=demo_uuid("playlist:Demo Mix"),
+            owner_id=demo_uuid("user:demo@example.com"),
+            name="Demo Mix",
+            description="Ten tracks from the demo catalog",
+            public=True,
+            track_ids=tuple(t.id for t in tracks[:10]),
+        )
+    ]
 
 
 def load_if_empty(database_url: str) -> bool:
-    """Load the demo data unless the catalog already has artists; True when it loaded."""
-    engine = create_engine(database_url)
-    try:
-        with Session(engine) as session, session.begin():
-            if session.scalar(select(func.count()).select_from(catalog.Artist)):
-                return False
-            artists, albums, tracks, links = _catalog_rows()
-            session.add_all(artists)
-            session.flush()
-            session.add_all(albums)
-            session.flush()
-            session.add_all(tracks)
-            session.flush()
-            session.add_all(links)
-            _load_accounts(session)
-            _load_playlist(session, [t.id for t in tracks[:10]])
+    """Load the demo catalog unless the catalog already has artists, and the demo accounts and
+    playlist unless they exist; True when the catalog was loaded."""
+    artists, albums, tracks = catalog()
+    loaded = catalog_seed.load_catalog(database_url, artists, albums, tracks)
+    load_accounts(database_url, accounts())
+    load_playlists(database_url, playlists(tracks))
+    if loaded:
         log.info("demo data loaded: %d artists, %d albums, %d tracks", len(artists), len(albums), len(tracks))
-        return True
-    finally:
-        engine.dispose()
+    return loaded
 
 
 def _audio_job(job: tuple[uuid.UUID, str, int, Path, float]) -> IngestResult:
@@ -206,6 +221,11 @@ def _audio_job(job: tuple[uuid.UUID, str, int, Path, float]) -> IngestResult:
         return pipeline.ingest(source, track_id, storage_root)
 
 
+def audio_order(count: int = DEMO_AUDIO_TRACKS) -> list[uuid.UUID]:
+    """The first `count` demo tracks to get audio: every album's first track before any second."""
+    return _demo_track_ids()[:count]
+
+
 def load_audio(
     database_url: str,
     storage_root: Path,
@@ -214,46 +234,38 @@ def load_audio(
     workers: int = 2,
     seconds: float = DEMO_AUDIO_SECONDS,
     public_base_url: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Give the first `count` demo tracks (every album's first track first) real audio, through the
-    ingest pipeline; tracks that already have audio files are skipped. Returns how many were ingested."""
-    engine = create_engine(database_url)
-    try:
-        with Session(engine) as session:
-            rows = session.execute(
-                select(catalog.Track.id, catalog.Track.track_number, catalog.Artist.genres)
-                .join(catalog.Album, catalog.Track.album_id == catalog.Album.id)
-                .join(catalog.Artist, catalog.Album.artist_id == catalog.Artist.id)
-                .where(catalog.Track.id.in_(_demo_track_ids()))
-            ).all()
-            done = set(session.scalars(select(catalog.AudioFile.track_id).distinct()))
-        order = {track_id: i for i, track_id in enumerate(_demo_track_ids())}
-        chosen = sorted(rows, key=lambda r: order[r.id])[:count]
-        jobs = [
-            (r.id, (r.genres or ["pop"])[0], order[r.id], storage_root, seconds)
-            for r in chosen
-            if r.id not in done
-        ]
-        if not jobs:
-            return 0
-        if workers <= 1:
-            results = map(_audio_job, jobs)
-            _store_audio(engine, results, public_base_url)
-        else:
-            context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                _store_audio(engine, pool.map(_audio_job, jobs), public_base_url)
-        log.info("demo audio ingested for %d tracks", len(jobs))
-        return len(jobs)
-    finally:
-        engine.dispose()
+    ingest pipeline; tracks that already have audio files are skipped. Returns how many were ingested.
 
+    `progress(done, total)` is called after each stored track (and once with 0 before the first).
+    """
+    chosen = audio_order(count)
+    missing = catalog_seed.tracks_without_audio(database_url, chosen)
+    order = {track_id: i for i, track_id in enumerate(_demo_track_ids())}
+    jobs = [(t, missing[t], order[t], storage_root, seconds) for t in chosen if t in missing]
+    if not jobs:
+        return 0
+    if progress is not None:
+        progress(0, len(jobs))
 
-def _store_audio(engine: Engine, results: Iterable[IngestResult], public_base_url: str) -> None:
-    for result in results:
-        with Session(engine) as session, session.begin():
-            for statement, params in audio_records.statements(result, public_base_url):
-                session.execute(statement, params)
+    def reported(results: Iterator[IngestResult]) -> Iterator[IngestResult]:
+        for done, result in enumerate(results, start=1):
+            yield result
+            if progress is not None:
+                progress(done, len(jobs))
+
+    if workers <= 1:
+        stored = catalog_seed.store_audio(database_url, reported(map(_audio_job, jobs)), public_base_url)
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            stored = catalog_seed.store_audio(
+                database_url, reported(pool.map(_audio_job, jobs)), public_base_url
+            )
+    log.info("demo audio ingested for %d tracks", stored)
+    return stored
 
 
 def _demo_track_ids() -> list[uuid.UUID]:
@@ -264,36 +276,3 @@ def _demo_track_ids() -> list[uuid.UUID]:
         for b in range(ALBUMS_PER_ARTIST)
         for name, _ in ARTISTS
     ]
-
-
-def _load_accounts(session: Session) -> None:
-    for email, password, display_name, roles in ACCOUNTS:
-        user_id = demo_uuid(f"user:{email}")
-        password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
-        session.add(
-            auth.User(id=user_id, email=email, password_hash=password_hash, display_name=display_name)
-        )
-        session.flush()
-        session.add_all(auth.UserRole(user_id=user_id, role=role) for role in roles)
-        if "artist" in roles:
-            session.add(auth.UserArtist(user_id=user_id, artist_id=demo_uuid("artist:The Loud Valleys")))
-
-
-def _load_playlist(session: Session, track_ids: list[uuid.UUID]) -> None:
-    owner = demo_uuid("user:demo@example.com")
-    playlist_id = demo_uuid("playlist:Demo Mix")
-    session.add(
-        library.Playlist(
-            id=playlist_id,
-            owner_id=owner,
-            name="Demo Mix",
-            description="Ten tracks from the demo catalog",
-            is_public=True,
-            item_count=len(track_ids),
-        )
-    )
-    session.flush()
-    session.add_all(
-        library.PlaylistItem(playlist_id=playlist_id, track_id=track_id, position=i, added_by=owner)
-        for i, track_id in enumerate(track_ids)
-    )

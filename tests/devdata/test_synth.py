@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import features, synth
+from catalog_svc.ingest import features
+from devdata import synth
 
 SECONDS = 8.0
 
