@@ -23,13 +23,11 @@ from sqlalchemy import (
     CheckConstraint,
     Computed,
     Date,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Text,
@@ -40,15 +38,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
+
 SCHEMA = "catalog"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 ALBUM_TYPES = ("album", "single", "compilation", "ep")
 RELEASE_DATE_PRECISIONS = ("year", "month", "day")
@@ -68,12 +61,8 @@ def _search_vector(column: str) -> Computed:
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
-        datetime: DateTime(timezone=True),
-        dict[str, Any]: JSONB,
-        list[str]: ARRAY(Text),
-    }
+    metadata = schema_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

@@ -17,11 +17,9 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -30,15 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
+
 SCHEMA = "library"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 SAVED_ITEM_TYPES = ("track", "album", "artist", "playlist")
 PLAYLIST_NAME_MAX = 100
@@ -46,8 +39,8 @@ PLAYLIST_DESCRIPTION_MAX = 300
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    metadata = schema_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class Playlist(Base):

@@ -19,13 +19,11 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     Numeric,
     SmallInteger,
     String,
@@ -34,18 +32,12 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
 
 SCHEMA = "playback"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 PRODUCTS = ("free", "premium")
 REPEAT_STATES = ("off", "track", "context")
@@ -56,12 +48,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
-        datetime: DateTime(timezone=True),
-        dict[str, Any]: JSONB,
-        list[uuid.UUID]: ARRAY(UUID(as_uuid=True)),
-    }
+    metadata = schema_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class CountedStream(Base):

@@ -24,39 +24,28 @@ from typing import Any
 from sqlalchemy import (
     REAL,
     CheckConstraint,
-    DateTime,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
 
 SCHEMA = "rec"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 INDEX_KINDS = ("tracks", "users")
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
-        datetime: DateTime(timezone=True),
-        list[uuid.UUID]: ARRAY(UUID(as_uuid=True)),
-        list[str]: ARRAY(Text),
-    }
+    metadata = schema_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class DiscoverWeekly(Base):
