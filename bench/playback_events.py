@@ -32,10 +32,10 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from playback_common import StandInCatalog, data_tier, env_with, serve_catalog, synthetic_track
 
-from meshkit import ids
+from meshkit import ids, topics
 from meshkit.config import PROJECT_ROOT
 
-TOPIC = "playback.events.v1"
+TOPIC = topics.PLAYBACK_EVENTS.name
 PARTITIONS = 6
 GROUP = "bench-stream-counter"
 T = playback_pb2.PlaybackEvent.EventType

@@ -19,14 +19,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from meshkit import topics as topics_registry
+
 log = logging.getLogger(__name__)
 
-# Topics and their partition counts; keys (user id, entity id) keep one key's events in order.
-TOPICS: dict[str, int] = {
-    "playback.events.v1": 6,
-    "streams.counted.v1": 3,
-    "catalog.changes.v1": 3,
-}
+# Topics and their partition counts, from the registry (meshkit.topics).
+TOPICS: dict[str, int] = {topic.name: topic.partitions for topic in topics_registry.ALL}
 
 
 def ensure_topics(bootstrap: str, topics: dict[str, int] | None = None) -> None:

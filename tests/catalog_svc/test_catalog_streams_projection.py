@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from catalog_svc import jobs
 from catalog_svc.streams import CountedStream, StreamCountProjection, parse_event
-from meshkit import ids
+from meshkit import ids, topics
 from meshkit.errors import InvalidArgument
 from meshkit.kafka import Producer
 
@@ -263,10 +263,10 @@ async def test_the_service_consumes_counted_streams_exactly_once(
     try:
         # One key, so one partition: the sentinel is consumed after everything sent before it.
         key = ids.encode(listener)
-        await producer.publish_many("streams.counted.v1", [(key, e) for e in events])
+        await producer.publish_many(topics.STREAMS_COUNTED.name, [(key, e) for e in events])
         assert await _until(lambda: _stream_count(catalog_database_url, counted.id), 5) == 5
-        await producer.publish_many("streams.counted.v1", [(key, e) for e in events])  # a full replay
-        await producer.publish("streams.counted.v1", key, _event(sentinel.id, listener, uuid.uuid4()))
+        await producer.publish_many(topics.STREAMS_COUNTED.name, [(key, e) for e in events])  # a full replay
+        await producer.publish(topics.STREAMS_COUNTED.name, key, _event(sentinel.id, listener, uuid.uuid4()))
         assert await _until(lambda: _stream_count(catalog_database_url, sentinel.id), 1) == 1
         assert _stream_count(catalog_database_url, counted.id) == 5
     finally:

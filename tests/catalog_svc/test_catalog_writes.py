@@ -19,7 +19,7 @@ from spotify.common.v1 import common_pb2
 from sqlalchemy import create_engine, text
 
 from meshctl.mesh import Mesh
-from meshkit import ids
+from meshkit import ids, topics
 
 if TYPE_CHECKING:
     from conftest import People
@@ -457,7 +457,8 @@ async def test_idempotency_key_header_and_per_user_scope(catalog: Stub, people: 
 def _events_consumer(bootstrap: str) -> KafkaConsumer:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     partitions = [
-        TopicPartition("catalog.changes.v1", p) for p in consumer.partitions_for_topic("catalog.changes.v1")
+        TopicPartition(topics.CATALOG_CHANGES.name, p)
+        for p in consumer.partitions_for_topic(topics.CATALOG_CHANGES.name)
     ]
     consumer.assign(partitions)
     consumer.seek_to_end()

@@ -18,7 +18,7 @@ from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from devdata import demo
 from meshctl.mesh import Mesh
-from meshkit import ids
+from meshkit import ids, topics
 from meshkit.services import GRPC_SERVICES
 
 pytestmark = pytest.mark.e2e
@@ -174,7 +174,8 @@ def test_playback_events_need_a_user_and_client_identity_headers_are_ignored(
 def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh) -> None:
     consumer = KafkaConsumer(bootstrap_servers=running_mesh.kafka_bootstrap, enable_auto_commit=False)
     partitions = [
-        TopicPartition("playback.events.v1", p) for p in consumer.partitions_for_topic("playback.events.v1")
+        TopicPartition(topics.PLAYBACK_EVENTS.name, p)
+        for p in consumer.partitions_for_topic(topics.PLAYBACK_EVENTS.name)
     ]
     consumer.assign(partitions)
     consumer.seek_to_end()

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from meshkit import ids
+from meshkit import ids, topics
 from playback_svc.counter.service import FAST_PATH_PREFIX
 from tests.playback_svc.fakes import Neighbours
 from tests.playback_svc.helpers import eventually, new_user_id, rows, scalar
@@ -188,7 +188,7 @@ def _find_counted_event(bootstrap: str, stream_id: str) -> playback_pb2.StreamCo
     """Scan streams.counted.v1 from the beginning for one stream's event (at-least-once: any copy)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
     try:
-        topic = "streams.counted.v1"
+        topic = topics.STREAMS_COUNTED.name
         consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
         consumer.seek_to_beginning()
         for record in consumer:
