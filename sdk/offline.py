@@ -1,10 +1,10 @@
-"""The SDK's offline manager (ARCHITECTURE decision 8, the seed's "Offline Sync").
+"""The SDK's offline manager (offline downloads: docs/architecture.md, decision 8).
 
 Downloads a track's encrypted audio and its license into SQLite, verifies the license before
 every play, decrypts chunk by chunk while playing, and renews licenses when online.
 
-It implements the client half of the formats in ``playback_svc/offline/crypto.py`` (kept apart
-on purpose: an SDK ships without server code), on ``cryptography``'s primitives only:
+It reads the formats of ``sdk/offline_format.py`` (which playback_svc writes with the same
+module), on ``cryptography``'s primitives only:
 
 * the device's X25519 key pair is made on first use and kept in the database; the public half is
   registered with the service, the private half unwraps content keys and never leaves the device;
@@ -25,29 +25,25 @@ Usage::
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from spotify.library.v1 import library_pb2
 from spotify.playback.v1 import playback_pb2
 
-MAGIC = b"SPMOFF01"
-TAG_BYTES = 16
-_WRAP_INFO = b"spotify-mesh/offline-key-wrap/v1"
-_LICENSE_LABEL = "spotify-mesh/offline-license/v1"
+from sdk.offline_format import OfflineError, decrypt_chunks, license_bytes, read_header, unwrap_key
+
+__all__ = ["OfflineError", "OfflineManager", "decrypt_chunks", "license_bytes", "read_header", "unwrap_key"]
+
 RENEW_WITHIN_S = 7 * 24 * 3600  # renew licenses that expire within a week when online
 PLAYLIST_DAYS = 30
 
@@ -69,85 +65,6 @@ CREATE TABLE IF NOT EXISTS playlists (
     expires_at REAL NOT NULL
 );
 """
-
-
-class OfflineError(Exception):
-    """Why a track cannot be played offline; ``reason`` is stable for UIs and logs."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-
-
-# ---- the client half of the formats ----------------------------------------------------------
-
-
-def license_bytes(license: playback_pb2.OfflineLicense) -> bytes:
-    """What the server signed (see playback_svc/offline/crypto.py)."""
-    fields = (
-        _LICENSE_LABEL,
-        license.license_id,
-        license.user_id,
-        license.device_id,
-        license.track_id,
-        license.key_id,
-        base64.b64encode(license.content_key).decode(),
-        str(license.chunk_size),
-        str(license.issued_at.seconds),
-        str(license.expires_at.seconds),
-        license.signing_key_id,
-    )
-    return "\n".join(fields).encode()
-
-
-def unwrap_key(wrapped: bytes, device_private: X25519PrivateKey) -> bytes:
-    if len(wrapped) < 32 + 12 + TAG_BYTES:
-        raise OfflineError("bad_license", "the wrapped content key is too short")
-    ephemeral_public, nonce, sealed = wrapped[:32], wrapped[32:44], wrapped[44:]
-    device_public = device_private.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    shared = device_private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-    kek = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=ephemeral_public + device_public, info=_WRAP_INFO
-    ).derive(shared)
-    try:
-        return AESGCM(kek).decrypt(nonce, sealed, device_public)
-    except InvalidTag as exc:
-        raise OfflineError("bad_license", "the content key was not wrapped for this device") from exc
-
-
-def read_header(stream: BinaryIO) -> tuple[bytes, int, bytes, str]:
-    """(header bytes, chunk size, salt, key id) of an encrypted file."""
-    fixed = stream.read(len(MAGIC) + 14)
-    if len(fixed) < len(MAGIC) + 14 or not fixed.startswith(MAGIC):
-        raise OfflineError("tampered", "not an encrypted offline audio file")
-    (chunk_size,) = struct.unpack_from(">I", fixed, len(MAGIC))
-    salt = fixed[len(MAGIC) + 4 : len(MAGIC) + 12]
-    (kid_len,) = struct.unpack_from(">H", fixed, len(MAGIC) + 12)
-    raw_kid = stream.read(kid_len)
-    if len(raw_kid) != kid_len or not 0 < chunk_size <= 16 * 1024 * 1024:
-        raise OfflineError("tampered", "truncated or malformed header")
-    return fixed + raw_kid, chunk_size, salt, raw_kid.decode()
-
-
-def decrypt_chunks(stream: BinaryIO, key: bytes) -> Iterator[bytes]:
-    """Plaintext chunks in order, each authenticated before it is yielded."""
-    head, chunk_size, salt, _kid = read_header(stream)
-    aead = AESGCM(key)
-    index = 0
-    sealed = stream.read(chunk_size + TAG_BYTES)
-    while True:
-        following = stream.read(chunk_size + TAG_BYTES)
-        last = not following
-        aad = head + struct.pack(">IB", index, 1 if last else 0)
-        try:
-            yield aead.decrypt(salt + struct.pack(">I", index), sealed, aad)
-        except InvalidTag as exc:
-            raise OfflineError("tampered", f"chunk {index} failed authentication") from exc
-        if last:
-            return
-        sealed, index = following, index + 1
 
 
 def _http_fetch(url: str) -> Iterator[bytes]:
