@@ -1,0 +1,174 @@
+"""The one typed client of catalog_svc that playback, library and rec call it through.
+
+No service reads catalog's tables (docs/architecture.md, decision 3): they ask catalog over gRPC,
+in the batch sizes its RPCs allow, several batches at once, with the channel's deadline. Keys
+are the wire's base62 ids; unknown ids are left out of every answer.
+
+Failures become domain errors that say whose they were: a single object catalog does not know
+is NotFound, anything else catalog cannot answer is Unavailable ("retry later"), so a caller
+either fails its request with a clear status or, like the stream counter, retries its batch.
+
+Caching is the caller's choice, because callers differ: playback reads the same few tracks on
+every stream start and also remembers unknown ids briefly (a client hammering a bogus id must
+not hammer catalog); library and rec cache found tracks only; a batch job caches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
+
+import grpc
+from grpc import aio
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+from meshkit.errors import NotFound, Unavailable
+from meshkit.ttlcache import TTLCache
+
+T = TypeVar("T")
+
+TRACK_BATCH = 50  # BatchGetTracks' limit
+ARTIST_BATCH = 50  # BatchGetArtists' limit
+ALBUM_BATCH = 20  # BatchGetAlbums' limit
+FEATURE_BATCH = 100  # BatchGetAudioFeatures' limit
+# Batches in flight at once: a batch build asks for the whole catalog.
+CONCURRENCY = 8
+
+_UNKNOWN = catalog_pb2.Track()  # stored for ids catalog does not know, when the caller asks for it
+
+
+def _unavailable(what: str, exc: aio.AioRpcError) -> Unavailable:
+    return Unavailable(f"catalog_svc {what} failed ({exc.code().name}); retry later")
+
+
+class CatalogClient:
+    """Reads from catalog_svc over one channel (which carries the caller's context)."""
+
+    def __init__(
+        self,
+        channel: aio.Channel,
+        *,
+        track_cache: TTLCache[str, catalog_pb2.Track] | None = None,
+        unknown_track_ttl_s: float = 0.0,
+        audio_files_cache: TTLCache[str, tuple[catalog_pb2.AudioFile, ...]] | None = None,
+    ) -> None:
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        self.track_cache = track_cache if track_cache is not None else TTLCache(0, 0)
+        # Unknown ids are remembered this long (0: asked for again every time).
+        self.unknown_track_ttl_s = unknown_track_ttl_s
+        self.audio_files_cache = audio_files_cache if audio_files_cache is not None else TTLCache(0, 0)
+
+    async def tracks(self, keys: Iterable[str]) -> dict[str, catalog_pb2.Track]:
+        """Full track objects: cached ones, the rest with one BatchGetTracks per 50 ids."""
+        wanted = list(dict.fromkeys(keys))
+        cached = self.track_cache.get_many(wanted)
+        found = {key: track for key, track in cached.items() if track is not _UNKNOWN}
+        missing = [key for key in wanted if key not in cached]
+        if not missing:
+            return found
+
+        async def batch(joined: str) -> Sequence[catalog_pb2.Track]:
+            reply = await self.stub.BatchGetTracks(catalog_pb2.BatchGetTracksRequest(ids=joined))
+            return reply.tracks
+
+        loaded = await _batched(missing, TRACK_BATCH, batch, "BatchGetTracks")
+        self.track_cache.put_many(loaded.items())
+        if self.unknown_track_ttl_s > 0:
+            unknown = [(key, _UNKNOWN) for key in missing if key not in loaded]
+            self.track_cache.put_many(unknown, self.unknown_track_ttl_s)
+        found.update(loaded)
+        return found
+
+    async def track(self, key: str) -> catalog_pb2.Track | None:
+        return (await self.tracks([key])).get(key)
+
+    async def albums(self, keys: Iterable[str]) -> dict[str, catalog_pb2.Album]:
+        """Full album objects, 20 per BatchGetAlbums."""
+
+        async def batch(joined: str) -> Sequence[catalog_pb2.Album]:
+            reply = await self.stub.BatchGetAlbums(catalog_pb2.BatchGetAlbumsRequest(ids=joined))
+            return reply.albums
+
+        return await _batched(list(dict.fromkeys(keys)), ALBUM_BATCH, batch, "BatchGetAlbums")
+
+    async def artists(self, keys: Iterable[str]) -> dict[str, catalog_pb2.Artist]:
+        """Full artist objects, 50 per BatchGetArtists."""
+
+        async def batch(joined: str) -> Sequence[catalog_pb2.Artist]:
+            reply = await self.stub.BatchGetArtists(catalog_pb2.BatchGetArtistsRequest(ids=joined))
+            return reply.artists
+
+        return await _batched(list(dict.fromkeys(keys)), ARTIST_BATCH, batch, "BatchGetArtists")
+
+    async def audio_features(self, keys: Iterable[str]) -> dict[str, catalog_pb2.AudioFeatures]:
+        """Audio features, 100 per BatchGetAudioFeatures; tracks not ingested yet are absent."""
+
+        async def batch(joined: str) -> Sequence[catalog_pb2.AudioFeatures]:
+            reply = await self.stub.BatchGetAudioFeatures(
+                catalog_pb2.BatchGetAudioFeaturesRequest(ids=joined)
+            )
+            return reply.audio_features
+
+        return await _batched(list(dict.fromkeys(keys)), FEATURE_BATCH, batch, "BatchGetAudioFeatures")
+
+    async def audio_files(self, key: str) -> tuple[catalog_pb2.AudioFile, ...]:
+        """The track's encoded files, lowest bitrate first; NotFound when catalog does not know it."""
+        cached = self.audio_files_cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            reply = await self.stub.ListTrackAudioFiles(catalog_pb2.ListTrackAudioFilesRequest(track_id=key))
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"track {key} not found") from exc
+            raise _unavailable("ListTrackAudioFiles", exc) from exc
+        files = tuple(sorted(reply.audio_files, key=lambda f: f.bitrate_kbps))
+        if files:  # an empty list may be an ingest in progress: ask again next time
+            self.audio_files_cache.put(key, files)
+        return files
+
+    async def genres(self) -> list[str]:
+        """Every genre the catalog knows, through all pages of ListGenres."""
+        names: list[str] = []
+        token = ""
+        while True:
+            try:
+                reply = await self.stub.ListGenres(catalog_pb2.ListGenresRequest(page_token=token))
+            except aio.AioRpcError as exc:
+                raise _unavailable("ListGenres", exc) from exc
+            names.extend(reply.genres)
+            token = reply.next_page_token
+            if not token:
+                return names
+
+    async def search_tracks(self, q: str, *, limit: int, offset: int) -> catalog_pb2.SearchResponse:
+        """One page of a track search; INVALID_ARGUMENT (past the offset limit) comes back as it is."""
+        request = catalog_pb2.SearchRequest(q=q, type="track", limit=limit, offset=offset)
+        try:
+            return await self.stub.Search(request)
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            raise _unavailable("Search", exc) from exc
+
+
+async def _batched(
+    keys: Sequence[str], size: int, call: Callable[[str], Awaitable[Sequence[T]]], what: str
+) -> dict[str, T]:
+    """Objects by id from a comma-separated batch RPC, `size` ids a call, CONCURRENCY calls at once."""
+    if not keys:
+        return {}
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(joined: str) -> Sequence[T]:
+        async with gate:  # a gRPC call starts when it is created: create it only once it may run
+            return await call(joined)
+
+    try:
+        replies = await asyncio.gather(
+            *(one(",".join(keys[start : start + size])) for start in range(0, len(keys), size))
+        )
+    except aio.AioRpcError as exc:
+        raise _unavailable(what, exc) from exc
+    return {obj.id: obj for reply in replies for obj in reply}  # type: ignore[attr-defined]
