@@ -12,7 +12,7 @@ is compared with exact search (one query at a time, one BLAS thread: per core, l
 
 GetDiscoverWeekly is then measured on a Snapshot holding the same indexes, in a rec_svc server
 started in-process (meshkit's bootstrap and interceptors, rec_svc's own setup, a real
-PostgreSQL), two ways, user by user alternately: through the domain layer (RecService: the
+PostgreSQL), two ways, user by user alternately: through the domain layer (Recommendations: the
 history and stored-mix read, ANN queries, blend, diversify) and through a real gRPC call to the
 server (the same, plus the interceptors, protobuf framing over loopback, and the response
 hydrated with one BatchGetTracks to a catalog stand-in, bench/playback_common.py, serving
@@ -55,11 +55,11 @@ from meshkit import ids, migrate
 from meshkit.config import Settings
 from meshkit.context import USER_ID_KEY, USER_ROLES_KEY
 from meshkit.server import start_server
-from rec_svc.config import RecSettings
 from rec_svc.index import AnnIndex
 from rec_svc.model.params import DIM, ModelParams
 from rec_svc.model.types import FEATURE_NAMES
 from rec_svc.server import RecRuntime, make_setup
+from rec_svc.settings import RecSettings
 from rec_svc.snapshot import Ragged, Snapshot, Vocabulary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -314,7 +314,7 @@ async def seed_history(
                 }
             )
     for i in range(0, len(rows), 5000):
-        await runtime.service.store.add_listens(rows[i : i + 5000])
+        await runtime.recommendations.store.add_listens(rows[i : i + 5000])
 
 
 async def measure_discover_weekly(
@@ -341,7 +341,7 @@ async def measure_discover_weekly(
                 stack.push_async_callback(running.stop, 0)
                 runtime = ready[0]
                 # As the service swaps a built version in (it also takes the version out of the GC's way).
-                await runtime.service.holder.swap(snap)
+                await runtime.recommendations.holder.swap(snap)
                 channel = aio.insecure_channel(f"127.0.0.1:{running.port}")
                 stack.push_async_callback(channel.close)
                 stub = rec_pb2_grpc.RecommendationServiceStub(channel)
@@ -358,7 +358,7 @@ async def _measure(
     samples: int,
     rng: np.random.Generator,
 ) -> DiscoverWeeklyFigures:
-    service = runtime.service
+    service = runtime.recommendations
     now = datetime.now(UTC)
     warmup = 10  # first calls open pool connections and touch cold index pages: not measured
     domain_users = [uuid.uuid4() for _ in range(samples + warmup)]

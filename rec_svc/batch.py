@@ -23,19 +23,19 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import grpc
-from spotify.catalog.v1 import catalog_pb2_grpc
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit import db, ids
+from meshkit.catalog_client import CatalogClient
 from meshkit.channels import open_channel
 from meshkit.config import Settings, get_settings
 from rec_svc import recommend
-from rec_svc.catalog import CatalogClient
-from rec_svc.config import RecSettings, get_rec_settings
+from rec_svc.clients import Catalog
 from rec_svc.inputs import RecInputSource
 from rec_svc.model.build import build_model
 from rec_svc.model.params import DIM, ModelParams
 from rec_svc.model.types import ModelInputs
+from rec_svc.settings import RecSettings, get_rec_settings
 from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore, StoredMix
 from rec_svc.versions import new_version, prune, write_version
@@ -86,7 +86,7 @@ async def build(
     channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
     try:
         store = RecStore(db.session_factory(engine))
-        source = RecInputSource(store, CatalogClient(catalog_pb2_grpc.CatalogServiceStub(channel)), params)
+        source = RecInputSource(store, Catalog(CatalogClient(channel)), params)
         started = time.perf_counter()
         inputs = await source.load(now)
         loaded = time.perf_counter()

@@ -23,20 +23,20 @@ from google.protobuf.message import DecodeError
 from spotify.catalog.v1 import catalog_pb2
 from spotify.playback.v1 import playback_pb2
 
-from meshkit import ids
+from meshkit import ids, topics
 from meshkit.errors import InvalidArgument
 from meshkit.kafka import ConsumerConfig, ConsumerLoop
-from rec_svc.catalog import CatalogClient, meta_of
-from rec_svc.index import IndexHolder
+from rec_svc.clients import Catalog, meta_of
+from rec_svc.holder import IndexHolder
 from rec_svc.inputs import row_from_meta
 from rec_svc.model.types import TrackMeta
 from rec_svc.store import RecStore
 
 log = logging.getLogger(__name__)
 
-STREAMS_TOPIC = "streams.counted.v1"
-CHANGES_TOPIC = "catalog.changes.v1"
-PLAYBACK_TOPIC = "playback.events.v1"
+STREAMS_TOPIC = topics.STREAMS_COUNTED.name
+CHANGES_TOPIC = topics.CATALOG_CHANGES.name
+PLAYBACK_TOPIC = topics.PLAYBACK_EVENTS.name
 TOPICS = (STREAMS_TOPIC, CHANGES_TOPIC, PLAYBACK_TOPIC)
 SKIP = playback_pb2.PlaybackEvent.EVENT_TYPE_SKIP
 # A skip's completion weight, whatever its position: the model scales skips by `skip_scale`
@@ -50,7 +50,7 @@ DELETED = catalog_pb2.CatalogChangeEvent.CHANGE_KIND_DELETED
 class EventApplier:
     """Applies polled records; runs on the service's event loop."""
 
-    def __init__(self, store: RecStore, catalog: CatalogClient, holder: IndexHolder) -> None:
+    def __init__(self, store: RecStore, catalog: Catalog, holder: IndexHolder) -> None:
         self.store = store
         self.catalog = catalog
         self.holder = holder

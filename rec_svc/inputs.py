@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import grpc
 
 from meshkit.channels import is_status
-from rec_svc.catalog import CatalogClient
+from rec_svc.clients import Catalog
 from rec_svc.model.params import ModelParams
 from rec_svc.model.types import Interactions, ModelInputs, TrackMeta
 from rec_svc.models import TrackInfo
@@ -45,7 +45,7 @@ def row_from_meta(meta: TrackMeta) -> dict:
 
 
 class RecInputSource:
-    def __init__(self, store: RecStore, catalog: CatalogClient, params: ModelParams | None = None) -> None:
+    def __init__(self, store: RecStore, catalog: Catalog, params: ModelParams | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self.params = params or ModelParams()

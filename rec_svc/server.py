@@ -5,27 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from grpc import aio
-from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from spotify.catalog.v1 import catalog_pb2
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit import db
+from meshkit.catalog_client import CatalogClient
 from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.errors import FailedPrecondition
 from meshkit.server import Setup, run
 from meshkit.ttlcache import TTLCache
-from rec_svc.catalog import CatalogClient
-from rec_svc.config import RecSettings, get_rec_settings
+from rec_svc.clients import Catalog
 from rec_svc.consumers import EventApplier, RecConsumer
-from rec_svc.index import IndexHolder
-from rec_svc.service import RecService
+from rec_svc.holder import IndexHolder
+from rec_svc.recommendations import Recommendations
+from rec_svc.reloading import IndexReloader
 from rec_svc.servicer import RecommendationServicer
+from rec_svc.settings import RecSettings, get_rec_settings
 from rec_svc.store import RecStore
 
 SERVICE = "rec_svc"
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 class RecRuntime:
     """The objects a started rec_svc runs on (handed to `on_ready`, a seam for in-process tests)."""
 
-    service: RecService
+    recommendations: Recommendations
+    reloader: IndexReloader
     applier: EventApplier
 
 
@@ -51,21 +53,20 @@ def make_setup(
         stack.push_async_callback(engine.dispose)
         channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
         stack.push_async_callback(channel.close)
-        track_cache: TTLCache[uuid.UUID, catalog_pb2.Track] = TTLCache(
-            rec.track_cache_size, rec.track_cache_ttl_s
-        )
-        catalog = CatalogClient(catalog_pb2_grpc.CatalogServiceStub(channel), track_cache)
+        track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(rec.track_cache_size, rec.track_cache_ttl_s)
+        catalog = Catalog(CatalogClient(channel, track_cache=track_cache))
         store = RecStore(db.session_factory(engine))
         holder = IndexHolder()
-        service = RecService(store, catalog, holder, rec)
+        recommendations = Recommendations(store, catalog, holder, rec)
+        reloader = IndexReloader(store, holder, rec)
         try:
-            await service.reload()
+            await reloader.reload()
         except FailedPrecondition:
             log.info("no index version built yet; serving without one until the batch job runs")
         except Exception:
             log.exception("loading the active index version failed; the poller will retry")
         if rec.reload_poll_s > 0:
-            poller = asyncio.create_task(service.poll_versions(), name="rec-index-poller")
+            poller = asyncio.create_task(reloader.poll_versions(), name="rec-index-poller")
             stack.push_async_callback(_cancel, poller)
         applier = EventApplier(store, catalog, holder)
         if rec.consumers:
@@ -75,10 +76,10 @@ def make_setup(
             consumer.start()
             # Joined off the loop: the consumer thread may be waiting for the loop to apply a batch.
             stack.push_async_callback(asyncio.to_thread, consumer.stop)
-        servicer = RecommendationServicer(service, catalog, settings.public_base_url)
+        servicer = RecommendationServicer(recommendations, reloader, catalog, settings.public_base_url)
         rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
         if on_ready is not None:
-            on_ready(RecRuntime(service, applier))
+            on_ready(RecRuntime(recommendations, reloader, applier))
         return [rec_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name]
 
     return setup

@@ -16,9 +16,10 @@ from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit.context import current_caller
 from meshkit.errors import InvalidArgument
-from rec_svc.catalog import CatalogClient
+from rec_svc.clients import Catalog
 from rec_svc.recommend import DW_SIZE
-from rec_svc.service import RecService
+from rec_svc.recommendations import Recommendations
+from rec_svc.reloading import IndexReloader
 from rec_svc.snapshot import Snapshot
 
 SEED_TYPES = {"track": "TRACK", "artist": "ARTIST", "genre": "GENRE"}
@@ -33,8 +34,15 @@ def _ts(value: datetime | None) -> Timestamp | None:
 
 
 class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
-    def __init__(self, service: RecService, catalog: CatalogClient, public_base_url: str) -> None:
-        self.service = service
+    def __init__(
+        self,
+        recommendations: Recommendations,
+        reloader: IndexReloader,
+        catalog: Catalog,
+        public_base_url: str,
+    ) -> None:
+        self.recommendations = recommendations
+        self.reloader = reloader
         self.catalog = catalog
         self.base = public_base_url.rstrip("/")
 
@@ -49,7 +57,7 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         user_id = current_caller().require_user()
         if request.limit < 0 or request.limit > DW_SIZE:
             raise InvalidArgument(f"limit must be between 1 and {DW_SIZE}, got {request.limit}")
-        mix, _ = await self.service.discover_weekly(user_id)
+        mix, _ = await self.recommendations.discover_weekly(user_id)
         tracks = await self._tracks(mix.track_ids[: request.limit or DW_SIZE])
         return rec_pb2.GetDiscoverWeeklyResponse(
             tracks=tracks, generated_at=_ts(mix.generated_at), model_version=mix.model_version
@@ -62,7 +70,7 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         if which is None:
             raise InvalidArgument("one of seed_track_id, seed_artist_id or seed_genre is required")
         kind = {"seed_track_id": "track", "seed_artist_id": "artist", "seed_genre": "genre"}[which]
-        track_ids, token = await self.service.radio(
+        track_ids, token = await self.recommendations.radio(
             kind, getattr(request, which), request.page_size, request.page_token
         )
         return rec_pb2.GetRadioResponse(tracks=await self._tracks(track_ids), next_page_token=token)
@@ -70,20 +78,20 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
     async def GetSimilarTracks(
         self, request: rec_pb2.GetSimilarTracksRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetSimilarTracksResponse:
-        track_ids = await self.service.similar_tracks(request.id, request.limit)
+        track_ids = await self.recommendations.similar_tracks(request.id, request.limit)
         return rec_pb2.GetSimilarTracksResponse(tracks=await self._tracks(track_ids))
 
     async def GetSimilarArtists(
         self, request: rec_pb2.GetSimilarArtistsRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetSimilarArtistsResponse:
-        artist_ids = await self.service.similar_artists(request.id)
+        artist_ids = await self.recommendations.similar_artists(request.id)
         found = await self.catalog.artists(artist_ids) if artist_ids else {}
         return rec_pb2.GetSimilarArtistsResponse(artists=[found[a] for a in artist_ids if a in found])
 
     async def GetRecommendations(
         self, request: rec_pb2.GetRecommendationsRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetRecommendationsResponse:
-        seeds, track_ids = await self.service.recommendations(
+        seeds, track_ids = await self.recommendations.recommendations(
             request.seed_tracks, request.seed_artists, request.seed_genres, request.limit, request
         )
         return rec_pb2.GetRecommendationsResponse(
@@ -111,13 +119,13 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         self, request: rec_pb2.GetIndexStatusRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetIndexStatusResponse:
         current_caller().require_role("admin")
-        return rec_pb2.GetIndexStatusResponse(indexes=_status(self.service.holder.current))
+        return rec_pb2.GetIndexStatusResponse(indexes=_status(self.reloader.holder.current))
 
     async def ReloadIndexes(
         self, request: rec_pb2.ReloadIndexesRequest, context: aio.ServicerContext
     ) -> rec_pb2.ReloadIndexesResponse:
         current_caller().require_role("admin")
-        return rec_pb2.ReloadIndexesResponse(indexes=_status(await self.service.reload(request.version)))
+        return rec_pb2.ReloadIndexesResponse(indexes=_status(await self.reloader.reload(request.version)))
 
 
 def _status(snap: Snapshot | None) -> list[rec_pb2.IndexStatus]:

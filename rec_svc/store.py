@@ -118,7 +118,7 @@ class RecStore:
         result = await session.execute(
             select(plays.c.track_id, plays.c.at, plays.c.weight).order_by(plays.c.at, plays.c.track_id)
         )
-        return [Play(track_id, at, float(weight)) for track_id, at, weight in result]
+        return [Play(row.track_id, row.at, float(row.weight)) for row in result]
 
     async def interactions(
         self, since: datetime

@@ -2,7 +2,7 @@
 
 The builder never talks to a database or another service. Adapters produce these objects:
 `rec_svc.inputs` from rec's own copy of the listening history (fed by `streams.counted.v1`,
-skips by `playback.events.v1`) and the catalog's gRPC API; `rec_svc.model.synthetic` from a
+skips by `playback.events.v1`) and the catalog's gRPC API; `devdata.rec_world` from a
 generated world for the offline evaluation. Keeping the boundary this small is what lets the
 evaluation run the exact code the service runs.
 """

@@ -21,16 +21,16 @@ from grpc import aio
 from spotify.playback.v1 import playback_pb2
 from spotify.rec.v1 import rec_pb2_grpc
 
+from devdata.rec_world import SyntheticConfig, World, generate
 from meshkit import db, ids
 from meshkit.config import Settings
 from meshkit.server import start_server
 from rec_svc import batch
-from rec_svc.catalog import CatalogClient
-from rec_svc.config import RecSettings
+from rec_svc.clients import Catalog
 from rec_svc.consumers import EventApplier
-from rec_svc.index import IndexHolder
-from rec_svc.model.synthetic import SyntheticConfig, World, generate
+from rec_svc.holder import IndexHolder
 from rec_svc.server import RecRuntime, make_setup
+from rec_svc.settings import RecSettings
 from rec_svc.store import RecStore
 from tests.rec_svc.rec_fakes import CatalogData, start_fake_catalog
 
@@ -120,7 +120,7 @@ async def rec_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         # The history goes in through the consumer's own code path, as streams.counted.v1 would bring it.
         engine = db.create_engine(database_url, pool_size=1)
         stack.push_async_callback(engine.dispose)
-        applier = EventApplier(RecStore(db.session_factory(engine)), CatalogClient(None), IndexHolder())  # type: ignore[arg-type]
+        applier = EventApplier(RecStore(db.session_factory(engine)), Catalog(None), IndexHolder())  # type: ignore[arg-type]
         events = stream_events(world)
         for i in range(0, len(events), 2000):
             await applier.apply_streams(events[i : i + 2000])

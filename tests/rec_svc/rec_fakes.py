@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from devdata.rec_world import World
 from meshkit import ids
 from meshkit.config import Settings
 from meshkit.errors import InvalidArgument, NotFound
 from meshkit.server import start_server
-from rec_svc.model.synthetic import World
 from rec_svc.model.types import TrackMeta
 
 

@@ -18,7 +18,7 @@ from meshkit import ids
 from meshkit.kafka import Producer
 from rec_svc import recommend
 from rec_svc.consumers import PLAYBACK_TOPIC, STREAMS_TOPIC, EventApplier, RecConsumer
-from rec_svc.index import IndexHolder
+from rec_svc.holder import IndexHolder
 from rec_svc.inputs import RecInputSource
 from rec_svc.model import weighting
 from rec_svc.model.params import ModelParams
@@ -68,12 +68,12 @@ def _playback(
 
 
 async def _listens(env: RecEnv, user: uuid.UUID) -> int:
-    async with env.runtime.service.store.sessions() as session:
+    async with env.runtime.recommendations.store.sessions() as session:
         return int(await session.scalar(select(func.count()).where(Listen.user_id == user)))
 
 
 async def _skips(env: RecEnv, user: uuid.UUID) -> list[Skip]:
-    async with env.runtime.service.store.sessions() as session:
+    async with env.runtime.recommendations.store.sessions() as session:
         return list(await session.scalars(select(Skip).where(Skip.user_id == user).order_by(Skip.skipped_at)))
 
 
@@ -88,7 +88,7 @@ async def _until(condition: Callable[[], Awaitable[bool]], what: str, timeout_s:
 @pytest.fixture(scope="module")
 async def group(rec_env: RecEnv, kafka_bootstrap: str) -> AsyncIterator[RecConsumer]:
     """One consumer group for this module's Kafka tests (a group join costs seconds)."""
-    store = rec_env.runtime.service.store
+    store = rec_env.runtime.recommendations.store
     applier = EventApplier(store, rec_env.runtime.applier.catalog, IndexHolder())
     consumer = RecConsumer(
         kafka_bootstrap, f"rec-test-{uuid.uuid4().hex[:8]}", applier, asyncio.get_running_loop()
@@ -118,7 +118,7 @@ async def test_counted_streams_are_applied_exactly_once(rec_env: RecEnv) -> None
         await applier.apply_streams([second, b"\xff\x00not-protobuf", _event(user, track, artist, "")]) == 0
     )
     assert await _listens(rec_env, user) == 2
-    async with rec_env.runtime.service.store.sessions() as session:
+    async with rec_env.runtime.recommendations.store.sessions() as session:
         info = await session.get(TrackInfo, track)
     assert info is not None and info.artist_ids == [artist], "a track first seen in a stream is remembered"
 
@@ -173,7 +173,7 @@ async def test_skips_are_applied_once_and_other_playback_events_ignored(rec_env:
 async def test_skips_from_kafka_count_against_the_track_in_model_inputs(
     rec_env: RecEnv, group: RecConsumer, producer: Producer
 ) -> None:
-    store = rec_env.runtime.service.store
+    store = rec_env.runtime.recommendations.store
     user = uuid.uuid4()
     skipped, completed, sentinel = (t.track_id for t in rec_env.world.tracks[:3])
     at = NOW - timedelta(days=2)
@@ -225,7 +225,7 @@ async def test_skips_from_kafka_count_against_the_track_in_model_inputs(
     # The on-demand path: the live history carries them, and the user embedding counts them against.
     plays = await store.history(user, NOW - timedelta(days=params.history_days))
     assert sorted((p.track_id, p.weight) for p in plays) == got
-    snap = rec_env.runtime.service.snapshot()
+    snap = rec_env.runtime.recommendations.snapshot()
     with_skips = recommend.user_state(snap, user, plays, NOW)
     without = recommend.user_state(snap, user, [p for p in plays if p.weight > 0], NOW)
     row = snap.track_row(skipped)

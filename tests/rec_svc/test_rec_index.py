@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rec_svc.index import AnnIndex, IndexHolder
+from devdata.rec_world import SyntheticConfig, World, generate
+from rec_svc.holder import IndexHolder
+from rec_svc.index import AnnIndex
 from rec_svc.model.build import Model, build_model
-from rec_svc.model.synthetic import SyntheticConfig, World, generate
 from rec_svc.model.types import TrackMeta
 from rec_svc.snapshot import Snapshot
 from rec_svc.versions import new_version, prune, read_version, write_version

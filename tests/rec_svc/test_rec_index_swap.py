@@ -76,7 +76,7 @@ async def test_swapping_versions_under_load_fails_no_request(rec_env: RecEnv, se
         assert overlapping, "no request was in flight during a swap: the test did not test anything"
     status = await stub.GetIndexStatus(rec_pb2.GetIndexStatusRequest(), metadata=ADMIN)
     assert {s.version for s in status.indexes} == {second_version}
-    active = await rec_env.runtime.service.store.active_version()
+    active = await rec_env.runtime.recommendations.store.active_version()
     assert active is not None and active.version == second_version, "an explicit reload activates the version"
     # Back to the session's version for the other tests.
     await stub.ReloadIndexes(rec_pb2.ReloadIndexesRequest(version=rec_env.version), metadata=ADMIN)
@@ -96,7 +96,7 @@ def _change(track: catalog_pb2.Track, kind: int, event_id: str) -> bytes:
 
 
 async def _count(rec_env: RecEnv, query) -> int:  # type: ignore[no-untyped-def]
-    async with rec_env.runtime.service.store.sessions() as session:
+    async with rec_env.runtime.recommendations.store.sessions() as session:
         return int(await session.scalar(query))
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from devdata.rec_world import SyntheticConfig, generate
 from meshkit.errors import InvalidArgument
 from rec_svc import radio, recommend, tunables
 from rec_svc.model import als, content
 from rec_svc.model.build import build_model
 from rec_svc.model.params import ModelParams
-from rec_svc.model.synthetic import SyntheticConfig, generate
 from rec_svc.model.types import Interactions, ModelInputs, TrackMeta
 from rec_svc.snapshot import Snapshot
 

@@ -207,7 +207,7 @@ async def test_radio_rejects_foreign_tokens_and_bad_seeds(rec_env: RecEnv) -> No
 async def test_track_objects_come_from_the_catalog_one_call_per_50_then_from_the_cache(
     rec_env: RecEnv,
 ) -> None:
-    rec_env.runtime.service.catalog.track_cache.clear()  # earlier tests filled it
+    rec_env.runtime.recommendations.catalog.track_cache.clear()  # earlier tests filled it
     request = rec_pb2.GetRecommendationsRequest(seed_tracks=ids.encode(_track(rec_env, 5)), limit=60)
     before = rec_env.catalog.calls.get("BatchGetTracks", 0)
     reply = await rec_env.stub.GetRecommendations(request)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rec_svc import evaluate
+from devdata import rec_evaluation as evaluate
 
 
 def test_evaluation_command_reports_every_method(capsys: pytest.CaptureFixture[str]) -> None:

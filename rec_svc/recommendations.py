@@ -1,13 +1,13 @@
-"""rec_svc's domain layer: the RPCs' logic over the served Snapshot, rec's store and the catalog.
+"""Recommendations: Discover Weekly, radio, similar tracks and artists, /v1/recommendations.
 
-Every method reads `holder.current` once and uses that Snapshot to the end, which is what
+The rules over the served Snapshot, rec's store and the catalog. Every method reads
+`holder.current` once and uses that Snapshot to the end, which is what
 lets a new version be swapped in under load without failing or mixing versions in a request.
 Responses carry ids; the servicer turns them into catalog Track objects.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -15,22 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
 from meshkit import ids
-from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from meshkit.errors import InvalidArgument, NotFound, Unavailable
 from meshkit.metrics import CACHE_HITS, CACHE_MISSES, RECOMMENDATION_SECONDS
 from rec_svc import radio, recommend, tunables
-from rec_svc.catalog import CatalogClient
-from rec_svc.config import RecSettings
-from rec_svc.index import IndexHolder
-from rec_svc.inputs import meta_from_row
+from rec_svc.clients import Catalog
+from rec_svc.holder import IndexHolder
 from rec_svc.model.types import TrackMeta
+from rec_svc.settings import RecSettings
 from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore, StoredMix
-from rec_svc.versions import read_version
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +60,12 @@ class SeedResult:
     after_filtering: int
 
 
-class RecService:
-    def __init__(
-        self, store: RecStore, catalog: CatalogClient, holder: IndexHolder, settings: RecSettings
-    ) -> None:
+class Recommendations:
+    def __init__(self, store: RecStore, catalog: Catalog, holder: IndexHolder, settings: RecSettings) -> None:
         self.store = store
         self.catalog = catalog
         self.holder = holder
         self.settings = settings
-        self._reload_lock = asyncio.Lock()
 
     def snapshot(self) -> Snapshot:
         snap = self.holder.current
@@ -280,45 +274,6 @@ class RecService:
     async def add_tracks(self, metas: list[TrackMeta]) -> None:
         """Tracks announced on catalog.changes.v1: into the live index without a rebuild."""
         self.holder.add_tracks(metas)
-
-    # -- index versions -------------------------------------------------------------------------
-
-    async def reload(self, version: str = "") -> Snapshot:
-        """Load `version` (default: the active one) and swap it in; the old one drains naturally."""
-        async with self._reload_lock:
-            row = await (self.store.find_version(version) if version else self.store.active_version())
-            if row is None:
-                if version:
-                    raise NotFound(f"index version {version!r} not found")
-                raise FailedPrecondition("no index version has been built yet")
-            if version and not row.active:
-                await self.store.activate(row.version)  # so every replica's poller agrees
-            current = self.holder.current
-            if current is not None and current.version == row.version:
-                return current
-            snap = await asyncio.to_thread(read_version, Path(row.path), ef=self.settings.hnsw_ef)
-            await self.holder.swap(snap)
-            await self.catch_up_tracks(snap)
-            return snap
-
-    async def catch_up_tracks(self, snap: Snapshot) -> int:
-        """Tracks rec learnt of since this version was built (catalog events, streams): add them live."""
-        rows = await self.store.track_infos()
-        missing = [meta_from_row(r) for r in rows if r.track_id not in snap.tracks.rows]
-        if missing:
-            self.holder.add_tracks(missing, snap)
-        return len(missing)
-
-    async def poll_versions(self) -> None:
-        """Background task: follow rec.index_versions' active version (the batch job activates it)."""
-        while True:
-            await asyncio.sleep(self.settings.reload_poll_s)
-            try:
-                await self.reload()
-            except FailedPrecondition:
-                pass
-            except Exception:
-                log.exception("reloading indexes failed; keeping the current version")
 
 
 def _split(text: str) -> list[str]:

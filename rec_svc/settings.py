@@ -1,4 +1,4 @@
-"""rec_svc's own settings (REC_* environment variables), next to the shared meshkit ones."""
+"""rec_svc's own settings (REC_* environment variables), beside the shared ones in meshkit.config."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Offline evaluation: Discover Weekly against next week's listening, on a synthetic world.
 
-    python -m rec_svc.evaluate [--users N] [--tracks N] [--small] [--json]
+    python -m devdata.rec_evaluation [--users N] [--tracks N] [--small] [--json]
 
 Each user's last week is held out; the model is built from everything before it, exactly as
 the batch job would build it that morning. A user's relevant set is the tracks they played
@@ -25,11 +25,11 @@ from datetime import timedelta
 
 import numpy as np
 
+from devdata.rec_world import SyntheticConfig, World, generate
 from rec_svc import recommend
 from rec_svc.index import AnnIndex
 from rec_svc.model.build import build_model
 from rec_svc.model.params import ModelParams
-from rec_svc.model.synthetic import SyntheticConfig, World, generate
 from rec_svc.model.weighting import DAY_S
 from rec_svc.snapshot import Snapshot
 
@@ -231,7 +231,9 @@ SMALL = SyntheticConfig(n_genres=8, n_artists=60, n_tracks=600, n_users=300, n_p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rec_svc.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devdata.rec_evaluation", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--small", action="store_true", help="a small world (seconds; what the test runs)")
     parser.add_argument("--users", type=int, help="number of synthetic users")
     parser.add_argument("--tracks", type=int, help="number of synthetic tracks")
