@@ -6,8 +6,9 @@ get the first answer and change nothing again. The mechanism, per (scope, user, 
 
 1. ``SET key <pending> NX EX lease_s``: the first request claims the key. The lease is short, so a
    process that dies mid-request does not block the key for the whole TTL.
-2. The claimant runs the write and stores ``<done + serialized protobuf response>`` with
-   ``EX ttl_s`` (300 s by default, the window the API promises).
+2. The claimant runs the write and stores ``<done + serialized answer>`` with ``EX ttl_s`` (300 s
+   by default, the window the API promises). The answer is a protobuf message or a domain value
+   (a dataclass), through a `Codec`: domain modules own idempotency and return domain types.
 3. A duplicate that finds ``done`` gets the stored response; one that finds ``pending`` (the first
    is still running) polls for up to ``wait_s`` and then gets ABORTED, which a client retries.
 4. A write that fails releases its claim (only if still its own), so a corrected retry can run:
@@ -32,8 +33,10 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+import pydantic
+import pydantic_core
 import redis.asyncio as redis
 from google.protobuf.message import Message
 from redis.exceptions import RedisError
@@ -44,6 +47,7 @@ from meshkit.text import has_control_characters
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 DEFAULT_TTL_S = 300
 MAX_KEY_LENGTH = 255
@@ -55,6 +59,54 @@ def check_key(key: str, name: str = "idempotency key", max_length: int = MAX_KEY
         raise InvalidArgument(f"{name}: at most {max_length} characters")
     if has_control_characters(key):
         raise InvalidArgument(f"{name}: control characters are not allowed")
+
+
+def fingerprint(request: object) -> str:
+    """A hash of a request's content (a protobuf message, bytes, or a value pydantic can dump).
+
+    Stored beside an answer, so a key reused for a *different* request is refused.
+    """
+    if isinstance(request, Message):
+        data = request.SerializeToString(deterministic=True)
+    elif isinstance(request, bytes):
+        data = request
+    else:
+        data = pydantic_core.to_json(request)
+    return hashlib.sha256(data).hexdigest()
+
+
+class Codec(Protocol[T]):
+    """How an answer is stored and replayed."""
+
+    def dumps(self, value: T) -> bytes: ...
+
+    def loads(self, data: bytes) -> T: ...
+
+
+class ProtoCodec(Generic[M]):
+    """A protobuf message, serialized deterministically."""
+
+    def __init__(self, message_type: type[M]) -> None:
+        self.message_type = message_type
+
+    def dumps(self, value: M) -> bytes:
+        return value.SerializeToString(deterministic=True)
+
+    def loads(self, data: bytes) -> M:
+        return self.message_type.FromString(data)
+
+
+class ValueCodec(Generic[T]):
+    """A domain value (dataclass, UUID, list, ...) as JSON, through pydantic's validation of its type."""
+
+    def __init__(self, value_type: Any) -> None:
+        self.adapter: pydantic.TypeAdapter[T] = pydantic.TypeAdapter(value_type)
+
+    def dumps(self, value: T) -> bytes:
+        return self.adapter.dump_json(value)
+
+    def loads(self, data: bytes) -> T:
+        return self.adapter.validate_json(data)
 
 
 # Deletes the key only while it still holds this request's pending claim: a claim that expired and
@@ -98,17 +150,24 @@ class Idempotency:
         scope: str,
         user: str,
         key: str,
-        request: Message,
-        response_type: type[M],
-        write: Callable[[], Awaitable[M]],
-    ) -> M:
-        """Run `write` once per key within the TTL; without a key, just run it."""
+        request: object,
+        answer: type[Message] | Codec[T],
+        write: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Run `write` once per key within the TTL; without a key, just run it.
+
+        `request` is what the key must keep meaning (see `fingerprint`); `answer` is the protobuf
+        type of the answer, or a `Codec` of any other type.
+        """
         if not key:
             return await write()
         check_key(key)
+        codec: Codec[Any] = (
+            ProtoCodec(answer) if isinstance(answer, type) and issubclass(answer, Message) else answer
+        )
         name = self.redis_key(scope, user, key)
-        fingerprint = _fingerprint(request)
-        claim = json.dumps({"state": "pending", "fp": fingerprint, "token": uuid.uuid4().hex})
+        request_fp = fingerprint(request)
+        claim = json.dumps({"state": "pending", "fp": request_fp, "token": uuid.uuid4().hex})
         deadline = time.monotonic() + self.wait_s
         while True:
             try:
@@ -120,10 +179,11 @@ class Idempotency:
             if stored is None:
                 continue  # the first request failed and released its claim: take it over
             entry = json.loads(stored)
-            if entry["fp"] != fingerprint:
+            if entry["fp"] != request_fp:
                 raise InvalidArgument("this idempotency key was already used for a different request")
             if entry["state"] == "done":
-                return response_type.FromString(base64.b64decode(entry["body"]))
+                replayed: T = codec.loads(base64.b64decode(entry["body"]))
+                return replayed
             if time.monotonic() >= deadline:
                 raise Aborted("a request with this idempotency key is still in progress; retry it later")
             await asyncio.sleep(self.poll_s)
@@ -133,8 +193,8 @@ class Idempotency:
         except BaseException:
             await self._give_up(name, claim)
             raise
-        body = base64.b64encode(response.SerializeToString(deterministic=True)).decode()
-        done = json.dumps({"state": "done", "fp": fingerprint, "body": body})
+        body = base64.b64encode(codec.dumps(response)).decode()
+        done = json.dumps({"state": "done", "fp": request_fp, "body": body})
         try:
             await self.redis.set(name, done, ex=self.ttl_s)
         except RedisError:
@@ -147,8 +207,3 @@ class Idempotency:
             await self._release(keys=[name], args=[claim])
         except RedisError:
             log.warning("could not release an idempotency claim; it expires with its lease")
-
-
-def _fingerprint(request: Message) -> str:
-    """A hash of the request's content, so a key reused for another request is detected."""
-    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()[:32]

@@ -1,17 +1,19 @@
-"""meshkit.idempotency (the mechanism behind library_svc's retry-safe writes) against real Redis."""
+"""meshkit.idempotency (retry-safe writes) against real Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as redis
 from spotify.library.v1 import library_pb2
 
 from meshkit.errors import Aborted, InvalidArgument
-from meshkit.idempotency import Idempotency
+from meshkit.idempotency import Idempotency, ValueCodec, fingerprint
 from meshkit.redis_client import create_redis
 
 Reply = library_pb2.AddPlaylistItemsResponse
@@ -123,3 +125,43 @@ async def test_a_key_no_store_can_hold_is_refused_before_the_write(client: redis
         await once.run("rpc", "user", key, request(), Reply, write)
     assert write.runs == 0
     assert await client.exists(once.redis_key("rpc", "user", key)) == 0
+
+
+@dataclass(frozen=True)
+class AddItems:
+    """A domain command and its answer, as a domain module keys and replays them."""
+
+    playlist_id: uuid.UUID
+    uris: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Added:
+    snapshot: str
+    at: datetime
+
+
+async def test_a_domain_answer_replays_through_a_value_codec(client: redis.Redis) -> None:
+    once, key, runs = Idempotency(client), str(uuid.uuid4()), []
+    command = AddItems(uuid.uuid4(), ("spotify:track:0000000000000000000001",))
+
+    async def write() -> Added:
+        runs.append(1)
+        return Added(f"v{len(runs)}", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+    first = await once.run("rpc", "user", key, command, ValueCodec(Added), write)
+    again = await once.run("rpc", "user", key, command, ValueCodec(Added), write)
+    assert first == again == Added("v1", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    assert runs == [1]
+    with pytest.raises(InvalidArgument, match="different request"):
+        other = AddItems(command.playlist_id, ("spotify:track:0000000000000000000002",))
+        await once.run("rpc", "user", key, other, ValueCodec(Added), write)
+
+
+def test_fingerprints_tell_requests_apart_whatever_their_form() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert fingerprint(AddItems(first, ("a",))) == fingerprint(AddItems(first, ("a",)))
+    assert fingerprint(AddItems(first, ("a",))) != fingerprint(AddItems(second, ("a",)))
+    assert fingerprint(request()) == fingerprint(request())
+    assert fingerprint(request()) != fingerprint(request("spotify:track:0000000000000000000002"))
+    assert fingerprint(b"x") != fingerprint(b"y")
