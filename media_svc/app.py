@@ -37,7 +37,8 @@ CONTENT_TYPES: dict[str, str] = {
 FALLBACK_CONTENT_TYPE = "application/octet-stream"
 # Bytes read per chunk when sendfile is unavailable (TLS, some platforms): a few Vorbis pages.
 CHUNK_SIZE = 256 * 1024
-# The seed's request-latency buckets (http_request_duration_seconds).
+# meshkit.metrics.LATENCY_BUCKETS, not imported: that module registers the gRPC services' metrics
+# on the global registry, where this process registers its own http_request_duration_seconds.
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 STORAGE_ROOT_KEY: web.AppKey[Path] = web.AppKey("storage_root", Path)

@@ -19,6 +19,7 @@ from aiohttp.web_response import StreamResponse
 
 from media_svc.app import make_app
 from meshkit.config import Settings, get_settings
+from meshkit.logs import configure_logging
 from meshkit.signing import KeyRing
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,7 @@ def build_app(settings: Settings) -> web.Application:
 def main() -> None:
     """Entry point of ``python -m media_svc``."""
     settings = get_settings()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+    configure_logging("media_svc", settings.log_level)
     host, port = parse_addr(settings.listen_addr or settings.media_addr)
     if not settings.storage_root.is_dir():
         log.warning("storage root %s does not exist yet: every object will be 404", settings.storage_root)

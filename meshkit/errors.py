@@ -73,7 +73,7 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
-# How Envoy's transcoder (and the seed's dashboards) see each status: the HTTP code.
+# How Envoy's transcoder (and the dashboards) see each status: the HTTP code.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
     grpc.StatusCode.CANCELLED: 499,

@@ -1,4 +1,4 @@
-"""Prometheus metrics with the seed's names, labels and buckets, defined once for every service."""
+"""Prometheus metrics with the names, labels and buckets the dashboards use, defined once."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
-# The seed calls it http_request_duration_seconds; for a gRPC call `method` is the RPC name,
+# Request latency buckets, seconds: every request histogram in the mesh uses them.
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+# http_request_duration_seconds, named as for HTTP; for a gRPC call `method` is the RPC name,
 # `route` the full method path and `status_code` the HTTP status Envoy maps the gRPC status to,
-# so the seed's SLI queries (status_code=~"5..") work unchanged.
+# so the SLI queries (status_code=~"5..") work unchanged.
 REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
     "Duration of requests in seconds",
     ["method", "route", "status_code"],
-    buckets=[0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets=LATENCY_BUCKETS,
 )
 PLAYBACK_EVENTS = Counter("playback_events_total", "Total playback events", ["event_type", "device_type"])
 ACTIVE_STREAMS = Gauge("active_streams", "Number of currently active streams")

@@ -1,10 +1,10 @@
 """Discover Weekly and its parts, as pure functions of a Snapshot and one user's history.
 
-The seed's algorithm: the user's embedding from 28 days of history; 100 similar users by ANN
-over user embeddings and their top tracks the user has not heard (collaborative); tracks
-similar to the user's liked tracks by ANN over track embeddings (content); blended 60/40;
-at most 2 per artist; 30 tracks; nothing heard in the last 28 days. The batch job, the
-service and the offline evaluation all call these functions.
+The hybrid of docs/architecture.md, decision 9: the user's embedding from 28 days of history;
+100 similar users by ANN over user embeddings and their top tracks the user has not heard
+(collaborative); tracks similar to the user's liked tracks by ANN over track embeddings
+(content); blended 60/40; at most 2 per artist; 30 tracks; nothing heard in the last 28 days.
+The batch job, the service and the offline evaluation all call these functions.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ DW_SIZE = 30
 MAX_PER_ARTIST = 2
 COLLABORATIVE_SHARE = 0.6
 NEIGHBOURS = 100
-LIKED_MAX = 20  # the seed's "liked tracks": rating > LIKED_RATING, strongest first
+LIKED_MAX = 20  # "liked tracks": rating > LIKED_RATING, strongest first
 LIKED_RATING = 0.3
 CONTENT_PER_SEED = 50
 POOL = 300  # candidates kept from each source before blending
@@ -140,8 +140,8 @@ def liked(state: UserState) -> list[tuple[int, float]]:
 def content_based(snap: Snapshot, state: UserState, limit: int = POOL) -> list[tuple[int, float]]:
     """Tracks near the user's liked tracks in embedding space, weighted by how much each is liked.
 
-    The seed averages the liked tracks into one query; one query per liked track (batched in
-    one hnswlib call) keeps a listener with two distinct tastes from landing between them.
+    Averaging the liked tracks into one query would land a listener with two distinct tastes
+    between them; one query per liked track (batched in one hnswlib call) keeps both.
     """
     seeds = liked(state)
     if not seeds:

@@ -187,7 +187,7 @@ class OfflineManager:
         return license
 
     def download_playlist(self, playlist_id: str, quality: str = "high") -> list[str]:
-        """Download every track of a playlist and remember it for 30 days (the seed's rule)."""
+        """Download every track of a playlist and remember it for 30 days (a license's lifetime)."""
         track_ids: list[str] = []
         offset = 0
         while True:

@@ -51,7 +51,7 @@ class Interactions:
     """Listening history in columns, because histories run to millions of rows.
 
     `weight` is completion-weighted: a completed (counted) play is 1.0, a partial play its
-    completed fraction, and a skip is negative (the seed: skips count against).
+    completed fraction, and a skip is negative (a skip counts against the track).
     """
 
     users: tuple[uuid.UUID, ...]

@@ -1,4 +1,4 @@
-"""GetDiscoverWeekly over real gRPC: the seed's rules, new users, and the store."""
+"""GetDiscoverWeekly over real gRPC: its rules (decision 9), new users, and the store."""
 
 from __future__ import annotations
 
