@@ -30,6 +30,7 @@ from rec_svc import recommend
 from rec_svc.index import AnnIndex
 from rec_svc.model.build import build_model
 from rec_svc.model.params import ModelParams
+from rec_svc.model.types import Play
 from rec_svc.model.weighting import DAY_S
 from rec_svc.snapshot import Snapshot
 
@@ -58,12 +59,12 @@ class Report:
     config: dict
 
 
-def _holdout(world: World, now: float) -> dict[int, tuple[list[recommend.Play], set]]:
+def _holdout(world: World, now: float) -> dict[int, tuple[list[Play], set]]:
     """Per user index: their 28-day history before `now` and the relevant tracks of the next week."""
     inter = world.interactions
     tracks = inter.tracks
     hist_start = now - 28 * DAY_S
-    out: dict[int, tuple[list[recommend.Play], set]] = {}
+    out: dict[int, tuple[list[Play], set]] = {}
     order = np.argsort(inter.user_idx, kind="stable")
     users = inter.user_idx[order]
     bounds = np.searchsorted(users, np.arange(len(inter.users) + 1))
@@ -79,7 +80,7 @@ def _holdout(world: World, now: float) -> dict[int, tuple[list[recommend.Play], 
         if not past.size or not relevant:
             continue
         plays = [
-            recommend.Play(
+            Play(
                 tracks[int(inter.track_idx[r])],
                 datetime.fromtimestamp(inter.ts[r], UTC),
                 float(inter.weight[r]),

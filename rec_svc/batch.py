@@ -34,7 +34,7 @@ from rec_svc.clients import Catalog
 from rec_svc.inputs import RecInputSource
 from rec_svc.model.build import build_model
 from rec_svc.model.params import DIM, ModelParams
-from rec_svc.model.types import ModelInputs
+from rec_svc.model.types import ModelInputs, Play
 from rec_svc.settings import RecSettings, get_rec_settings
 from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore, StoredMix
@@ -52,7 +52,7 @@ def mixes_for(snap: Snapshot, inputs: ModelInputs) -> list[StoredMix]:
     """A Discover Weekly for every user with plays in the history window."""
     since = inputs.now.timestamp() - snap.params.history_days * 86_400
     inter = inputs.interactions
-    plays: dict[int, list[recommend.Play]] = defaultdict(list)
+    plays: dict[int, list[Play]] = defaultdict(list)
     for u, t, ts, w in zip(
         inter.user_idx.tolist(),
         inter.track_idx.tolist(),
@@ -61,7 +61,7 @@ def mixes_for(snap: Snapshot, inputs: ModelInputs) -> list[StoredMix]:
         strict=True,
     ):
         if ts >= since:
-            plays[u].append(recommend.Play(inter.tracks[t], datetime.fromtimestamp(ts, UTC), w))
+            plays[u].append(Play(inter.tracks[t], datetime.fromtimestamp(ts, UTC), w))
     out: list[StoredMix] = []
     for u, history in plays.items():
         user_id = inter.users[u]

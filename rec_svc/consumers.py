@@ -28,7 +28,6 @@ from meshkit.errors import InvalidArgument
 from meshkit.kafka import ConsumerConfig, ConsumerLoop
 from rec_svc.clients import Catalog, meta_of
 from rec_svc.holder import IndexHolder
-from rec_svc.inputs import row_from_meta
 from rec_svc.model.types import TrackMeta
 from rec_svc.store import RecStore
 
@@ -136,7 +135,7 @@ class EventApplier:
         meta = await self._meta(event.track, track_id) if event.HasField("track") else None
         if meta is None:
             return
-        await self.store.upsert_tracks([row_from_meta(meta)], event=claim)
+        await self.store.upsert_tracks([meta], event=claim)
         # In memory it is idempotent, so a redelivered event still reaches a freshly started process.
         self.holder.add_tracks([meta])
 

@@ -16,32 +16,10 @@ import grpc
 from meshkit.channels import is_status
 from rec_svc.clients import Catalog
 from rec_svc.model.params import ModelParams
-from rec_svc.model.types import Interactions, ModelInputs, TrackMeta
-from rec_svc.models import TrackInfo
+from rec_svc.model.types import Interactions, ModelInputs
 from rec_svc.store import RecStore
 
 log = logging.getLogger(__name__)
-
-
-def meta_from_row(row: TrackInfo) -> TrackMeta:
-    return TrackMeta(
-        track_id=row.track_id,
-        artist_ids=tuple(row.artist_ids or ()),
-        genres=tuple(row.genres or ()),
-        features=row.features,
-        popularity=float(row.popularity or 0),
-    )
-
-
-def row_from_meta(meta: TrackMeta) -> dict:
-    return {
-        "track_id": meta.track_id,
-        "artist_ids": list(meta.artist_ids),
-        "genres": list(meta.genres),
-        "features": dict(meta.features) if meta.features else None,
-        "popularity": round(meta.popularity),
-        "deleted": False,
-    }
 
 
 class RecInputSource:
@@ -53,8 +31,8 @@ class RecInputSource:
     async def load(self, now: datetime) -> ModelInputs:
         since = now - timedelta(days=self.params.model_window_days)
         rows = [row async for row in self.store.interactions(since)]
-        known = {row.track_id: row for row in await self.store.track_infos(include_deleted=True)}
-        wanted = {t for t, row in known.items() if not row.deleted} | {track for _, track, _, _ in rows}
+        known = {meta.track_id: meta for meta in await self.store.track_metas()}
+        wanted = set(known) | {track for _, track, _, _ in rows}
         try:
             wanted |= await self.catalog.enumerate_tracks()
             metas = await self.catalog.track_metas(sorted(wanted))
@@ -62,9 +40,9 @@ class RecInputSource:
             if not is_status(err, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise  # a catalog that answers wrongly must not quietly degrade a published version
             log.warning("catalog unavailable, building on rec's last known track facts: %s", err.details())
-            metas = [meta_from_row(row) for t, row in known.items() if t in wanted and not row.deleted]
+            metas = [meta for t, meta in known.items() if t in wanted]
         else:
-            await self.store.upsert_tracks(list({m.track_id: row_from_meta(m) for m in metas}.values()))
+            await self.store.upsert_tracks(list({m.track_id: m for m in metas}.values()))
             # Tracks the catalog no longer returns are gone: never recommend them again.
             await self.store.mark_deleted(sorted(wanted - {m.track_id for m in metas}))
         present = {m.track_id for m in metas}

@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from rec_svc.model import weighting
+from rec_svc.model.types import Play
 from rec_svc.snapshot import Snapshot
 
 DW_SIZE = 30
@@ -28,15 +29,6 @@ LIKED_RATING = 0.3
 CONTENT_PER_SEED = 50
 POOL = 300  # candidates kept from each source before blending
 RANK_FUSION_K = 20.0  # reciprocal-rank constant: how fast a candidate's weight falls with its rank
-
-
-@dataclass(frozen=True)
-class Play:
-    """One entry of a user's history as rec stores it."""
-
-    track_id: uuid.UUID
-    at: datetime
-    weight: float = 1.0
 
 
 @dataclass

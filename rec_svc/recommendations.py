@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from spotify.catalog.v1 import catalog_pb2
 
 from meshkit import ids
 from meshkit.errors import InvalidArgument, NotFound, Unavailable
@@ -24,7 +25,7 @@ from meshkit.metrics import CACHE_HITS, CACHE_MISSES, RECOMMENDATION_SECONDS
 from rec_svc import radio, recommend, tunables
 from rec_svc.clients import Catalog
 from rec_svc.holder import IndexHolder
-from rec_svc.model.types import TrackMeta
+from rec_svc.model.types import Play, TrackMeta
 from rec_svc.settings import RecSettings
 from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore, StoredMix
@@ -96,7 +97,7 @@ class Recommendations:
         return mix, algorithm
 
     def generate_mix(
-        self, snap: Snapshot, user_id: uuid.UUID, plays: list[recommend.Play], now: datetime
+        self, snap: Snapshot, user_id: uuid.UUID, plays: list[Play], now: datetime
     ) -> tuple[StoredMix, str]:
         started = time.perf_counter()
         state = recommend.user_state(snap, user_id, plays, now)
@@ -166,7 +167,12 @@ class Recommendations:
     # -- /v1/recommendations --------------------------------------------------------------------
 
     async def recommendations(
-        self, seed_tracks: str, seed_artists: str, seed_genres: str, limit: int, request: object
+        self,
+        seed_tracks: str,
+        seed_artists: str,
+        seed_genres: str,
+        limit: int,
+        filters: list[tunables.Tunable],
     ) -> tuple[list[SeedResult], list[uuid.UUID]]:
         lists = {
             "track": _split(seed_tracks),
@@ -181,7 +187,6 @@ class Recommendations:
         if limit < 0 or limit > 100:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
         limit = limit or 20
-        filters = tunables.parse(request)
         snap = self.snapshot()
         seeds = [
             await self._seed(snap, kind, value, what=f"seed_{kind}s", unknown=InvalidArgument)
@@ -229,6 +234,24 @@ class Recommendations:
                     relaxed.offer(row)
             div.taken.extend(relaxed.taken)
         return results, [snap.track_id(r) for r in div.taken]
+
+    # -- catalog objects in answers ---------------------------------------------------------------
+
+    async def tracks(self, track_ids: list[uuid.UUID]) -> list[catalog_pb2.Track]:
+        """Catalog track objects in the given order (tracks the catalog no longer has are left out).
+
+        They are catalog_svc's own objects, carried through unread: rec never formats catalog data.
+        """
+        found = await self.catalog.tracks(track_ids)
+        return [found[t] for t in track_ids if t in found]
+
+    async def artists(self, artist_ids: list[uuid.UUID]) -> list[catalog_pb2.Artist]:
+        found = await self.catalog.artists(artist_ids) if artist_ids else {}
+        return [found[a] for a in artist_ids if a in found]
+
+    async def genre_seeds(self) -> list[str]:
+        """Seeds are the catalog's genres: catalog_svc owns them, so rec asks rather than keeps a copy."""
+        return sorted(await self.catalog.genres())
 
     # -- seeds ----------------------------------------------------------------------------------
 

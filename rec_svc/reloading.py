@@ -13,7 +13,6 @@ from pathlib import Path
 
 from meshkit.errors import FailedPrecondition, NotFound
 from rec_svc.holder import IndexHolder
-from rec_svc.inputs import meta_from_row
 from rec_svc.settings import RecSettings
 from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore
@@ -49,8 +48,7 @@ class IndexReloader:
 
     async def catch_up_tracks(self, snap: Snapshot) -> int:
         """Tracks rec learnt of since this version was built (catalog events, streams): add them live."""
-        rows = await self.store.track_infos()
-        missing = [meta_from_row(r) for r in rows if r.track_id not in snap.tracks.rows]
+        missing = [m for m in await self.store.track_metas() if m.track_id not in snap.tracks.rows]
         if missing:
             self.holder.add_tracks(missing, snap)
         return len(missing)

@@ -76,7 +76,7 @@ def make_setup(
             consumer.start()
             # Joined off the loop: the consumer thread may be waiting for the loop to apply a batch.
             stack.push_async_callback(asyncio.to_thread, consumer.stop)
-        servicer = RecommendationServicer(recommendations, reloader, catalog, settings.public_base_url)
+        servicer = RecommendationServicer(recommendations, reloader, settings.public_base_url)
         rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
         if on_ready is not None:
             on_ready(RecRuntime(recommendations, reloader, applier))

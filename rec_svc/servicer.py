@@ -1,22 +1,19 @@
 """RecommendationService: protobuf in, domain calls, protobuf out.
 
-Track and artist objects in responses are the catalog's own (BatchGetTracks, one call per 50
-ids; BatchGetArtists), so rec never keeps or formats catalog data for clients.
+Track and artist objects in responses are the catalog's own, fetched by the domain module.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
-from spotify.catalog.v1 import catalog_pb2
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit.context import current_caller
 from meshkit.errors import InvalidArgument
-from rec_svc.clients import Catalog
+from rec_svc import tunables
 from rec_svc.recommend import DW_SIZE
 from rec_svc.recommendations import Recommendations
 from rec_svc.reloading import IndexReloader
@@ -38,18 +35,11 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         self,
         recommendations: Recommendations,
         reloader: IndexReloader,
-        catalog: Catalog,
         public_base_url: str,
     ) -> None:
         self.recommendations = recommendations
         self.reloader = reloader
-        self.catalog = catalog
         self.base = public_base_url.rstrip("/")
-
-    async def _tracks(self, track_ids: list[uuid.UUID]) -> list[catalog_pb2.Track]:
-        """Catalog track objects in the given order (tracks the catalog no longer has are left out)."""
-        found = await self.catalog.tracks(track_ids)
-        return [found[t] for t in track_ids if t in found]
 
     async def GetDiscoverWeekly(
         self, request: rec_pb2.GetDiscoverWeeklyRequest, context: aio.ServicerContext
@@ -58,7 +48,7 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         if request.limit < 0 or request.limit > DW_SIZE:
             raise InvalidArgument(f"limit must be between 1 and {DW_SIZE}, got {request.limit}")
         mix, _ = await self.recommendations.discover_weekly(user_id)
-        tracks = await self._tracks(mix.track_ids[: request.limit or DW_SIZE])
+        tracks = await self.recommendations.tracks(mix.track_ids[: request.limit or DW_SIZE])
         return rec_pb2.GetDiscoverWeeklyResponse(
             tracks=tracks, generated_at=_ts(mix.generated_at), model_version=mix.model_version
         )
@@ -73,26 +63,31 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         track_ids, token = await self.recommendations.radio(
             kind, getattr(request, which), request.page_size, request.page_token
         )
-        return rec_pb2.GetRadioResponse(tracks=await self._tracks(track_ids), next_page_token=token)
+        return rec_pb2.GetRadioResponse(
+            tracks=await self.recommendations.tracks(track_ids), next_page_token=token
+        )
 
     async def GetSimilarTracks(
         self, request: rec_pb2.GetSimilarTracksRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetSimilarTracksResponse:
         track_ids = await self.recommendations.similar_tracks(request.id, request.limit)
-        return rec_pb2.GetSimilarTracksResponse(tracks=await self._tracks(track_ids))
+        return rec_pb2.GetSimilarTracksResponse(tracks=await self.recommendations.tracks(track_ids))
 
     async def GetSimilarArtists(
         self, request: rec_pb2.GetSimilarArtistsRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetSimilarArtistsResponse:
         artist_ids = await self.recommendations.similar_artists(request.id)
-        found = await self.catalog.artists(artist_ids) if artist_ids else {}
-        return rec_pb2.GetSimilarArtistsResponse(artists=[found[a] for a in artist_ids if a in found])
+        return rec_pb2.GetSimilarArtistsResponse(artists=await self.recommendations.artists(artist_ids))
 
     async def GetRecommendations(
         self, request: rec_pb2.GetRecommendationsRequest, context: aio.ServicerContext
     ) -> rec_pb2.GetRecommendationsResponse:
         seeds, track_ids = await self.recommendations.recommendations(
-            request.seed_tracks, request.seed_artists, request.seed_genres, request.limit, request
+            request.seed_tracks,
+            request.seed_artists,
+            request.seed_genres,
+            request.limit,
+            tunables.parse(request),
         )
         return rec_pb2.GetRecommendationsResponse(
             seeds=[
@@ -106,14 +101,13 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
                 )
                 for s in seeds
             ],
-            tracks=await self._tracks(track_ids),
+            tracks=await self.recommendations.tracks(track_ids),
         )
 
     async def ListAvailableGenreSeeds(
         self, request: rec_pb2.ListAvailableGenreSeedsRequest, context: aio.ServicerContext
     ) -> rec_pb2.ListAvailableGenreSeedsResponse:
-        """Seeds are the catalog's genres: catalog_svc owns them, so ask it rather than keep a copy."""
-        return rec_pb2.ListAvailableGenreSeedsResponse(genres=sorted(await self.catalog.genres()))
+        return rec_pb2.ListAvailableGenreSeedsResponse(genres=await self.recommendations.genre_seeds())
 
     async def GetIndexStatus(
         self, request: rec_pb2.GetIndexStatusRequest, context: aio.ServicerContext

@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meshkit import db
+from rec_svc.model.types import Play, TrackMeta
 from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
-from rec_svc.recommend import Play
 
 
 @dataclass(frozen=True)
@@ -137,16 +137,13 @@ class RecStore:
 
     # -- catalog copy ---------------------------------------------------------------------------
 
-    async def track_infos(self, *, include_deleted: bool = False) -> list[TrackInfo]:
+    async def track_metas(self) -> list[TrackMeta]:
+        """rec's copy of the catalog's facts about the tracks not deleted, by id."""
         async with self.sessions() as session:
-            query = select(TrackInfo)
-            if not include_deleted:
-                query = query.where(TrackInfo.deleted.is_(False))
-            return list(await session.scalars(query.order_by(TrackInfo.track_id)))
+            query = select(TrackInfo).where(TrackInfo.deleted.is_(False)).order_by(TrackInfo.track_id)
+            return [_meta(row) for row in await session.scalars(query)]
 
-    async def upsert_tracks(
-        self, rows: Sequence[dict[str, Any]], event: tuple[str, str] | None = None
-    ) -> bool:
+    async def upsert_tracks(self, metas: Sequence[TrackMeta], event: tuple[str, str] | None = None) -> bool:
         """Write catalog facts; with `event` (id, topic), only if that event was not applied before.
 
         Returns False when the event had already been applied (nothing written).
@@ -154,8 +151,8 @@ class RecStore:
         async with self.sessions.begin() as session:
             if event is not None and not await self._claim(session, *event):
                 return False
-            if rows:
-                stmt = insert(TrackInfo).values(list(rows))
+            if metas:
+                stmt = insert(TrackInfo).values([_row(m) for m in metas])
                 await session.execute(
                     stmt.on_conflict_do_update(
                         index_elements=[TrackInfo.track_id],
@@ -281,3 +278,24 @@ def _mix(row: DiscoverWeekly | None) -> StoredMix | None:
     if row is None:
         return None
     return StoredMix(row.user_id, list(row.track_ids), row.generated_at, row.model_version)
+
+
+def _meta(row: TrackInfo) -> TrackMeta:
+    return TrackMeta(
+        track_id=row.track_id,
+        artist_ids=tuple(row.artist_ids or ()),
+        genres=tuple(row.genres or ()),
+        features=row.features,
+        popularity=float(row.popularity or 0),
+    )
+
+
+def _row(meta: TrackMeta) -> dict[str, Any]:
+    return {
+        "track_id": meta.track_id,
+        "artist_ids": list(meta.artist_ids),
+        "genres": list(meta.genres),
+        "features": dict(meta.features) if meta.features else None,
+        "popularity": round(meta.popularity),
+        "deleted": False,
+    }

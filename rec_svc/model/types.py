@@ -34,6 +34,15 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class Play:
+    """One entry of a user's history as rec stores it."""
+
+    track_id: uuid.UUID
+    at: datetime
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrackMeta:
     """What the catalog knows about a track that matters for recommendations."""
 

@@ -14,7 +14,7 @@ from rec_svc import radio, recommend, tunables
 from rec_svc.model import als, content
 from rec_svc.model.build import build_model
 from rec_svc.model.params import ModelParams
-from rec_svc.model.types import Interactions, ModelInputs, TrackMeta
+from rec_svc.model.types import Interactions, ModelInputs, Play, TrackMeta
 from rec_svc.snapshot import Snapshot
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -106,12 +106,12 @@ def test_recency_and_skips_shape_the_user_embedding(tiny: tuple) -> None:
     t = [m.track_id for m in world.tracks]
     rows = [snap.track_row(x) for x in t[:3]]
     vectors = snap.tracks.vectors(rows)
-    recent_a = [recommend.Play(t[0], now - timedelta(days=1)), recommend.Play(t[1], now - timedelta(days=27))]
+    recent_a = [Play(t[0], now - timedelta(days=1)), Play(t[1], now - timedelta(days=27))]
     state = recommend.user_state(snap, uuid.uuid4(), recent_a, now)
     assert state.vector @ vectors[0] > state.vector @ vectors[1], "yesterday weighs more than four weeks ago"
     with_skip = [
-        recommend.Play(t[0], now - timedelta(days=1)),
-        recommend.Play(t[2], now - timedelta(days=1), -1.0),
+        Play(t[0], now - timedelta(days=1)),
+        Play(t[2], now - timedelta(days=1), -1.0),
     ]
     skipped = recommend.user_state(snap, uuid.uuid4(), with_skip, now)
     alone = recommend.user_state(snap, uuid.uuid4(), with_skip[:1], now)
@@ -130,7 +130,7 @@ def test_discover_weekly_rules_on_the_pure_path(tiny: tuple) -> None:
         & (inter.ts < now.timestamp())
     )
     plays = [
-        recommend.Play(inter.tracks[int(i)], datetime.fromtimestamp(ts, UTC), float(w))
+        Play(inter.tracks[int(i)], datetime.fromtimestamp(ts, UTC), float(w))
         for i, ts, w in zip(inter.track_idx[mask], inter.ts[mask], inter.weight[mask], strict=True)
     ]
     state = recommend.user_state(snap, user, plays, now)
