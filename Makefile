@@ -13,17 +13,22 @@ GAPI    := .build/protos
 
 install: $(STAMP)
 
+# -qq: pip's and setuptools' notices (an editable install's) are noise to a newcomer; errors still show.
 $(STAMP): pyproject.toml
-	test -x $(PYTHON) || $(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
-	mkdir -p .tools && cd .tools && (test -f package.json || echo '{"private":true}' > package.json) \
+	@echo "make install: the one step that downloads (about a minute the first time)"
+	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	@echo "  Python packages into $(VENV)/ ..."
+	@$(PYTHON) -m pip install -qq --upgrade pip
+	@$(PYTHON) -m pip install -qq -e '.[dev]'
+	@echo "  buf (protobuf lint and breaking-change checks) into .tools/ ..."
+	@mkdir -p .tools && cd .tools && (test -f package.json || echo '{"private":true}' > package.json) \
 	  && npm install --silent --no-audit --no-fund @bufbuild/buf@1.75.0
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "  installed; everything from here on works offline"
 
 # google/api/*.proto come from the googleapis-common-protos wheel (BSR is out of reach).
 $(GAPI): $(STAMP)
-	$(PYTHON) -m meshctl.protos vendor $(GAPI)
+	@$(PYTHON) -m meshctl.protos vendor $(GAPI)
 
 gen: $(STAMP) $(GAPI)
 	$(PYTHON) -m meshctl.protos gen
@@ -65,26 +70,26 @@ envoy-validate: $(STAMP)
 	$(PYTHON) -m meshctl envoy-validate
 
 migrate: $(STAMP)
-	$(PYTHON) -m meshctl migrate
+	@$(PYTHON) -m meshctl migrate
 
 demo: $(STAMP)
-	$(PYTHON) -m meshctl demo
+	@$(PYTHON) -m meshctl demo
 
 # Rebuild embeddings, hnswlib indexes and Discover Weekly; the running rec_svc swaps them in.
 recs: $(STAMP)
-	$(PYTHON) -m meshctl recs
+	@$(PYTHON) -m meshctl recs
 
 up: $(STAMP) $(GAPI)
-	$(PYTHON) -m meshctl up
+	@$(PYTHON) -m meshctl up
 
 down:
 	@if test -x $(PYTHON); then $(PYTHON) -m meshctl down; else echo "nothing installed, nothing running"; fi
 
 status: $(STAMP)
-	$(PYTHON) -m meshctl status
+	@$(PYTHON) -m meshctl status
 
 logs: $(STAMP)
-	$(PYTHON) -m meshctl logs
+	@$(PYTHON) -m meshctl logs
 
 test: $(STAMP) $(GAPI)
 	$(BIN)/pytest
