@@ -144,10 +144,20 @@ def links(base: str, page: Window, total: int, params: Mapping[str, str] | None 
         return f"{base}?{urlencode({**extra, 'offset': offset, 'limit': page.limit})}"
 
     following = page.offset + page.limit
-    has_next = following < total and (page.max_offset is None or following <= page.max_offset)
+    token = next_page_token(page, total)
     return Links(
         href=url(page.offset),
-        next=url(following) if has_next else "",
+        next=url(following) if token else "",
         previous=url(max(0, page.offset - page.limit)) if page.offset > 0 else "",
-        next_page_token=encode_token(following) if has_next else "",
+        next_page_token=token,
     )
+
+
+def next_page_token(page: Window, total: int) -> str:
+    """The token of the page after `page` of a `total`-item list; empty on the last page.
+
+    For lists whose answer has no links (gRPC-only ones), the same rule `links` follows.
+    """
+    following = page.offset + page.limit
+    has_next = following < total and (page.max_offset is None or following <= page.max_offset)
+    return encode_token(following) if has_next else ""

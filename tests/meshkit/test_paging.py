@@ -62,3 +62,10 @@ def test_links_continue_the_same_list() -> None:
     assert (last.next, last.next_page_token) == ("", "")
     first = paging.links("http://x/v1/albums/1/tracks", paging.window(limit=10), total=35)
     assert first.previous == ""
+
+
+def test_a_list_without_links_gets_the_same_next_page_token() -> None:
+    page = paging.window(offset=20, limit=10)
+    assert paging.next_page_token(page, 35) == paging.links("http://x/l", page, 35).next_page_token
+    assert paging.decode_token(paging.next_page_token(page, 35)) == 30
+    assert paging.next_page_token(paging.window(offset=30, limit=10), 35) == ""
