@@ -1,84 +1,98 @@
-"""Account rules that need no I/O: what an email, a name, a country, a product and roles may be.
+"""Accounts: register, read a profile, change password, email and plan.
 
-Every check raises InvalidArgument before anything is stored, so bad input never reaches the
-database (where a CHECK constraint would turn it into a 500).
+Every change leaves an audit row, written in the same transaction as the change it describes; a
+change that alters what a session carries (the plan) rewrites the user's live sessions too.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+import uuid
 
-from auth_svc.models import ROLES
-from meshkit.errors import InvalidArgument
-
-PRODUCTS = ("free", "premium")
-MAX_DISPLAY_NAME = 100
-# Deliberately loose (one @, a dot in the domain, no spaces): the real check is a confirmation
-# mail, which this backend does not send.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+from auth_svc import rules
+from auth_svc.passwords import PasswordHasher
+from auth_svc.session_store import SessionStore
+from auth_svc.store import Account, AuditEntry, AuthStore
+from meshkit import ids
+from meshkit.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
 
 
-def normalise_email(email: str) -> str:
-    """Emails are compared and stored stripped and lower-cased (unique on lower(email))."""
-    return email.strip().lower()
+class Accounts:
+    def __init__(self, store: AuthStore, sessions: SessionStore, hasher: PasswordHasher) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.hasher = hasher
+
+    async def register(
+        self, *, email: str, password: str, display_name: str, country: str, ip: str
+    ) -> Account:
+        """Create an account (role user, product free). Validates everything before storing."""
+        normalised = rules.check_email(email)
+        rules.check_new_password(password)
+        name = rules.check_display_name(display_name, default=rules.default_display_name(normalised))
+        country_code = rules.check_country(country)
+        if await self.store.email_taken(normalised):  # before paying for a bcrypt hash
+            raise _taken(normalised)
+        password_hash = await self.hasher.hash(password)
+        return await self.store.create_account(
+            email=normalised,
+            password_hash=password_hash,
+            display_name=name,
+            country=country_code,
+            audit=AuditEntry(rules.REGISTER, actor_ip=ip, resource_type="user"),
+        )
+
+    async def me(self, user_id: uuid.UUID) -> Account:
+        """The signed-in user's own account (their session outlived it: Unauthenticated)."""
+        account = await self.store.account(user_id)
+        if account is None:
+            raise Unauthenticated("the session's user no longer exists")
+        return account
+
+    async def profile(self, user_id: uuid.UUID) -> Account:
+        """Anyone's account as others may see it: a banned user is not found."""
+        account = await self.store.account(user_id)
+        if account is None or account.user.banned:
+            raise NotFound(f"user {ids.encode(user_id)} not found")
+        return account
+
+    async def change_password(self, user_id: uuid.UUID, token: str, current: str, new: str, ip: str) -> int:
+        """Set a new password and close every other session; returns how many were closed."""
+        rules.check_new_password(new, field="new_password")
+        account = await self.store.require_account(user_id)
+        entry = AuditEntry.on_user(rules.PASSWORD_CHANGE, user_id, ip)
+        if not await self.hasher.verify(current, account.user.password_hash):
+            await self.store.append_audit(entry.with_details(success=False, reason="wrong_password"))
+            raise PermissionDenied("current_password is not correct")
+        await self.store.set_password(user_id, await self.hasher.hash(new), entry)
+        return await self.sessions.revoke_all(user_id, keep_token=token)
+
+    async def change_email(self, user_id: uuid.UUID, new_email: str, password: str, ip: str) -> Account:
+        normalised = rules.check_email(new_email, field="new_email")
+        account = await self.store.require_account(user_id)
+        entry = AuditEntry.on_user(rules.EMAIL_CHANGE, user_id, ip)
+        if not await self.hasher.verify(password, account.user.password_hash):
+            await self.store.append_audit(entry.with_details(success=False, reason="wrong_password"))
+            raise PermissionDenied("password is not correct")
+        if normalised == account.user.email:
+            return account
+        if await self.store.email_taken(normalised):
+            raise _taken(normalised)
+        return await self.store.set_email(
+            user_id, normalised, entry.with_details(before=account.user.email, after=normalised)
+        )
+
+    async def update_subscription(self, user_id: uuid.UUID, product: str, ip: str) -> Account:
+        """Switch between free and premium (the premium role), audited with before and after."""
+        wanted = rules.check_product(product)
+        account = await self.store.require_account(user_id)
+        if account.product == wanted:
+            return account
+        action = rules.SUBSCRIPTION_UPGRADE if wanted == "premium" else rules.SUBSCRIPTION_DOWNGRADE
+        entry = AuditEntry.on_user(action, user_id, ip, details={"before": account.product, "after": wanted})
+        updated = await self.store.set_role(user_id, "premium", wanted == "premium", entry)
+        await self.sessions.update_identity(user_id, updated.roles, updated.product)
+        return updated
 
 
-def check_email(email: str, *, field: str = "email") -> str:
-    """The normalised email, or InvalidArgument."""
-    normalised = normalise_email(email)
-    if not normalised:
-        raise InvalidArgument(f"{field} is required")
-    if len(normalised) > 320 or not _EMAIL.match(normalised):
-        raise InvalidArgument(f"{field} is not a valid email address")
-    return normalised
-
-
-def check_display_name(name: str, default: str) -> str:
-    """A display name (falls back to `default`, e.g. the email's local part)."""
-    cleaned = name.strip() or default
-    if len(cleaned) > MAX_DISPLAY_NAME:
-        raise InvalidArgument(f"display_name must be at most {MAX_DISPLAY_NAME} characters")
-    return cleaned
-
-
-def check_country(country: str) -> str | None:
-    """An ISO 3166-1 alpha-2 code (upper-cased), or None when not given."""
-    cleaned = country.strip().upper()
-    if not cleaned:
-        return None
-    if not _COUNTRY.match(cleaned):
-        raise InvalidArgument("country must be an ISO 3166-1 alpha-2 code, e.g. SE")
-    return cleaned
-
-
-def check_product(product: str) -> str:
-    cleaned = product.strip().lower()
-    if cleaned not in PRODUCTS:
-        raise InvalidArgument(f"product must be one of {', '.join(PRODUCTS)}")
-    return cleaned
-
-
-def product_of(roles: Iterable[str]) -> str:
-    """Premium is a role; the Spotify `product` field is derived from it."""
-    return "premium" if "premium" in set(roles) else "free"
-
-
-def with_product(roles: Iterable[str], product: str) -> frozenset[str]:
-    """The roles after switching to `product` (premium role on or off; `user` always kept)."""
-    result = set(roles) | {"user"}
-    if product == "premium":
-        result.add("premium")
-    else:
-        result.discard("premium")
-    return frozenset(result)
-
-
-def check_roles(roles: Iterable[str]) -> frozenset[str]:
-    """A role set to store: known roles only, and `user` always present."""
-    result = set(roles) | {"user"}
-    unknown = sorted(result - set(ROLES))
-    if unknown:
-        raise InvalidArgument(f"unknown role(s): {', '.join(unknown)}")
-    return frozenset(result)
+def _taken(email: str) -> AlreadyExists:
+    return AlreadyExists(f"an account with email {email} already exists")

@@ -1,150 +1,78 @@
-"""AdminService (`/api/admin/*`): users, bans, roles and the audit log, for role admin only.
+"""User administration (`/api/admin/*`): list users, ban and unban them, set their roles.
 
-Envoy has already authenticated the caller; the role is checked here, on every RPC, because the
-service is the one place that cannot be routed around.
+Envoy has already authenticated the caller; the admin role is checked here, on every call,
+because the service is the one place that cannot be routed around. A ban or a role change takes
+effect on the user's very next request: their live sessions are revoked or rewritten.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime
+import logging
+import uuid
+from collections.abc import Iterable
 
-from grpc import aio
-from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
-
-from auth_svc.credentials import client_ip, metadata_headers
-from auth_svc.identity import Identity
-from auth_svc.objects import ROLE_NAME, UserObjects, audit_event
-from auth_svc.store import AuditFilter, AuthStore
+from auth_svc import rules
+from auth_svc.session_store import SessionStore
+from auth_svc.store import Account, AuditEntry, AuthStore
 from meshkit import ids
-from meshkit.context import current_caller
-from meshkit.errors import InvalidArgument
+from meshkit.context import Caller
+from meshkit.paging import Window
 
-ADMIN = "admin"
-
-
-def _page(
-    limit: int, offset: int, page_size: int, page_token: str, *, default: int, maximum: int
-) -> tuple[int, int]:
-    """(offset, size) from Spotify-style limit/offset or AIP page_size/page_token."""
-    size = limit or page_size or default
-    if not 1 <= size <= maximum:
-        raise InvalidArgument(f"limit must be between 1 and {maximum}")
-    if page_token:
-        offset = _decode_token(page_token)
-    if offset < 0:
-        raise InvalidArgument("offset must not be negative")
-    return offset, size
+log = logging.getLogger(__name__)
 
 
-def _next_token(offset: int, size: int, total: int) -> str:
-    if offset + size >= total:
-        return ""
-    return base64.urlsafe_b64encode(f"o:{offset + size}".encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "o" or not value.isdigit():
-            raise ValueError(raw)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("page_token is not valid") from None
-
-
-def _timestamp(text: str, field: str) -> datetime | None:
-    """An RFC 3339 time (naive means UTC), or None when empty."""
-    if not text.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidArgument(f"{field} must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
-    def __init__(self, store: AuthStore, objects: UserObjects, identity: Identity) -> None:
+class Admin:
+    def __init__(self, store: AuthStore, sessions: SessionStore) -> None:
         self.store = store
-        self.objects = objects
-        self.identity = identity
+        self.sessions = sessions
 
-    async def ListUsers(
-        self, request: auth_pb2.ListUsersRequest, context: aio.ServicerContext
-    ) -> auth_pb2.ListUsersResponse:
-        current_caller().require_role(ADMIN)
-        offset, size = _page(
-            request.limit, request.offset, request.page_size, request.page_token, default=20, maximum=100
-        )
-        accounts, total = await self.store.list_users(request.query.strip(), offset, size)
-        return auth_pb2.ListUsersResponse(
-            users=[self.objects.private(a) for a in accounts],
-            total=total,
-            limit=size,
-            offset=offset,
-            next_page_token=_next_token(offset, size, total),
-        )
+    async def list_users(self, caller: Caller, query: str, page: Window) -> tuple[list[Account], int]:
+        """A page of users, oldest first, optionally filtered on email or display name; and the total."""
+        caller.require_role(rules.ADMIN)
+        return await self.store.list_users(query, page.offset, page.limit)
 
-    async def BanUser(
-        self, request: auth_pb2.BanUserRequest, context: aio.ServicerContext
-    ) -> auth_pb2.BanUserResponse:
-        admin_id = current_caller().require_role(ADMIN)
-        user_id = ids.parse_id_or_uri(request.user_id, "user")
-        account, revoked = await self.identity.ban(
-            admin_id, user_id, request.reason.strip(), client_ip(metadata_headers(context))
-        )
-        return auth_pb2.BanUserResponse(user=self.objects.private(account), revoked_sessions=revoked)
+    async def ban(self, caller: Caller, user_id: uuid.UUID, reason: str, ip: str) -> tuple[Account, int]:
+        """Ban a user and revoke all their sessions; returns the account and how many were revoked."""
+        admin_id = caller.require_role(rules.ADMIN)
+        rules.check_ban(admin_id, user_id)
+        entry = AuditEntry.on_user(rules.BAN, user_id, ip, actor_id=admin_id, details={"reason": reason})
+        # The flag commits first: a login racing this either sees it or left a session that
+        # the revocation below finds in the user's index (see Sessions.login).
+        account = await self.store.set_banned(user_id, True, reason, entry)
+        revoked = await self.sessions.revoke_all(user_id)
+        log.info("user banned", extra={"user_id": ids.encode(user_id), "revoked_sessions": revoked})
+        return account, revoked
 
-    async def UnbanUser(
-        self, request: auth_pb2.UnbanUserRequest, context: aio.ServicerContext
-    ) -> auth_pb2.UnbanUserResponse:
-        admin_id = current_caller().require_role(ADMIN)
-        user_id = ids.parse_id_or_uri(request.user_id, "user")
-        account = await self.identity.unban(admin_id, user_id, client_ip(metadata_headers(context)))
-        return auth_pb2.UnbanUserResponse(user=self.objects.private(account))
+    async def unban(self, caller: Caller, user_id: uuid.UUID, ip: str) -> Account:
+        admin_id = caller.require_role(rules.ADMIN)
+        entry = AuditEntry.on_user(rules.UNBAN, user_id, ip, actor_id=admin_id)
+        return await self.store.set_banned(user_id, False, "", entry)
 
-    async def SetUserRoles(
-        self, request: auth_pb2.SetUserRolesRequest, context: aio.ServicerContext
-    ) -> auth_pb2.SetUserRolesResponse:
-        admin_id = current_caller().require_role(ADMIN)
-        user_id = ids.parse_id_or_uri(request.user_id, "user")
-        unknown = [r for r in request.roles if r not in ROLE_NAME]
-        if unknown:
-            raise InvalidArgument(f"roles: unknown role value(s) {unknown}")
-        artist_ids = [ids.parse_id_or_uri(a, "artist") for a in request.artist_ids]
-        account = await self.identity.set_roles(
-            admin_id,
+    async def set_roles(
+        self,
+        caller: Caller,
+        user_id: uuid.UUID,
+        roles: Iterable[str],
+        artist_ids: list[uuid.UUID],
+        ip: str,
+    ) -> Account:
+        """Replace a user's roles (ROLE_ARTIST with the artists they manage) in their sessions too."""
+        admin_id = caller.require_role(rules.ADMIN)
+        wanted = rules.check_role_change(admin_id, user_id, roles, artist_ids)
+        before = await self.store.require_account(user_id)
+        entry = AuditEntry.on_user(
+            rules.ROLES_SET,
             user_id,
-            [ROLE_NAME[r] for r in request.roles],
-            artist_ids,
-            client_ip(metadata_headers(context)),
+            ip,
+            actor_id=admin_id,
+            details={
+                "before": sorted(before.roles),
+                "after": sorted(wanted),
+                "artist_ids": [ids.encode(a) for a in artist_ids],
+            },
         )
-        return auth_pb2.SetUserRolesResponse(user=self.objects.private(account))
-
-    async def ListAuditLogs(
-        self, request: auth_pb2.ListAuditLogsRequest, context: aio.ServicerContext
-    ) -> auth_pb2.ListAuditLogsResponse:
-        current_caller().require_role(ADMIN)
-        offset, size = _page(
-            request.limit, request.offset, request.page_size, request.page_token, default=50, maximum=200
+        updated = await self.store.set_roles(
+            user_id, wanted, entry, artist_ids=artist_ids, granted_by=admin_id
         )
-        where = AuditFilter(
-            action=request.action.strip(),
-            actor_id=ids.parse_id_or_uri(request.actor_id.strip(), "user")
-            if request.actor_id.strip()
-            else None,
-            resource_type=request.resource_type.strip(),
-            since=_timestamp(request.since, "since"),
-            until=_timestamp(request.until, "until"),
-        )
-        rows, total = await self.store.list_audit(where, offset, size)
-        return auth_pb2.ListAuditLogsResponse(
-            events=[audit_event(row) for row in rows],
-            total=total,
-            limit=size,
-            offset=offset,
-            next_page_token=_next_token(offset, size, total),
-        )
+        await self.sessions.update_identity(user_id, updated.roles, updated.product)
+        return updated

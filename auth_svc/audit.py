@@ -1,66 +1,29 @@
-"""Audit events: the seed's "Audit Logging", one append-only table owned by auth_svc.
+"""The audit log: one append-only table owned by auth_svc, which every service writes through.
 
-Actions are named `<resource>.<verb>`; this module names the ones auth_svc records itself and
-checks events other services send through RecordAuditEvent. Details never hold secrets
-(no passwords, no tokens).
+auth's own actions are audited in the transaction of the change they describe (see store.py);
+this module takes events other services record through RecordAuditEvent, and shows the log to
+admins.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-from meshkit.context import current_request_id
-from meshkit.errors import InvalidArgument
-
-LOGIN = "user.login"
-LOGOUT = "user.logout"
-LOGOUT_EVERYWHERE = "user.logout_everywhere"
-REGISTER = "user.register"
-PASSWORD_CHANGE = "user.password_change"
-EMAIL_CHANGE = "user.email_change"
-SUBSCRIPTION_UPGRADE = "subscription.upgrade"
-SUBSCRIPTION_DOWNGRADE = "subscription.downgrade"
-BAN = "user.ban"
-UNBAN = "user.unban"
-ROLES_SET = "user.roles_set"
-
-MAX_ACTION = 100
-MAX_RESOURCE_TYPE = 50
+from auth_svc import rules
+from auth_svc.models import AuditLog
+from auth_svc.store import AuditEntry, AuditFilter, AuthStore
+from meshkit.context import Caller
+from meshkit.paging import Window
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row to append; request_id defaults to the request being served."""
+class AuditTrail:
+    def __init__(self, store: AuthStore) -> None:
+        self.store = store
 
-    action: str
-    success: bool = True
-    actor_id: uuid.UUID | None = None
-    actor_ip: str = ""
-    resource_type: str = ""
-    resource_id: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    request_id: str = field(default_factory=current_request_id)
-    # When it happened, if not now (an event another service recorded earlier).
-    occurred_at: datetime | None = None
+    async def record(self, entry: AuditEntry) -> AuditLog:
+        """Append another service's event, once the columns can hold it."""
+        rules.check_audit_event(entry.action, entry.resource_type, entry.actor_ip, entry.request_id)
+        return await self.store.append_audit(entry)
 
-
-def check_entry(entry: AuditEntry) -> AuditEntry:
-    """Reject what the audit_logs columns cannot hold (an event from another service)."""
-    if not entry.action.strip():
-        raise InvalidArgument("event.action is required")
-    if len(entry.action) > MAX_ACTION:
-        raise InvalidArgument(f"event.action must be at most {MAX_ACTION} characters")
-    if len(entry.resource_type) > MAX_RESOURCE_TYPE:
-        raise InvalidArgument(f"event.resource_type must be at most {MAX_RESOURCE_TYPE} characters")
-    if entry.actor_ip:
-        try:
-            ipaddress.ip_address(entry.actor_ip)
-        except ValueError:
-            raise InvalidArgument(f"event.actor_ip {entry.actor_ip!r} is not an IP address") from None
-    if len(entry.request_id) > 128:
-        raise InvalidArgument("event.request_id must be at most 128 characters")
-    return entry
+    async def events(self, caller: Caller, where: AuditFilter, page: Window) -> tuple[list[AuditLog], int]:
+        """A page of events, newest first, and the total: for admins only."""
+        caller.require_role(rules.ADMIN)
+        return await self.store.list_audit(where, page.offset, page.limit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from grpc import aio
 
@@ -53,9 +54,23 @@ def metadata_headers(context: aio.ServicerContext) -> dict[str, str]:
     return {key.lower(): value for key, value in metadata if isinstance(value, str)}
 
 
-def session_cookie(token: str, max_age_s: int, *, secure: bool) -> str:
-    """The `set-cookie` value for a session (empty token and max_age 0 clear it)."""
-    parts = [f"{SESSION_COOKIE}={token}", "HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={max_age_s}"]
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts)
+@dataclass(frozen=True)
+class SessionCookie:
+    """The `set-cookie` values of a session: HttpOnly, lax, for the whole site."""
+
+    max_age_s: int
+    # Adds `Secure`: on wherever clients reach Envoy over HTTPS.
+    secure: bool
+
+    def issue(self, token: str) -> str:
+        return self._value(token, self.max_age_s)
+
+    def clear(self) -> str:
+        """A cookie that replaces the session's and expires at once."""
+        return self._value("", 0)
+
+    def _value(self, token: str, max_age_s: int) -> str:
+        parts = [f"{SESSION_COOKIE}={token}", "HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={max_age_s}"]
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)

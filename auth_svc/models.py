@@ -92,7 +92,7 @@ class UserArtist(Base):
 
 
 class AuditLog(Base):
-    """Append-only record of sensitive actions (seed "Audit Logging").
+    """Append-only record of sensitive actions, written by auth_svc for every service.
 
     ``actor_id`` deliberately has no FK so entries outlive the user; ``resource_id`` is text
     because resources are not all UUIDs (emails on failed logins, URIs).

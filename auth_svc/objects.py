@@ -1,6 +1,8 @@
-"""Builds the Spotify user objects (private and public) and audit events from stored rows."""
+"""Builds the Spotify user objects (private and public) and audit events from accounts and rows."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -9,7 +11,8 @@ from spotify.common.v1 import common_pb2
 
 from auth_svc.models import AuditLog
 from auth_svc.store import Account
-from meshkit import ids
+from meshkit import ids, links
+from meshkit.errors import InvalidArgument
 
 ROLE_ENUM = {
     "user": auth_pb2.ROLE_USER,
@@ -20,6 +23,20 @@ ROLE_ENUM = {
 ROLE_NAME = {value: name for name, value in ROLE_ENUM.items()}
 
 
+def role_values(roles: Iterable[str]) -> list[auth_pb2.Role.ValueType]:
+    """The contract's Role values of a role set, sorted (roles it does not know are left out)."""
+    return sorted(ROLE_ENUM[r] for r in roles if r in ROLE_ENUM)
+
+
+def role_names(values: Iterable[int]) -> list[str]:
+    """The role names of Role values; INVALID_ARGUMENT for a value the contract does not define."""
+    values = list(values)
+    unknown = [v for v in values if v not in ROLE_NAME]
+    if unknown:
+        raise InvalidArgument(f"roles: unknown role value(s) {unknown}")
+    return [ROLE_NAME[v] for v in values]
+
+
 class UserObjects:
     def __init__(self, public_base_url: str) -> None:
         self.base = public_base_url.rstrip("/")
@@ -27,13 +44,14 @@ class UserObjects:
     def public(self, account: Account) -> common_pb2.PublicUser:
         """What anyone may see of a user (Spotify's public user object)."""
         key = ids.encode(account.user.id)
+        named = links.of(self.base, "user", key)
         return common_pb2.PublicUser(
             id=key,
             display_name=account.user.display_name or "",
             type="user",
-            uri=f"spotify:user:{key}",
-            href=f"{self.base}/v1/users/{key}",
-            external_urls=common_pb2.ExternalUrls(spotify=f"{self.base}/user/{key}"),
+            uri=named.uri,
+            href=named.href,
+            external_urls=common_pb2.ExternalUrls(spotify=named.open_url),
             followers=common_pb2.Followers(total=0),
         )
 
@@ -53,7 +71,7 @@ class UserObjects:
             followers=public.followers,
             external_urls=public.external_urls,
             country=account.user.country or "",
-            roles=sorted(ROLE_ENUM[r] for r in account.roles if r in ROLE_ENUM),
+            roles=role_values(account.roles),
             banned=account.user.banned,
             ban_reason=account.user.ban_reason or "",
             created_at=created,

@@ -12,20 +12,8 @@ import asyncio
 
 import bcrypt
 
-from meshkit.errors import InvalidArgument
-
-MIN_LENGTH = 8
-# bcrypt only reads the first 72 bytes (bcrypt 5 refuses longer input): say so instead of
-# silently ignoring the rest of a passphrase.
+# bcrypt only reads the first 72 bytes (bcrypt 5 refuses longer input).
 MAX_BYTES = 72
-
-
-def check_new_password(password: str, *, field: str = "password") -> None:
-    """Reject a password that may not be set: shorter than 8 characters or over 72 bytes."""
-    if len(password) < MIN_LENGTH:
-        raise InvalidArgument(f"{field} must be at least {MIN_LENGTH} characters")
-    if len(password.encode()) > MAX_BYTES:
-        raise InvalidArgument(f"{field} must be at most {MAX_BYTES} bytes")
 
 
 class PasswordHasher:

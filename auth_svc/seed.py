@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from auth_svc import models
+from auth_svc import models, rules
 from auth_svc.passwords import PasswordHasher
 from meshkit.migrate import normalize_url
 
@@ -46,7 +46,7 @@ def load_accounts(database_url: str, accounts: Sequence[SeedAccount], *, bcrypt_
                 session.add(
                     models.User(
                         id=account.id,
-                        email=account.email.strip().lower(),
+                        email=rules.normalise_email(account.email),
                         password_hash=password_hash,
                         display_name=account.display_name,
                     )

@@ -15,62 +15,79 @@ from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from auth_svc import limits
-from auth_svc.admin import AdminServicer
-from auth_svc.authz import AuthorizationServicer
-from auth_svc.identity import Identity
+from auth_svc.accounts import Accounts
+from auth_svc.admin import Admin
+from auth_svc.admin_servicer import AdminServicer
+from auth_svc.audit import AuditTrail
+from auth_svc.authz_servicer import AuthorizationServicer
+from auth_svc.credentials import SessionCookie
 from auth_svc.objects import UserObjects
 from auth_svc.passwords import PasswordHasher
-from auth_svc.ratelimit import RateLimitServicer, SlidingWindow
+from auth_svc.ratelimit import RateLimiter
+from auth_svc.ratelimit_servicer import RateLimitServicer
+from auth_svc.ratelimit_store import SlidingWindow
 from auth_svc.servicer import AuthServicer
-from auth_svc.sessions import SessionStore
+from auth_svc.session_store import SessionStore
+from auth_svc.sessions import Sessions
+from auth_svc.settings import AuthSettings, get_auth_settings
 from auth_svc.store import AuthStore
 from meshkit import db
 from meshkit.config import Settings
 from meshkit.redis_client import create_redis
-from meshkit.server import run
+from meshkit.server import Setup, run
 
 SERVICE = "auth_svc"
 
 
-async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
-    engine = db.create_engine(settings.database_url)
-    stack.push_async_callback(engine.dispose)
-    redis = create_redis(settings.redis_url)
-    stack.push_async_callback(redis.aclose)
+def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
+    """The server setup, with auth's own settings injectable (tests may pick their own)."""
 
-    store = AuthStore(db.session_factory(engine))
-    sessions = SessionStore(redis, settings.session_ttl_s)
-    identity = Identity(store, sessions, PasswordHasher(settings.bcrypt_rounds))
-    objects = UserObjects(settings.public_base_url)
-    table = limits.load(settings.ratelimit_config)
+    async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
+        auth = auth_settings or get_auth_settings()
+        engine = db.create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        redis = create_redis(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
 
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(
-            store,
-            objects,
-            identity,
-            session_ttl_s=settings.session_ttl_s,
-            cookie_secure=settings.session_cookie_secure,
-        ),
-        server,
-    )
-    auth_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(store, objects, identity), server)
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(sessions), server)
-    rls_pb2_grpc.add_RateLimitServiceServicer_to_server(
-        RateLimitServicer(
-            table,
-            SlidingWindow(redis, settings.ratelimit_key_prefix),
-            fail_open=settings.ratelimit_fail_open,
-        ),
-        server,
-    )
-    services = auth_pb2.DESCRIPTOR.services_by_name
-    return [
-        services["AuthService"].full_name,
-        services["AdminService"].full_name,
-        external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name,
-        rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name,
-    ]
+        store = AuthStore(db.session_factory(engine))
+        session_store = SessionStore(redis, auth.session_ttl_s)
+        hasher = PasswordHasher(auth.bcrypt_rounds)
+        sessions = Sessions(store, session_store, hasher)
+        audit = AuditTrail(store)
+        objects = UserObjects(settings.public_base_url)
+        limiter = RateLimiter(
+            limits.load(auth.ratelimit_config),
+            SlidingWindow(redis, auth.ratelimit_key_prefix),
+            fail_open=auth.ratelimit_fail_open,
+        )
+
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(
+                Accounts(store, session_store, hasher),
+                sessions,
+                audit,
+                objects,
+                SessionCookie(max_age_s=auth.session_ttl_s, secure=auth.session_cookie_secure),
+            ),
+            server,
+        )
+        auth_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(Admin(store, session_store), audit, objects), server
+        )
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(sessions), server)
+        rls_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(limiter), server)
+        services = auth_pb2.DESCRIPTOR.services_by_name
+        return [
+            services["AuthService"].full_name,
+            services["AdminService"].full_name,
+            external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name,
+            rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name,
+        ]
+
+    return setup
+
+
+setup = make_setup()
 
 
 def main() -> None:

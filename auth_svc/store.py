@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from auth_svc.audit import AuditEntry
 from auth_svc.models import AuditLog, User, UserArtist, UserRole
 from meshkit import db, ids
+from meshkit.context import current_request_id
 from meshkit.errors import AlreadyExists, NotFound
 
 UNIQUE_VIOLATION = "23505"
@@ -30,6 +31,52 @@ class Account:
     @property
     def product(self) -> str:
         return "premium" if "premium" in self.roles else "free"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row to append; request_id defaults to the request being served."""
+
+    action: str
+    success: bool = True
+    actor_id: uuid.UUID | None = None
+    actor_ip: str = ""
+    resource_type: str = ""
+    resource_id: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    request_id: str = field(default_factory=current_request_id)
+    # When it happened, if not now (an event another service recorded earlier).
+    occurred_at: datetime | None = None
+
+    @classmethod
+    def on_user(
+        cls,
+        action: str,
+        user_id: uuid.UUID,
+        ip: str,
+        *,
+        actor_id: uuid.UUID | None = None,
+        success: bool = True,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """An action on a user's account, by that user unless `actor_id` (an admin) says otherwise."""
+        return cls(
+            action,
+            success=success,
+            actor_id=user_id if actor_id is None else actor_id,
+            actor_ip=ip,
+            resource_type="user",
+            resource_id=ids.encode(user_id),
+            details=details or {},
+        )
+
+    def with_details(self, *, success: bool | None = None, **details: object) -> AuditEntry:
+        """A copy with more details (and, optionally, another outcome)."""
+        return replace(
+            self,
+            details={**self.details, **details},
+            success=self.success if success is None else success,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +146,13 @@ class AuthStore:
 
     async def account(self, user_id: uuid.UUID) -> Account | None:
         return await self._one_account(_ACCOUNT_BY_ID, {"user_id": user_id})
+
+    async def require_account(self, user_id: uuid.UUID) -> Account:
+        """The account, or NotFound."""
+        account = await self.account(user_id)
+        if account is None:
+            raise NotFound(f"user {ids.encode(user_id)} not found")
+        return account
 
     async def account_by_email(self, email: str) -> Account | None:
         """Lookup by normalised email (the unique index is on lower(email))."""
@@ -194,7 +248,7 @@ class AuthStore:
             if _is_unique_violation(exc):
                 raise AlreadyExists(f"an account with email {email} already exists") from None
             raise
-        return await self._must(user_id)
+        return await self.require_account(user_id)
 
     async def record_login(self, user_id: uuid.UUID, audit: AuditEntry) -> bool:
         """Stamp last_login_at and audit the login, unless the user was banned meanwhile (False).
@@ -234,7 +288,7 @@ class AuthStore:
             if _is_unique_violation(exc):
                 raise AlreadyExists(f"an account with email {email} already exists") from None
             raise
-        return await self._must(user_id)
+        return await self.require_account(user_id)
 
     async def set_roles(
         self,
@@ -273,7 +327,7 @@ class AuthStore:
                     UserArtist(user_id=user_id, artist_id=a, granted_by=granted_by) for a in wanted - have
                 )
             session.add(_audit_row(audit))
-        return await self._must(user_id)
+        return await self.require_account(user_id)
 
     async def set_role(self, user_id: uuid.UUID, role: str, present: bool, audit: AuditEntry) -> Account:
         """Grant or revoke one role (e.g. premium on a plan change) without touching the others."""
@@ -289,7 +343,7 @@ class AuthStore:
                     delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
                 )
             session.add(_audit_row(audit))
-        return await self._must(user_id)
+        return await self.require_account(user_id)
 
     async def set_banned(self, user_id: uuid.UUID, banned: bool, reason: str, audit: AuditEntry) -> Account:
         """Ban (banned_at = now, as the banned_at_set constraint requires) or lift a ban."""
@@ -304,7 +358,7 @@ class AuthStore:
                 update(User).where(User.id == user_id).values(**values, updated_at=func.now())
             )
             session.add(_audit_row(audit))
-        return await self._must(user_id)
+        return await self.require_account(user_id)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -313,9 +367,3 @@ class AuthStore:
         found = await session.scalar(select(User.id).where(User.id == user_id).with_for_update())
         if found is None:
             raise NotFound(f"user {ids.encode(user_id)} not found")
-
-    async def _must(self, user_id: uuid.UUID) -> Account:
-        account = await self.account(user_id)
-        if account is None:
-            raise NotFound(f"user {ids.encode(user_id)} not found")
-        return account

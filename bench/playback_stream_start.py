@@ -75,8 +75,8 @@ def start_mesh(stack: ExitStack) -> tuple[mesh.Mesh, ProcessTable]:
         metrics_ports={name: datatier.free_port() for name in services.PROCESSES},
         storage_root=run_dir / "objects",
     )
-    os.environ["RATELIMIT_CONFIG"] = str(raised_limits(run_dir))
-    os.environ["RATELIMIT_KEY_PREFIX"] = f"ratelimit-bench-{uuid.uuid4().hex[:8]}"
+    os.environ["AUTH_RATELIMIT_CONFIG"] = str(raised_limits(run_dir))
+    os.environ["AUTH_RATELIMIT_KEY_PREFIX"] = f"ratelimit-bench-{uuid.uuid4().hex[:8]}"
     running = mesh.start_data_tier(layout, procs)
     stack.callback(
         lambda: datatier.drop_database(datatier.with_database(running.database_url, "postgres"), database)

@@ -55,18 +55,6 @@ class Settings(BaseSettings):
     # HMAC keys for signed media URLs: "kid1:secret1,kid2:secret2"; the first signs, all verify.
     media_signing_keys: str = Field(default="dev-1:local-development-only-media-signing-key")
 
-    # auth_svc sessions: opaque tokens in Redis with a sliding TTL (seed: 4 h), also sent as a cookie.
-    session_ttl_s: int = 14400
-    # Adds `Secure` to the session cookie; on wherever clients reach Envoy over HTTPS.
-    session_cookie_secure: bool = False
-    # bcrypt cost factor for new password hashes (12 is bcrypt's default, ~0.2 s here).
-    bcrypt_rounds: int = 12
-    # auth_svc's rate-limit service: the limits file (categories, limits, windows, scopes) and the
-    # Redis key prefix (tests give each run its own). Fail open (allow, log) when Redis is down.
-    ratelimit_config: Path = PROJECT_ROOT / "auth_svc" / "ratelimits.toml"
-    ratelimit_key_prefix: str = "ratelimit"
-    ratelimit_fail_open: bool = True
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -144,7 +144,7 @@ def running_mesh(
     # Rate-limit counters of this run only: the test Redis may be shared with other runs, and the
     # demo users' ids are the same in every run.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RATELIMIT_KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex[:10]}")
+        patch.setenv("AUTH_RATELIMIT_KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex[:10]}")
         mesh.start_services(running, procs)
     mesh.wait_healthy(running, procs)
     mesh.start_envoy(running, procs)

@@ -13,7 +13,9 @@ from envoyapi.envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from envoyapi.envoy.service.ratelimit.v3 import rls_pb2
 
 from auth_svc.limits import Category, RateLimitTable
-from auth_svc.ratelimit import RateLimitServicer, SlidingWindow
+from auth_svc.ratelimit import RateLimiter
+from auth_svc.ratelimit_servicer import RateLimitServicer
+from auth_svc.ratelimit_store import SlidingWindow
 from meshctl import datatier
 
 OK = rls_pb2.RateLimitResponse.OK
@@ -80,7 +82,7 @@ async def test_a_slot_frees_when_the_oldest_request_leaves_the_window(window: Sl
 
 async def test_the_service_answers_envoy_with_headers_and_retry_after(window: SlidingWindow) -> None:
     table = RateLimitTable(domain="spotify", categories={"auth": category(limit=1)})
-    service = RateLimitServicer(table, window, fail_open=True)
+    service = RateLimitServicer(RateLimiter(table, window, fail_open=True))
     descriptor = {"category": "auth", "remote_address": "192.0.2.7"}
     first = await service.ShouldRateLimit(request(descriptor), None)
     assert first.overall_code == OK
@@ -104,9 +106,9 @@ async def test_an_unreachable_redis_fails_open_or_closed_as_configured() -> None
     table = RateLimitTable(domain="spotify", categories={"auth": category()})
     descriptor = {"category": "auth", "remote_address": "192.0.2.8"}
     try:
-        open_ = RateLimitServicer(table, SlidingWindow(dead, "x"), fail_open=True)
+        open_ = RateLimitServicer(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=True))
         assert (await open_.ShouldRateLimit(request(descriptor), None)).overall_code == OK
-        closed = RateLimitServicer(table, SlidingWindow(dead, "x"), fail_open=False)
+        closed = RateLimitServicer(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=False))
         assert (await closed.ShouldRateLimit(request(descriptor), None)).overall_code == OVER_LIMIT
     finally:
         await dead.aclose()

@@ -55,7 +55,7 @@ def test_register_login_me_logout_round_trip(envoy_client: Client) -> None:
     cookie = login.headers["set-cookie"]
     assert cookie.startswith(f"session={token};")
     assert {"HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=14400"} <= {p.strip() for p in cookie.split(";")}
-    assert "Secure" not in cookie  # SESSION_COOKIE_SECURE is off for the local (plain HTTP) mesh
+    assert "Secure" not in cookie  # AUTH_SESSION_COOKIE_SECURE is off for the local (plain HTTP) mesh
 
     me = http.get("/v1/me", headers=bearer(token))
     assert me.status_code == 200

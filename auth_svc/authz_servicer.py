@@ -13,23 +13,19 @@ Envoy runs this after the JSON transcoder, so the request path is always the gRP
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from envoyapi.envoy.config.core.v3 import base_pb2
 from envoyapi.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from envoyapi.envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 from grpc import aio
-from redis.exceptions import RedisError
 
 from auth_svc.credentials import token_from_headers
-from auth_svc.sessions import SessionStore
+from auth_svc.sessions import Sessions
 from meshkit import ids
 from meshkit.context import USER_COUNTRY_KEY, USER_ID_KEY, USER_PRODUCT_KEY, USER_ROLES_KEY
-from meshkit.errors import Unavailable
-
-log = logging.getLogger(__name__)
 
 NO_TOKEN = "No token provided"
 BAD_TOKEN = "Invalid access token: the session expired or was closed"
@@ -70,9 +66,11 @@ def denied(status: int, message: str, headers: Mapping[str, str]) -> external_au
     )
 
 
+@dataclass(frozen=True)
 class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, sessions: SessionStore) -> None:
-        self.sessions = sessions
+    """Answered from Redis alone (one session read), since every routed request waits for it."""
+
+    sessions: Sessions
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: aio.ServicerContext
@@ -81,12 +79,7 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
         token = token_from_headers(headers)
         if not token:
             return denied(401, NO_TOKEN, headers)
-        try:
-            session = await self.sessions.get(token, touch=True)
-        except RedisError as exc:
-            # Envoy turns an error from here into its status_on_error (503): fail closed.
-            log.error("session store unreachable", extra={"error": str(exc)})
-            raise Unavailable("session store unavailable") from None
+        session = await self.sessions.authorize(token)
         if session is None:
             return denied(401, BAD_TOKEN, headers)
         headers = [

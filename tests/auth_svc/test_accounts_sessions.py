@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
-from auth_svc import audit
-from auth_svc.audit import AuditEntry
-from auth_svc.identity import Identity
+from auth_svc import rules
+from auth_svc.accounts import Accounts
 from auth_svc.models import AuditLog, User
 from auth_svc.passwords import PasswordHasher
-from auth_svc.sessions import SessionStore, digest
-from auth_svc.store import AuthStore
+from auth_svc.session_store import SessionStore, digest
+from auth_svc.sessions import Sessions
+from auth_svc.store import AuditEntry, AuthStore
 from meshkit import db
 from meshkit.errors import AlreadyExists, InvalidArgument, PermissionDenied, Unauthenticated
 
@@ -37,15 +38,29 @@ class CountingHasher(PasswordHasher):
         return await super().verify(password, password_hash)
 
 
+@dataclass(frozen=True)
+class Parts:
+    accounts: Accounts
+    sessions: Sessions
+    session_store: SessionStore
+    store: AuthStore
+    hasher: CountingHasher
+
+
 @pytest.fixture
-async def parts(
-    database_url: str, redis_url: str
-) -> AsyncIterator[tuple[Identity, AuthStore, CountingHasher]]:
+async def parts(database_url: str, redis_url: str) -> AsyncIterator[Parts]:
     engine = db.create_engine(database_url, pool_size=2)
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     store = AuthStore(db.session_factory(engine))
     hasher = CountingHasher()
-    yield Identity(store, SessionStore(redis, ttl_s=60), hasher), store, hasher
+    session_store = SessionStore(redis, ttl_s=60)
+    yield Parts(
+        Accounts(store, session_store, hasher),
+        Sessions(store, session_store, hasher),
+        session_store,
+        store,
+        hasher,
+    )
     await redis.aclose()
     await engine.dispose()
 
@@ -57,23 +72,21 @@ def unique_email() -> str:
 async def failed_logins(store: AuthStore, email: str) -> list[AuditLog]:
     async with store.sessions() as session:
         rows = await session.scalars(
-            select(AuditLog).where(AuditLog.action == audit.LOGIN, AuditLog.resource_id == email)
+            select(AuditLog).where(AuditLog.action == rules.LOGIN, AuditLog.resource_id == email)
         )
         return list(rows)
 
 
-async def test_unknown_email_and_wrong_password_cost_the_same(
-    parts: tuple[Identity, AuthStore, CountingHasher],
-) -> None:
-    identity, store, hasher = parts
+async def test_unknown_email_and_wrong_password_cost_the_same(parts: Parts) -> None:
+    store, hasher = parts.store, parts.hasher
     email = unique_email()
-    await identity.register(email=email, password="right-password", display_name="", country="", ip="")
+    await parts.accounts.register(email=email, password="right-password", display_name="", country="", ip="")
     ghost = unique_email()
     errors = []
     for who in (email, ghost):
         hasher.verified.clear()
         with pytest.raises(Unauthenticated) as err:
-            await identity.login(email=who, password="wrong-password", ip="198.51.100.1")
+            await parts.sessions.login(email=who, password="wrong-password", ip="198.51.100.1")
         errors.append(err.value.message)
         assert len(hasher.verified) == 1  # one bcrypt check each: a real hash, or the dummy one
         [row] = await failed_logins(store, who)
@@ -86,27 +99,25 @@ async def test_unknown_email_and_wrong_password_cost_the_same(
     assert errors[0] == errors[1]
 
 
-async def test_a_ban_committed_during_login_leaves_no_session(
-    parts: tuple[Identity, AuthStore, CountingHasher],
-) -> None:
-    identity, store, hasher = parts
+async def test_a_ban_committed_during_login_leaves_no_session(parts: Parts) -> None:
+    store, hasher = parts.store, parts.hasher
     email = unique_email()
-    account = await identity.register(
+    account = await parts.accounts.register(
         email=email, password="right-password", display_name="", country="", ip=""
     )
 
     async def ban_now() -> None:  # the admin's ban lands after the account was read as not banned
         hasher.during_verify = None
-        await store.set_banned(account.user.id, True, "race", AuditEntry(audit.BAN))
+        await store.set_banned(account.user.id, True, "race", AuditEntry(rules.BAN))
 
     hasher.during_verify = ban_now
     with pytest.raises(PermissionDenied):
-        await identity.login(email=email, password="right-password", ip="")
-    assert await identity.sessions.redis.scard(f"user_sessions:{account.user.id.hex}") == 0
+        await parts.sessions.login(email=email, password="right-password", ip="")
+    assert await parts.session_store.redis.scard(f"user_sessions:{account.user.id.hex}") == 0
 
 
-async def test_invalid_registrations_store_nothing(parts: tuple[Identity, AuthStore, CountingHasher]) -> None:
-    identity, store, _ = parts
+async def test_invalid_registrations_store_nothing(parts: Parts) -> None:
+    accounts, store = parts.accounts, parts.store
 
     async def users() -> int:
         async with store.sessions() as session:
@@ -121,21 +132,18 @@ async def test_invalid_registrations_store_nothing(parts: tuple[Identity, AuthSt
         {"email": unique_email(), "password": "long-enough", "display_name": "n" * 101},
     ):
         with pytest.raises(InvalidArgument):
-            await identity.register(**{"display_name": "", "country": "", "ip": "", **kwargs})
+            await accounts.register(**{"display_name": "", "country": "", "ip": "", **kwargs})
     email = unique_email()
-    await identity.register(email=email, password="long-enough", display_name="", country="", ip="")
+    await accounts.register(email=email, password="long-enough", display_name="", country="", ip="")
     with pytest.raises(AlreadyExists):
-        await identity.register(
+        await accounts.register(
             email=f" {email.upper()} ", password="long-enough", display_name="", country="", ip=""
         )
     assert await users() == before + 1
 
 
-async def test_sessions_revoke_all_but_one_and_updates_never_resurrect(
-    parts: tuple[Identity, AuthStore, CountingHasher],
-) -> None:
-    identity, _, _ = parts
-    sessions = identity.sessions
+async def test_sessions_revoke_all_but_one_and_updates_never_resurrect(parts: Parts) -> None:
+    sessions = parts.session_store
     user_id = uuid.uuid4()
     tokens = [await sessions.create(user_id, {"user"}, "free") for _ in range(3)]
     assert (await sessions.get(tokens[0], touch=False)).roles == frozenset({"user"})  # type: ignore[union-attr]
