@@ -26,6 +26,13 @@ class Admin:
         self.store = store
         self.sessions = sessions
 
+    @staticmethod
+    def authorize(caller: Caller) -> Caller:
+        """PERMISSION_DENIED unless the caller is an admin: checked before a request is even read,
+        so a non-admin learns nothing about what the admin API would accept."""
+        caller.require_role(rules.ADMIN)
+        return caller
+
     async def list_users(self, caller: Caller, query: str, page: Window) -> tuple[list[Account], int]:
         """A page of users, oldest first, optionally filtered on email or display name; and the total."""
         caller.require_role(rules.ADMIN)

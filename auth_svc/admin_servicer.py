@@ -38,8 +38,9 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     async def ListUsers(
         self, request: auth_pb2.ListUsersRequest, context: aio.ServicerContext
     ) -> auth_pb2.ListUsersResponse:
+        caller = self.admin.authorize(current_caller())
         page = paging.request_window(request, default=20, maximum=100)
-        accounts, total = await self.admin.list_users(current_caller(), request.query.strip(), page)
+        accounts, total = await self.admin.list_users(caller, request.query.strip(), page)
         return auth_pb2.ListUsersResponse(
             users=[self.objects.private(a) for a in accounts],
             total=total,
@@ -51,8 +52,9 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     async def BanUser(
         self, request: auth_pb2.BanUserRequest, context: aio.ServicerContext
     ) -> auth_pb2.BanUserResponse:
+        caller = self.admin.authorize(current_caller())
         account, revoked = await self.admin.ban(
-            current_caller(),
+            caller,
             ids.parse_id_or_uri(request.user_id, "user"),
             request.reason.strip(),
             client_ip(metadata_headers(context)),
@@ -62,8 +64,9 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     async def UnbanUser(
         self, request: auth_pb2.UnbanUserRequest, context: aio.ServicerContext
     ) -> auth_pb2.UnbanUserResponse:
+        caller = self.admin.authorize(current_caller())
         account = await self.admin.unban(
-            current_caller(),
+            caller,
             ids.parse_id_or_uri(request.user_id, "user"),
             client_ip(metadata_headers(context)),
         )
@@ -72,8 +75,9 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     async def SetUserRoles(
         self, request: auth_pb2.SetUserRolesRequest, context: aio.ServicerContext
     ) -> auth_pb2.SetUserRolesResponse:
+        caller = self.admin.authorize(current_caller())
         account = await self.admin.set_roles(
-            current_caller(),
+            caller,
             ids.parse_id_or_uri(request.user_id, "user"),
             role_names(request.roles),
             [ids.parse_id_or_uri(a, "artist") for a in request.artist_ids],
@@ -84,6 +88,7 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     async def ListAuditLogs(
         self, request: auth_pb2.ListAuditLogsRequest, context: aio.ServicerContext
     ) -> auth_pb2.ListAuditLogsResponse:
+        caller = self.admin.authorize(current_caller())
         page = paging.request_window(request, default=50, maximum=200)
         actor_id = request.actor_id.strip()
         where = AuditFilter(
@@ -93,7 +98,7 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
             since=_timestamp(request.since, "since"),
             until=_timestamp(request.until, "until"),
         )
-        events, total = await self.audit.events(current_caller(), where, page)
+        events, total = await self.audit.events(caller, where, page)
         return auth_pb2.ListAuditLogsResponse(
             events=[audit_event(row) for row in events],
             total=total,

@@ -54,6 +54,13 @@ def test_non_admins_get_403_on_every_admin_route(
             reply = http.request(verb, path, json=body, headers=bearer(token))
             assert reply.status_code == 403, (verb, path, reply.text)
             assert reply.json() == {"error": {"status": 403, "message": "requires role admin"}}
+    # Authorization comes before validation: a malformed request tells a non-admin nothing either.
+    for verb, path in rules:
+        malformed = path.replace(demo.DEMO_USER_ID, "not-an-id")
+        params = {"limit": "-1", "since": "yesterday"}
+        body = None if verb == "GET" else {}
+        reply = http.request(verb, malformed, params=params, json=body, headers=bearer(demo_token))
+        assert reply.status_code == 403, (verb, malformed, reply.text)
     for verb, path in rules:  # and without a session, 401 before anything else
         assert http.request(verb, path, json=None if verb == "GET" else {}).status_code == 401
 
