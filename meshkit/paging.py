@@ -15,7 +15,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from meshkit.errors import InvalidArgument
@@ -161,3 +161,20 @@ def next_page_token(page: Window, total: int) -> str:
     following = page.offset + page.limit
     has_next = following < total and (page.max_offset is None or following <= page.max_offset)
     return encode_token(following) if has_next else ""
+
+
+def page_fields(
+    base: str, page: Window, total: int, params: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The fields every offset-paged list message shares (href, next, previous, next_page_token,
+    limit, offset, total), to pass into its constructor beside its items."""
+    where = links(base, page, total, params)
+    return {
+        "href": where.href,
+        "next": where.next,
+        "previous": where.previous,
+        "next_page_token": where.next_page_token,
+        "limit": page.limit,
+        "offset": page.offset,
+        "total": total,
+    }

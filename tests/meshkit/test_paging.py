@@ -69,3 +69,18 @@ def test_a_list_without_links_gets_the_same_next_page_token() -> None:
     assert paging.next_page_token(page, 35) == paging.links("http://x/l", page, 35).next_page_token
     assert paging.decode_token(paging.next_page_token(page, 35)) == 30
     assert paging.next_page_token(paging.window(offset=30, limit=10), 35) == ""
+
+
+def test_page_fields_are_the_links_and_the_window() -> None:
+    page = paging.window(offset=10, limit=10)
+    fields = paging.page_fields("http://x/v1/me/tracks", page, total=25)
+    nav = paging.links("http://x/v1/me/tracks", page, total=25)
+    assert fields == {
+        "href": nav.href,
+        "next": nav.next,
+        "previous": nav.previous,
+        "next_page_token": nav.next_page_token,
+        "limit": 10,
+        "offset": 10,
+        "total": 25,
+    }
