@@ -1,5 +1,6 @@
-"""Stubs for the services library_svc calls (catalog for track/album/artist objects, auth for users
-and the audit log), with deadlines (from the channel) and their failures turned into domain errors.
+"""What library asks other services: catalog_svc for track, album and artist objects (through the
+mesh's one catalog client), auth_svc for users and the audit log. Deadlines come from the channels;
+failures become domain errors.
 """
 
 from __future__ import annotations
@@ -7,99 +8,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import struct_pb2
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
-from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 
-from meshkit import ids
-from meshkit.channels import is_status
+from meshkit import ids, links
+from meshkit.catalog_client import CatalogClient
 from meshkit.context import current_request_id
 from meshkit.errors import NotFound, Unavailable
-from meshkit.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
 
-CATALOG_BATCH = 50  # BatchGetTracks' and BatchGetArtists' limit
-ALBUM_BATCH = 20  # BatchGetAlbums' limit
 
-T = TypeVar("T")
+class Catalog:
+    """Catalog objects by UUID, answered keyed by their base62 id; unknown ids are left out.
 
+    Track objects are cached by the client (LIBRARY_TRACK_CACHE_*): every playlist page asks for
+    up to 100 of them.
+    """
 
-class Neighbours:
-    def __init__(
-        self,
-        catalog: aio.Channel,
-        auth: aio.Channel,
-        public_base_url: str = "",
-        track_cache: TTLCache[str, catalog_pb2.Track] | None = None,
-    ) -> None:
-        self.catalog = catalog_pb2_grpc.CatalogServiceStub(catalog)
-        self.auth = auth_pb2_grpc.AuthServiceStub(auth)
-        self.base = public_base_url.rstrip("/")
-        self.track_cache = track_cache if track_cache is not None else TTLCache(0, 0)
-
-    # ---- catalog ---------------------------------------------------------------------------
+    def __init__(self, client: CatalogClient) -> None:
+        self.client = client
 
     async def tracks(self, track_ids: Iterable[uuid.UUID]) -> dict[str, catalog_pb2.Track]:
-        """Full track objects by base62 id: cached ones, the rest with one BatchGetTracks per 50 ids
-        (the batches concurrently). Unknown ids are left out, and never cached."""
-
-        async def batch(joined: str) -> Sequence[catalog_pb2.Track]:
-            reply = await self.catalog.BatchGetTracks(catalog_pb2.BatchGetTracksRequest(ids=joined))
-            return reply.tracks
-
-        async def load(missing: list[str]) -> dict[str, catalog_pb2.Track]:
-            return await _batched(missing, CATALOG_BATCH, batch, "catalog_svc BatchGetTracks")
-
-        return await self.track_cache.get_or_load(_keys(track_ids), load)
+        return await self.client.tracks(ids.encode(t) for t in track_ids)
 
     async def albums(self, album_ids: Iterable[uuid.UUID]) -> dict[str, catalog_pb2.Album]:
-        """Full album objects by base62 id, 20 per BatchGetAlbums."""
-
-        async def batch(keys: str) -> Sequence[catalog_pb2.Album]:
-            reply = await self.catalog.BatchGetAlbums(catalog_pb2.BatchGetAlbumsRequest(ids=keys))
-            return reply.albums
-
-        return await _batched(_keys(album_ids), ALBUM_BATCH, batch, "catalog_svc BatchGetAlbums")
+        return await self.client.albums(ids.encode(a) for a in album_ids)
 
     async def artists(self, artist_ids: Iterable[uuid.UUID]) -> dict[str, catalog_pb2.Artist]:
-        """Full artist objects by base62 id, 50 per BatchGetArtists.
+        return await self.client.artists(ids.encode(a) for a in artist_ids)
 
-        Until catalog_svc implements BatchGetArtists, the same answer is built from GetArtist calls
-        (concurrently; at most 50 per page, so this stays bounded).
-        """
-        wanted = list(artist_ids)
 
-        async def batch(keys: str) -> Sequence[catalog_pb2.Artist]:
-            reply = await self.catalog.BatchGetArtists(catalog_pb2.BatchGetArtistsRequest(ids=keys))
-            return reply.artists
+class Auth:
+    """Users' public profiles and the audit log, from auth_svc."""
 
-        try:
-            return await _batched(_keys(wanted), CATALOG_BATCH, batch, "catalog_svc BatchGetArtists")
-        except Unavailable as exc:
-            if not isinstance(exc.__cause__, aio.AioRpcError) or not is_status(
-                exc.__cause__, grpc.StatusCode.UNIMPLEMENTED
-            ):
-                raise
-
-        async def one(artist_id: uuid.UUID) -> catalog_pb2.Artist | None:
-            try:
-                return await self.catalog.GetArtist(catalog_pb2.GetArtistRequest(id=ids.encode(artist_id)))
-            except aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.NOT_FOUND:
-                    return None
-                raise _unavailable("catalog_svc GetArtist", exc) from exc
-
-        found = await asyncio.gather(*(one(a) for a in wanted))
-        return {artist.id: artist for artist in found if artist is not None}
-
-    # ---- auth ------------------------------------------------------------------------------
+    def __init__(self, channel: aio.Channel, public_base_url: str = "") -> None:
+        self.stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self.base = public_base_url.rstrip("/")
 
     async def user(self, user_id: uuid.UUID) -> common_pb2.PublicUser:
         """The user's public profile; a bare reference when auth cannot say (banned, unknown, down).
@@ -108,7 +60,7 @@ class Neighbours:
         carries the id, uri and href that clients link with.
         """
         try:
-            return await self.auth.GetUser(auth_pb2.GetUserRequest(user_id=ids.encode(user_id)))
+            return await self.stub.GetUser(auth_pb2.GetUserRequest(user_id=ids.encode(user_id)))
         except aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("auth_svc GetUser failed: %s", exc.code().name)
@@ -123,21 +75,22 @@ class Neighbours:
     async def require_user(self, user_id: uuid.UUID) -> common_pb2.PublicUser:
         """The user's public profile; NOT_FOUND when there is no such (unbanned) user."""
         try:
-            return await self.auth.GetUser(auth_pb2.GetUserRequest(user_id=ids.encode(user_id)))
+            return await self.stub.GetUser(auth_pb2.GetUserRequest(user_id=ids.encode(user_id)))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound(f"user {ids.encode(user_id)} not found") from exc
-            raise _unavailable("auth_svc GetUser", exc) from exc
+            raise Unavailable(f"auth_svc GetUser failed ({exc.code().name}); retry later") from exc
 
     def user_ref(self, user_id: uuid.UUID) -> common_pb2.PublicUser:
-        """Spotify's minimal public user object (what `added_by` carries)."""
+        """Spotify's minimal public user object (what `added_by` carries), built without a call."""
         key = ids.encode(user_id)
+        where = links.of(self.base, "user", key)
         return common_pb2.PublicUser(
             id=key,
             type="user",
-            uri=f"spotify:user:{key}",
-            href=f"{self.base}/v1/users/{key}",
-            external_urls=common_pb2.ExternalUrls(spotify=f"{self.base}/user/{key}"),
+            uri=where.uri,
+            href=where.href,
+            external_urls=common_pb2.ExternalUrls(spotify=where.open_url),
         )
 
     async def audit(
@@ -152,8 +105,8 @@ class Neighbours:
     ) -> None:
         """Append to auth_svc's audit log. Best effort: the change it records has already committed.
 
-        If auth_svc cannot take it (not implemented yet, or down) the event is written to this
-        service's log instead, so it is not lost silently.
+        If auth_svc cannot take it (down, or an older auth_svc without RecordAuditEvent) the event
+        is written to this service's log instead, so it is not lost silently.
         """
         payload = struct_pb2.Struct()
         payload.update(details)
@@ -167,7 +120,7 @@ class Neighbours:
             request_id=current_request_id(),
         )
         try:
-            await self.auth.RecordAuditEvent(auth_pb2.RecordAuditEventRequest(event=event))
+            await self.stub.RecordAuditEvent(auth_pb2.RecordAuditEventRequest(event=event))
         except aio.AioRpcError as exc:
             level = logging.INFO if exc.code() == grpc.StatusCode.UNIMPLEMENTED else logging.WARNING
             log.log(
@@ -183,33 +136,3 @@ class Neighbours:
                     "audit_status": exc.code().name,
                 },
             )
-
-
-def _keys(wanted: Iterable[uuid.UUID]) -> list[str]:
-    """Distinct base62 ids, in order."""
-    return list(dict.fromkeys(ids.encode(w) for w in wanted))
-
-
-async def _batched(
-    keys: Sequence[str],
-    size: int,
-    call: Callable[[str], Awaitable[Sequence[T]]],
-    what: str,
-) -> dict[str, T]:
-    """Objects by base62 id from a comma-separated batch RPC, `size` ids per call, calls concurrent."""
-    if not keys:
-        return {}
-    try:
-        replies = await asyncio.gather(
-            *(call(",".join(keys[start : start + size])) for start in range(0, len(keys), size))
-        )
-    except aio.AioRpcError as exc:
-        raise _unavailable(what, exc) from exc
-    return {obj.id: obj for reply in replies for obj in reply}  # type: ignore[attr-defined]
-
-
-def _unavailable(what: str, exc: aio.AioRpcError) -> Unavailable:
-    """A neighbour's failure as this service's UNAVAILABLE with a message that says whose it was."""
-    if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-        return Unavailable(f"{what} is not implemented yet, so this request cannot be answered")
-    return Unavailable(f"{what} failed ({exc.code().name}); retry later")

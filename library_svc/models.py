@@ -5,8 +5,8 @@ User, track, album and artist ids are plain UUIDs owned by other services (no fo
 Ordering: ``playlist_items.position`` is 0-based and dense per playlist. ``(playlist_id, position)``
 is UNIQUE DEFERRABLE INITIALLY DEFERRED, so a reorder/insert/remove can shift a range of
 positions with one ``UPDATE ... SET position = position + 1`` and is checked at commit. (A
-deferrable constraint cannot be an ``ON CONFLICT`` arbiter; use the primary key
-``(playlist_id, track_id)`` for that, as the seed does.)
+deferrable constraint cannot be an ``ON CONFLICT`` arbiter; the primary key
+``(playlist_id, track_id)`` is the one inserts use.)
 """
 
 from __future__ import annotations

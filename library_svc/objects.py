@@ -1,19 +1,21 @@
-"""Builds Spotify's playlist, playlist item and saved-item objects from rows and neighbours' objects."""
+"""Builds Spotify's playlist, playlist item and saved-item objects from the domain's answers."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 from spotify.library.v1 import library_pb2
 
-from library_svc.domain import snapshot_id
-from library_svc.models import Playlist, PlaylistItem, SavedItem
-from library_svc.paging import Window, links
-from meshkit import ids
+from library_svc.playlists import ItemPage, PlaylistDetails, PlaylistList
+from library_svc.rules import snapshot_id
+from library_svc.saved import FollowedArtists, SavedPage
+from library_svc.store import PlaylistRow
+from meshkit import ids, links, paging
+
+T = TypeVar("T")
 
 
 def timestamp(value: datetime) -> str:
@@ -27,23 +29,18 @@ class LibraryObjects:
     def __init__(self, public_base_url: str) -> None:
         self.base = public_base_url.rstrip("/")
 
-    def playlist(
-        self,
-        playlist: Playlist,
-        owner: common_pb2.PublicUser,
-        collaborators: Sequence[uuid.UUID],
-        items: library_pb2.PlaylistItemPage,
-    ) -> library_pb2.Playlist:
+    def playlist(self, details: PlaylistDetails) -> library_pb2.Playlist:
         """The full playlist object (GET /v1/playlists/{id}): followers and the first page of items."""
-        full = self.simplified(playlist, owner)
-        full.followers.CopyFrom(common_pb2.Followers(total=playlist.follower_count))
-        full.items.CopyFrom(items)
-        full.collaborator_ids.extend(ids.encode(c) for c in collaborators)
+        full = self.simplified(details.playlist, details.owner)
+        full.followers.CopyFrom(common_pb2.Followers(total=details.playlist.follower_count))
+        full.items.CopyFrom(self.item_page(details.items))
+        full.collaborator_ids.extend(ids.encode(c) for c in details.collaborators)
         return full
 
-    def simplified(self, playlist: Playlist, owner: common_pb2.PublicUser) -> library_pb2.Playlist:
+    def simplified(self, playlist: PlaylistRow, owner: common_pb2.PublicUser) -> library_pb2.Playlist:
         """The simplified playlist object of lists: items carry only href and total."""
         key = ids.encode(playlist.id)
+        where = links.of(self.base, "playlist", key)
         return library_pb2.Playlist(
             id=key,
             name=playlist.name,
@@ -53,119 +50,70 @@ class LibraryObjects:
             owner=owner,
             snapshot_id=snapshot_id(playlist),
             type="playlist",
-            uri=f"spotify:playlist:{key}",
-            href=f"{self.base}/v1/playlists/{key}",
-            external_urls=common_pb2.ExternalUrls(spotify=f"{self.base}/playlist/{key}"),
-            items=library_pb2.PlaylistItemPage(
-                href=f"{self.base}/v1/playlists/{key}/items", total=playlist.item_count
-            ),
+            uri=where.uri,
+            href=where.href,
+            external_urls=common_pb2.ExternalUrls(spotify=where.open_url),
+            items=library_pb2.PlaylistItemPage(href=f"{where.href}/items", total=playlist.item_count),
         )
 
-    def item_page(
-        self,
-        playlist: Playlist,
-        page: Window,
-        items: Sequence[PlaylistItem],
-        tracks: dict[str, catalog_pb2.Track],
-        users: dict[uuid.UUID, common_pb2.PublicUser],
-    ) -> library_pb2.PlaylistItemPage:
+    def item_page(self, page: ItemPage) -> library_pb2.PlaylistItemPage:
         """A page of playlist items. A track the catalog no longer has keeps its place without `item`
         (Spotify sends `"track": null`), so offsets and totals stay right."""
-        where = links(f"{self.base}/v1/playlists/{ids.encode(playlist.id)}/items", page, playlist.item_count)
+        path = f"/v1/playlists/{ids.encode(page.playlist.id)}/items"
         return library_pb2.PlaylistItemPage(
-            href=where.href,
-            next=where.next,
-            previous=where.previous,
-            next_page_token=where.next_page_token,
-            limit=page.limit,
-            offset=page.offset,
-            total=playlist.item_count,
+            **self._paging(path, page.window, page.playlist.item_count),
             items=[
                 library_pb2.PlaylistItem(
                     added_at=timestamp(item.added_at),
-                    added_by=users.get(item.added_by) if item.added_by else None,
+                    added_by=page.adders.get(item.added_by) if item.added_by else None,
                     is_local=False,
-                    item=tracks.get(ids.encode(item.track_id)),
+                    item=page.tracks.get(ids.encode(item.track_id)),
                 )
-                for item in items
+                for item in page.items
             ],
         )
 
-    def playlist_page(
-        self, base: str, page: Window, total: int, playlists: Sequence[library_pb2.Playlist]
-    ) -> library_pb2.PlaylistPage:
-        where = links(f"{self.base}{base}", page, total)
+    def playlist_page(self, path: str, listed: PlaylistList) -> library_pb2.PlaylistPage:
         return library_pb2.PlaylistPage(
-            href=where.href,
-            next=where.next,
-            previous=where.previous,
-            next_page_token=where.next_page_token,
-            limit=page.limit,
-            offset=page.offset,
-            total=total,
-            items=playlists,
+            **self._paging(path, listed.window, listed.total),
+            items=[self.simplified(p, listed.owners[p.owner_id]) for p in listed.playlists],
         )
 
-    def saved_track_page(
-        self, page: Window, total: int, saved: Sequence[SavedItem], tracks: dict[str, catalog_pb2.Track]
-    ) -> library_pb2.SavedTrackPage:
-        where = links(f"{self.base}/v1/me/tracks", page, total)
+    def saved_track_page(self, page: SavedPage[catalog_pb2.Track]) -> library_pb2.SavedTrackPage:
+        items = [library_pb2.SavedTrack(added_at=at, track=track) for at, track in _saved(page)]
         return library_pb2.SavedTrackPage(
-            href=where.href,
-            next=where.next,
-            previous=where.previous,
-            next_page_token=where.next_page_token,
-            limit=page.limit,
-            offset=page.offset,
-            total=total,
-            items=[
-                library_pb2.SavedTrack(
-                    added_at=timestamp(s.saved_at), track=tracks.get(ids.encode(s.item_id))
-                )
-                for s in saved
-            ],
+            **self._paging("/v1/me/tracks", page.window, page.total), items=items
         )
 
-    def saved_album_page(
-        self, page: Window, total: int, saved: Sequence[SavedItem], albums: dict[str, catalog_pb2.Album]
-    ) -> library_pb2.SavedAlbumPage:
-        where = links(f"{self.base}/v1/me/albums", page, total)
+    def saved_album_page(self, page: SavedPage[catalog_pb2.Album]) -> library_pb2.SavedAlbumPage:
+        items = [library_pb2.SavedAlbum(added_at=at, album=album) for at, album in _saved(page)]
         return library_pb2.SavedAlbumPage(
-            href=where.href,
-            next=where.next,
-            previous=where.previous,
-            next_page_token=where.next_page_token,
-            limit=page.limit,
-            offset=page.offset,
-            total=total,
-            items=[
-                library_pb2.SavedAlbum(
-                    added_at=timestamp(s.saved_at), album=albums.get(ids.encode(s.item_id))
-                )
-                for s in saved
-            ],
+            **self._paging("/v1/me/albums", page.window, page.total), items=items
         )
 
     def followed_artists(
-        self,
-        limit: int,
-        after: str,
-        total: int,
-        page_ids: Sequence[uuid.UUID],
-        artists: dict[str, catalog_pb2.Artist],
-        more: bool,
+        self, limit: int, after: str, found: FollowedArtists
     ) -> library_pb2.ListFollowedArtistsResponse:
-        """Spotify's cursor page, wrapped as {"artists": {...}}; `more` says whether a next page exists."""
+        """Spotify's cursor page, wrapped as {"artists": {...}}; `after` is the cursor it was asked with."""
         href = f"{self.base}/v1/me/following?type=artist&limit={limit}"
-        last = ids.encode(page_ids[-1]) if page_ids else ""
+        last = ids.encode(found.artist_ids[-1]) if found.artist_ids else ""
+        following = last if found.more else ""
         return library_pb2.ListFollowedArtistsResponse(
             artists=library_pb2.ArtistCursorPage(
                 href=f"{href}&after={after}" if after else href,
-                items=[artists[k] for k in (ids.encode(a) for a in page_ids) if k in artists],
+                items=[found.artists[k] for k in map(ids.encode, found.artist_ids) if k in found.artists],
                 limit=limit,
-                next=f"{href}&after={last}" if more else "",
-                cursors=common_pb2.Cursors(after=last if more else ""),
-                total=total,
-                next_page_token=last if more else "",
+                next=f"{href}&after={last}" if found.more else "",
+                cursors=common_pb2.Cursors(after=following),
+                total=found.total,
+                next_page_token=following,
             )
         )
+
+    def _paging(self, path: str, window: paging.Window, total: int) -> dict[str, Any]:
+        return paging.page_fields(f"{self.base}{path}", window, total)
+
+
+def _saved(page: SavedPage[T]) -> list[tuple[str, T | None]]:
+    """Each saved item's `added_at` and the catalog's object (None once the catalog lost it)."""
+    return [(timestamp(s.saved_at), page.objects.get(ids.encode(s.item_id))) for s in page.saved]

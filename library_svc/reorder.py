@@ -8,18 +8,8 @@ applies with one UPDATE; it is pure so it can be checked exhaustively against li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from library_svc.store import Shift
 from meshkit.errors import InvalidArgument
-
-
-@dataclass(frozen=True)
-class Shift:
-    """Add `delta` to every position in [start, stop)."""
-
-    start: int
-    stop: int
-    delta: int
 
 
 def plan_move(total: int, range_start: int, insert_before: int, range_length: int = 1) -> list[Shift]:

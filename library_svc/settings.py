@@ -1,20 +1,22 @@
-"""library_svc's own settings on top of the shared ones (environment variables, same names)."""
+"""library_svc's own settings (LIBRARY_* environment variables), beside the shared ones in meshkit.config."""
 
 from __future__ import annotations
 
-from meshkit.config import Settings
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class LibrarySettings(Settings):
+class LibrarySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIBRARY_", case_sensitive=False, extra="ignore")
+
     # Track objects from catalog_svc are kept this many seconds for playlist pages (0 turns the
     # cache off). Tracks are never deleted, only edited, so the cost is metadata up to this old.
-    library_track_cache_ttl_s: float = 60.0
+    track_cache_ttl_s: float = 60.0
     # At most this many track objects are cached (about 1-2 kB each).
-    library_track_cache_size: int = 20_000
+    track_cache_size: int = 20_000
 
-    @classmethod
-    def of(cls, settings: Settings) -> LibrarySettings:
-        """`settings` with the library fields added (from the environment unless already there)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())
+
+@lru_cache(maxsize=1)
+def get_library_settings() -> LibrarySettings:
+    return LibrarySettings()

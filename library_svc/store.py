@@ -12,19 +12,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, text, tuple_, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.engine import ScalarResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import QueryableAttribute
 
 from library_svc.models import Playlist, PlaylistCollaborator, PlaylistFollower, PlaylistItem, SavedItem
-from library_svc.reorder import Shift
 from meshkit import ids
 from meshkit.errors import Aborted, NotFound
 
-_items = PlaylistItem.__table__
-_playlists = Playlist.__table__
+# Declarative classes map a Table; SQLAlchemy's stubs type `__table__` as the wider FromClause.
+_items = cast(Table, PlaylistItem.__table__)
+_playlists = cast(Table, Playlist.__table__)
 
 # Closes the gap a delete leaves: everything from `lo` on is renumbered lo, lo+1, ... in order.
 _COMPACT = text(
@@ -41,7 +59,7 @@ _COMPACT = text(
 )
 
 
-def _with_collaborators() -> Select[tuple[Playlist, list[uuid.UUID] | None]]:
+def _with_collaborators() -> Select[Playlist, list[uuid.UUID] | None]:
     """The playlist row and its collaborators' ids (in the order they were added), in one query."""
     collaborators = (
         select(
@@ -53,6 +71,15 @@ def _with_collaborators() -> Select[tuple[Playlist, list[uuid.UUID] | None]]:
     return select(Playlist, collaborators)
 
 
+async def _count_followers(session: AsyncSession, playlist_id: uuid.UUID, delta: int) -> None:
+    """Move the follower count with a follower row that appeared or went, under the UPDATE's row lock."""
+    await session.execute(
+        update(_playlists)
+        .where(_playlists.c.id == playlist_id)
+        .values(follower_count=_playlists.c.follower_count + delta)
+    )
+
+
 class _Keep:
     """Marks a detail that an update leaves as it is (None means "clear" for the description)."""
 
@@ -61,12 +88,59 @@ KEEP = _Keep()
 
 
 @dataclass(frozen=True)
+class PlaylistRow:
+    """A playlist's row (the columns readers use)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    description: str | None
+    is_public: bool
+    is_collaborative: bool
+    follower_count: int
+    item_count: int
+    snapshot_version: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, playlist: Playlist) -> PlaylistRow:
+        """The row's fields from a loaded playlist (the field names are its columns)."""
+        return cls(**{field.name: getattr(playlist, field.name) for field in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One playlist item: which track, who added it and when."""
+
+    track_id: uuid.UUID
+    added_by: uuid.UUID | None
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class SavedRow:
+    """One saved item of a user's library."""
+
+    item_id: uuid.UUID
+    saved_at: datetime
+
+
+@dataclass(frozen=True)
 class PlaylistView:
     """A playlist as a reader sees it: the row, who may edit it, and one page of its items."""
 
-    playlist: Playlist
+    playlist: PlaylistRow
     collaborators: list[uuid.UUID]
-    items: list[PlaylistItem]
+    items: list[ItemRow]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Add `delta` to every item position in [start, stop)."""
+
+    start: int
+    stop: int
+    delta: int
 
 
 class PlaylistEdit:
@@ -74,18 +148,23 @@ class PlaylistEdit:
 
     def __init__(self, session: AsyncSession, playlist: Playlist, collaborators: list[uuid.UUID]) -> None:
         self.session = session
-        self.playlist = playlist
+        self._playlist = playlist
         self.collaborators = collaborators
 
     @property
+    def playlist(self) -> PlaylistRow:
+        """The row as it stands in this transaction (after the changes made so far)."""
+        return PlaylistRow.of(self._playlist)
+
+    @property
     def _id(self) -> uuid.UUID:
-        return self.playlist.id
+        return self._playlist.id
 
     async def present(self, track_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of `track_ids` the playlist already holds."""
         if not track_ids:
             return set()
-        found = await self.session.scalars(
+        found: ScalarResult[uuid.UUID] = await self.session.scalars(
             select(_items.c.track_id).where(
                 _items.c.playlist_id == self._id, _items.c.track_id.in_(track_ids)
             )
@@ -96,7 +175,7 @@ class PlaylistEdit:
         """Insert new tracks at `position`, moving what was there down; keeps positions dense."""
         if not track_ids:
             return
-        if position < self.playlist.item_count:  # inserting in front of existing items: make room
+        if position < self._playlist.item_count:  # inserting in front of existing items: make room
             await self.session.execute(
                 update(_items)
                 .where(_items.c.playlist_id == self._id, _items.c.position >= position)
@@ -106,7 +185,7 @@ class PlaylistEdit:
             {"playlist_id": self._id, "track_id": t, "position": position + i, "added_by": added_by}
             for i, t in enumerate(track_ids)
         ]
-        # The PK is the arbiter, as in the seed. Under the row lock no conflict can happen (the
+        # The PK is the arbiter. Under the row lock no conflict can happen (the
         # caller filtered out present tracks); if one did, positions would have a gap, so give up.
         inserted = await self.session.scalars(
             insert(_items)
@@ -122,7 +201,7 @@ class PlaylistEdit:
         """Remove the tracks that are present and close the gaps; returns how many were removed."""
         if not track_ids:
             return 0
-        positions = list(
+        positions: list[int] = list(
             await self.session.scalars(
                 delete(_items)
                 .where(_items.c.playlist_id == self._id, _items.c.track_id.in_(track_ids))
@@ -167,7 +246,7 @@ class PlaylistEdit:
                     ]
                 )
             )
-        self.playlist.item_count = 0
+        self._playlist.item_count = 0
         self._changed(len(track_ids))
 
     def set_details(
@@ -180,13 +259,13 @@ class PlaylistEdit:
     ) -> None:
         """Change the given details (None / KEEP leave one as it is); a new version either way."""
         if name is not None:
-            self.playlist.name = name
+            self._playlist.name = name
         if not isinstance(description, _Keep):
-            self.playlist.description = description
+            self._playlist.description = description
         if public is not None:
-            self.playlist.is_public = public
+            self._playlist.is_public = public
         if collaborative is not None:
-            self.playlist.is_collaborative = collaborative
+            self._playlist.is_collaborative = collaborative
         self._changed(0)
 
     async def add_collaborator(self, user_id: uuid.UUID, added_by: uuid.UUID) -> None:
@@ -209,8 +288,8 @@ class PlaylistEdit:
 
     def _changed(self, item_delta: int) -> None:
         """A new version: one bump per change, whatever the change touched."""
-        self.playlist.item_count += item_delta
-        self.playlist.snapshot_version += 1
+        self._playlist.item_count += item_delta
+        self._playlist.snapshot_version += 1
 
 
 class LibraryStore:
@@ -221,7 +300,7 @@ class LibraryStore:
 
     async def create_playlist(
         self, owner_id: uuid.UUID, name: str, description: str | None, public: bool, collaborative: bool
-    ) -> Playlist:
+    ) -> PlaylistRow:
         async with self.sessions() as session, session.begin():
             playlist = Playlist(
                 id=ids.new_id(),
@@ -237,12 +316,11 @@ class LibraryStore:
             session.add(playlist)
             await session.flush()
             await session.refresh(playlist, ["created_at"])
-        return playlist
+        return PlaylistRow.of(playlist)
 
-    async def playlist(self, playlist_id: uuid.UUID) -> tuple[Playlist, list[uuid.UUID]] | None:
-        """The playlist and its collaborators' user ids, or None."""
-        view = await self.playlist_view(playlist_id, 0, 0)
-        return None if view is None else (view.playlist, view.collaborators)
+    async def playlist(self, playlist_id: uuid.UUID) -> PlaylistView | None:
+        """The playlist and its collaborators' user ids (no items), or None."""
+        return await self.playlist_view(playlist_id, 0, 0)
 
     async def playlist_view(self, playlist_id: uuid.UUID, offset: int, limit: int) -> PlaylistView | None:
         """The playlist, its collaborators and items [offset, offset + limit): two queries.
@@ -256,20 +334,20 @@ class LibraryStore:
             ).one_or_none()
             if found is None:
                 return None
-            items: list[PlaylistItem] = []
+            items: list[ItemRow] = []
             if limit > 0:
-                items = list(
-                    await session.scalars(
-                        select(PlaylistItem)
-                        .where(
-                            PlaylistItem.playlist_id == playlist_id,
-                            PlaylistItem.position >= offset,
-                            PlaylistItem.position < offset + limit,
-                        )
-                        .order_by(PlaylistItem.position)
+                rows = await session.execute(
+                    select(PlaylistItem.track_id, PlaylistItem.added_by, PlaylistItem.added_at)
+                    .where(
+                        PlaylistItem.playlist_id == playlist_id,
+                        PlaylistItem.position >= offset,
+                        PlaylistItem.position < offset + limit,
                     )
+                    .order_by(PlaylistItem.position)
                 )
-            return PlaylistView(found[0], list(found[1] or []), items)
+                items = [ItemRow(track_id, added_by, added_at) for track_id, added_by, added_at in rows]
+            playlist, collaborators = found
+            return PlaylistView(PlaylistRow.of(playlist), list(collaborators or []), items)
 
     @asynccontextmanager
     async def edit(self, playlist_id: uuid.UUID) -> AsyncIterator[PlaylistEdit]:
@@ -282,9 +360,12 @@ class LibraryStore:
             ).one_or_none()
             if found is None:
                 raise NotFound("playlist not found")
-            yield PlaylistEdit(session, found[0], list(found[1] or []))
+            playlist, collaborators = found
+            yield PlaylistEdit(session, playlist, list(collaborators or []))
 
-    async def my_playlists(self, user_id: uuid.UUID, offset: int, limit: int) -> tuple[list[Playlist], int]:
+    async def my_playlists(
+        self, user_id: uuid.UUID, offset: int, limit: int
+    ) -> tuple[list[PlaylistRow], int]:
         """Playlists the user owns, follows or collaborates on and may still see; newest link first."""
         links = union_all(
             select(Playlist.id.label("playlist_id"), Playlist.created_at.label("at")).where(
@@ -306,29 +387,17 @@ class LibraryStore:
             PlaylistCollaborator.user_id == user_id
         )
         visible = or_(Playlist.owner_id == user_id, Playlist.is_public, Playlist.id.in_(collaborating))
-        base = select(Playlist).join(latest, latest.c.playlist_id == Playlist.id).where(visible)
-        async with self.sessions() as session:
-            total = await session.scalar(select(func.count()).select_from(base.subquery()))
-            page = await session.scalars(
-                base.order_by(latest.c.at.desc(), Playlist.id).offset(offset).limit(limit)
-            )
-            return list(page), total or 0
+        rows = select(Playlist).join(latest, latest.c.playlist_id == Playlist.id).where(visible)
+        page, total = await self._page(rows, (latest.c.at.desc(), Playlist.id), offset, limit)
+        return [PlaylistRow.of(p) for p in page], total
 
     async def public_playlists(
         self, owner_id: uuid.UUID, offset: int, limit: int
-    ) -> tuple[list[Playlist], int]:
+    ) -> tuple[list[PlaylistRow], int]:
         """A user's public playlists, newest first."""
-        condition = and_(Playlist.owner_id == owner_id, Playlist.is_public)
-        async with self.sessions() as session:
-            total = await session.scalar(select(func.count()).select_from(Playlist).where(condition))
-            page = await session.scalars(
-                select(Playlist)
-                .where(condition)
-                .order_by(Playlist.created_at.desc(), Playlist.id)
-                .offset(offset)
-                .limit(limit)
-            )
-            return list(page), total or 0
+        rows = select(Playlist).where(Playlist.owner_id == owner_id, Playlist.is_public)
+        page, total = await self._page(rows, (Playlist.created_at.desc(), Playlist.id), offset, limit)
+        return [PlaylistRow.of(p) for p in page], total
 
     # ---- followers -------------------------------------------------------------------------
 
@@ -348,11 +417,7 @@ class LibraryStore:
             )
             if added is None:
                 return False
-            await session.execute(
-                update(_playlists)
-                .where(_playlists.c.id == playlist_id)
-                .values(follower_count=_playlists.c.follower_count + 1)
-            )
+            await _count_followers(session, playlist_id, 1)
             return True
 
     async def unfollow(self, playlist_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -365,11 +430,7 @@ class LibraryStore:
             )
             if removed is None:
                 return False
-            await session.execute(
-                update(_playlists)
-                .where(_playlists.c.id == playlist_id)
-                .values(follower_count=_playlists.c.follower_count - 1)
-            )
+            await _count_followers(session, playlist_id, -1)
             return True
 
     async def following(self, user_id: uuid.UUID, playlist_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -425,19 +486,11 @@ class LibraryStore:
 
     async def saved_page(
         self, user_id: uuid.UUID, kind: str, offset: int, limit: int
-    ) -> tuple[list[SavedItem], int]:
+    ) -> tuple[list[SavedRow], int]:
         """Saved items of one type, newest first."""
-        condition = and_(SavedItem.user_id == user_id, SavedItem.item_type == kind)
-        async with self.sessions() as session:
-            total = await session.scalar(select(func.count()).select_from(SavedItem).where(condition))
-            page = await session.scalars(
-                select(SavedItem)
-                .where(condition)
-                .order_by(SavedItem.saved_at.desc(), SavedItem.item_id)
-                .offset(offset)
-                .limit(limit)
-            )
-            return list(page), total or 0
+        rows = select(SavedItem).where(SavedItem.user_id == user_id, SavedItem.item_type == kind)
+        page, total = await self._page(rows, (SavedItem.saved_at.desc(), SavedItem.item_id), offset, limit)
+        return [SavedRow(s.item_id, s.saved_at) for s in page], total
 
     async def saved_after(
         self, user_id: uuid.UUID, kind: str, after: uuid.UUID | None, limit: int
@@ -450,3 +503,16 @@ class LibraryStore:
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(SavedItem).where(condition))
             return list(await session.scalars(query)), total or 0
+
+    async def _page(
+        self,
+        rows: Select[Any],
+        order: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Any], int]:
+        """One page of the entities `rows` selects, in `order`, and how many there are in all."""
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(rows.subquery()))
+            page = await session.scalars(rows.order_by(*order).offset(offset).limit(limit))
+            return list(page), total or 0

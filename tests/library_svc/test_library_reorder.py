@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from library_svc.reorder import Shift, apply, plan_move
+from library_svc.reorder import apply, plan_move
+from library_svc.store import Shift
 from meshkit.errors import InvalidArgument
 
 

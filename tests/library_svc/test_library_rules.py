@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from library_svc import domain, paging
-from library_svc.domain import Sharing
-from library_svc.models import Playlist
-from meshkit import ids
+from library_svc import rules
+from library_svc.rules import Sharing
+from library_svc.store import PlaylistRow
+from meshkit import ids, paging
 from meshkit.context import ANONYMOUS, Caller
 from meshkit.errors import (
     Aborted,
@@ -24,16 +26,19 @@ from meshkit.ttlcache import TTLCache
 OWNER, COLLAB, STRANGER = (Caller(user_id=uuid.uuid4()) for _ in range(3))
 
 
-def playlist(*, public: bool, collaborative: bool) -> Playlist:
+def playlist(*, public: bool, collaborative: bool) -> PlaylistRow:
     assert OWNER.user_id is not None
-    return Playlist(
+    return PlaylistRow(
         id=uuid.uuid4(),
         owner_id=OWNER.user_id,
         name="p",
+        description=None,
         is_public=public,
         is_collaborative=collaborative,
-        snapshot_version=7,
+        follower_count=0,
         item_count=0,
+        snapshot_version=7,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 
@@ -41,101 +46,101 @@ def test_private_playlists_do_not_exist_for_strangers() -> None:
     private = playlist(public=False, collaborative=False)
     assert COLLAB.user_id is not None
     with pytest.raises(NotFound):
-        domain.require_view(private, [], STRANGER)
+        rules.require_view(private, [], STRANGER)
     with pytest.raises(NotFound):
-        domain.require_view(private, [], ANONYMOUS)
+        rules.require_view(private, [], ANONYMOUS)
     with pytest.raises(NotFound):  # 404 for editing too: a 403 would confirm it exists
-        domain.require_edit(private, [], STRANGER)
-    assert domain.require_view(private, [COLLAB.user_id], COLLAB) is private
-    assert domain.require_view(private, [], OWNER) is private
+        rules.require_edit(private, [], STRANGER)
+    assert rules.require_view(private, [COLLAB.user_id], COLLAB) is private
+    assert rules.require_view(private, [], OWNER) is private
 
 
 def test_public_playlists_are_readable_but_only_editable_by_the_owner() -> None:
     public = playlist(public=True, collaborative=False)
     assert COLLAB.user_id is not None
-    assert domain.require_view(public, [], ANONYMOUS) is public
-    assert domain.require_edit(public, [], OWNER) is public
+    assert rules.require_view(public, [], ANONYMOUS) is public
+    assert rules.require_edit(public, [], OWNER) is public
     with pytest.raises(PermissionDenied):
-        domain.require_edit(public, [], STRANGER)
+        rules.require_edit(public, [], STRANGER)
     with pytest.raises(PermissionDenied):  # a collaborator row means nothing until it is collaborative
-        domain.require_edit(public, [COLLAB.user_id], COLLAB)
+        rules.require_edit(public, [COLLAB.user_id], COLLAB)
     with pytest.raises(Unauthenticated):
-        domain.require_edit(public, [], ANONYMOUS)
+        rules.require_edit(public, [], ANONYMOUS)
 
 
 def test_collaborators_edit_collaborative_playlists_but_only_the_owner_manages_them() -> None:
     shared = playlist(public=False, collaborative=True)
     assert COLLAB.user_id is not None
-    assert domain.require_edit(shared, [COLLAB.user_id], COLLAB) is shared
+    assert rules.require_edit(shared, [COLLAB.user_id], COLLAB) is shared
     with pytest.raises(PermissionDenied):
-        domain.require_owner(shared, [COLLAB.user_id], COLLAB)
+        rules.require_owner(shared, [COLLAB.user_id], COLLAB)
     with pytest.raises(NotFound):
-        domain.require_edit(shared, [COLLAB.user_id], STRANGER)
+        rules.require_edit(shared, [COLLAB.user_id], STRANGER)
 
 
 def test_collaborative_playlists_are_never_public() -> None:
-    assert domain.resolve_sharing(None, None, False) == Sharing(public=True, collaborative=False)
-    assert domain.resolve_sharing(None, None, True) == Sharing(public=False, collaborative=True)
+    assert rules.resolve_sharing(None, None, False) == Sharing(public=True, collaborative=False)
+    assert rules.resolve_sharing(None, None, True) == Sharing(public=False, collaborative=True)
     with pytest.raises(InvalidArgument, match="cannot be public"):
-        domain.resolve_sharing(None, True, True)
+        rules.resolve_sharing(None, True, True)
     shared = Sharing(public=False, collaborative=True)
     with pytest.raises(InvalidArgument):  # making a collaborative playlist public needs collaborative=false
-        domain.resolve_sharing(shared, True, None)
-    assert domain.resolve_sharing(shared, True, False) == Sharing(public=True, collaborative=False)
-    assert domain.resolve_sharing(Sharing(True, False), None, True) == Sharing(False, True)
+        rules.resolve_sharing(shared, True, None)
+    assert rules.resolve_sharing(shared, True, False) == Sharing(public=True, collaborative=False)
+    assert rules.resolve_sharing(Sharing(True, False), None, True) == Sharing(False, True)
 
 
 def test_a_stale_snapshot_is_refused_and_an_empty_one_is_last_writer_wins() -> None:
     p = playlist(public=True, collaborative=False)
-    current = domain.snapshot_id(p)
-    domain.check_snapshot(p, current)
-    domain.check_snapshot(p, "")
-    p.snapshot_version += 1
+    current = rules.snapshot_id(p)
+    rules.check_snapshot(p, current)
+    rules.check_snapshot(p, "")
+    p = dataclasses.replace(p, snapshot_version=p.snapshot_version + 1)
     with pytest.raises(Aborted, match="stale"):
-        domain.check_snapshot(p, current)
+        rules.check_snapshot(p, current)
 
 
 def test_track_uris_are_parsed_in_order_without_duplicates_and_every_bad_one_is_named() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     given = [ids.uri("track", a), f"{ids.uri('track', b)},{ids.uri('track', a)}"]
-    assert domain.parse_track_uris(given) == [a, b]
+    assert rules.parse_track_uris(given) == [a, b]
     with pytest.raises(InvalidArgument) as err:
-        domain.parse_track_uris(["spotify:track:nope", ids.uri("album", a), ids.uri("track", b)])
+        rules.parse_track_uris(["spotify:track:nope", ids.uri("album", a), ids.uri("track", b)])
     assert "spotify:track:nope" in err.value.message
     assert ids.uri("album", a) in err.value.message
     with pytest.raises(InvalidArgument, match="at most 100"):
-        domain.parse_track_uris([ids.uri("track", uuid.uuid4()) for _ in range(101)])
+        rules.parse_track_uris([ids.uri("track", uuid.uuid4()) for _ in range(101)])
 
 
 def test_library_uris_take_four_types_and_at_most_forty() -> None:
     a = uuid.uuid4()
     text = ",".join(ids.uri(kind, a) for kind in ("track", "album", "artist", "playlist"))
-    assert [k for k, _ in domain.parse_library_uris(text)] == ["track", "album", "artist", "playlist"]
+    assert [k for k, _ in rules.parse_library_uris(text)] == ["track", "album", "artist", "playlist"]
     with pytest.raises(InvalidArgument, match="spotify:user"):
-        domain.parse_library_uris(ids.uri("user", a))
+        rules.parse_library_uris(ids.uri("user", a))
     with pytest.raises(InvalidArgument, match="at most 40"):
-        domain.parse_library_uris(",".join(ids.uri("track", uuid.uuid4()) for _ in range(41)))
+        rules.parse_library_uris(",".join(ids.uri("track", uuid.uuid4()) for _ in range(41)))
     with pytest.raises(InvalidArgument, match="at least one"):
-        domain.parse_library_uris(" , ")
+        rules.parse_library_uris(" , ")
 
 
 def test_limits_on_size_position_name_and_description() -> None:
-    domain.check_room(9_990, 10)
+    rules.check_room(9_990, 10)
     with pytest.raises(FailedPrecondition, match="10000"):
-        domain.check_room(9_990, 11)
-    assert domain.check_insert_position(None, 4) == 4
-    assert domain.check_insert_position(0, 4) == 0
+        rules.check_room(9_990, 11)
+    assert rules.check_insert_position(None, 4) == 4
+    assert rules.check_insert_position(0, 4) == 0
     with pytest.raises(InvalidArgument):
-        domain.check_insert_position(5, 4)
-    assert domain.clean_name("  Road trip ") == "Road trip"
-    assert domain.clean_name("é" * 100) == "é" * 100
+        rules.check_insert_position(5, 4)
+    assert rules.clean_name("  Road trip ") == "Road trip"
+    assert rules.clean_name("é" * 100) == "é" * 100
     with pytest.raises(InvalidArgument):
-        domain.clean_name("x" * 101)
+        rules.clean_name("x" * 101)
     with pytest.raises(InvalidArgument):
-        domain.clean_name("   ")
-    assert domain.clean_description("") is None
+        rules.clean_name("   ")
+    assert rules.clean_description("") is None
     with pytest.raises(InvalidArgument):
-        domain.clean_description("x" * 301)
+        rules.clean_description("x" * 301)
 
 
 def test_paging_windows_tokens_and_links() -> None:

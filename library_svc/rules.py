@@ -1,4 +1,5 @@
-"""Playlist rules that do not depend on storage or transport: who sees and edits, versions, limits."""
+"""Library rules without I/O, shared by the domain modules: who sees and edits a playlist, versions,
+sharing flags, URIs and limits."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from library_svc.models import PLAYLIST_DESCRIPTION_MAX, PLAYLIST_NAME_MAX, Playlist
+from library_svc.models import PLAYLIST_DESCRIPTION_MAX, PLAYLIST_NAME_MAX
+from library_svc.store import PlaylistRow
 from meshkit import ids
 from meshkit.context import Caller
 from meshkit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -17,7 +19,7 @@ MAX_LIBRARY_URIS = 40  # Spotify's limit for /v1/me/library and its contains che
 LIBRARY_TYPES = ("track", "album", "artist", "playlist")
 
 
-def can_view(playlist: Playlist, collaborators: Iterable[uuid.UUID], caller: Caller) -> bool:
+def can_view(playlist: PlaylistRow, collaborators: Iterable[uuid.UUID], caller: Caller) -> bool:
     """Public playlists are visible to everyone; others only to their owner and collaborators."""
     if playlist.is_public:
         return True
@@ -26,8 +28,8 @@ def can_view(playlist: Playlist, collaborators: Iterable[uuid.UUID], caller: Cal
     )
 
 
-def can_edit(playlist: Playlist, collaborators: Iterable[uuid.UUID], caller: Caller) -> bool:
-    """The seed's canEditPlaylist: the owner, or a collaborator while the playlist is collaborative."""
+def can_edit(playlist: PlaylistRow, collaborators: Iterable[uuid.UUID], caller: Caller) -> bool:
+    """The owner, or a collaborator while the playlist is collaborative."""
     if caller.user_id is None:
         return False
     if caller.user_id == playlist.owner_id:
@@ -35,14 +37,18 @@ def can_edit(playlist: Playlist, collaborators: Iterable[uuid.UUID], caller: Cal
     return playlist.is_collaborative and caller.user_id in collaborators
 
 
-def require_view(playlist: Playlist | None, collaborators: Iterable[uuid.UUID], caller: Caller) -> Playlist:
+def require_view(
+    playlist: PlaylistRow | None, collaborators: Iterable[uuid.UUID], caller: Caller
+) -> PlaylistRow:
     """The playlist, or NOT_FOUND: a private playlist does not exist for anyone who may not see it."""
     if playlist is None or not can_view(playlist, collaborators, caller):
         raise NotFound("playlist not found")
     return playlist
 
 
-def require_edit(playlist: Playlist | None, collaborators: Iterable[uuid.UUID], caller: Caller) -> Playlist:
+def require_edit(
+    playlist: PlaylistRow | None, collaborators: Iterable[uuid.UUID], caller: Caller
+) -> PlaylistRow:
     """The playlist if the caller may edit its items; NOT_FOUND if they cannot see it, else 403."""
     members = set(collaborators)
     caller.require_user()
@@ -52,7 +58,9 @@ def require_edit(playlist: Playlist | None, collaborators: Iterable[uuid.UUID], 
     return visible
 
 
-def require_owner(playlist: Playlist | None, collaborators: Iterable[uuid.UUID], caller: Caller) -> Playlist:
+def require_owner(
+    playlist: PlaylistRow | None, collaborators: Iterable[uuid.UUID], caller: Caller
+) -> PlaylistRow:
     """The playlist if the caller owns it (sharing settings, collaborators); NOT_FOUND or 403 otherwise."""
     caller.require_user()
     visible = require_view(playlist, collaborators, caller)
@@ -61,16 +69,16 @@ def require_owner(playlist: Playlist | None, collaborators: Iterable[uuid.UUID],
     return visible
 
 
-def snapshot_id(playlist: Playlist) -> str:
+def snapshot_id(playlist: PlaylistRow) -> str:
     """The opaque version string clients echo back on reorder and delete."""
     return f"{playlist.id.hex[:8]}{playlist.snapshot_version:08d}"
 
 
-def check_snapshot(playlist: Playlist, given: str) -> None:
+def check_snapshot(playlist: PlaylistRow, given: str) -> None:
     """A change based on an older version is refused (ABORTED, HTTP 409) so nothing is clobbered.
 
-    An empty snapshot means "whatever is current": the change is last-writer-wins, as the seed says
-    for reorders, and a remove without one is a plain idempotent delete.
+    An empty snapshot means "whatever is current": a reorder without one is last-writer-wins, and
+    a remove without one is a plain idempotent delete.
     """
     if given and given != snapshot_id(playlist):
         raise Aborted(
