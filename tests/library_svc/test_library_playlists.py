@@ -360,6 +360,18 @@ async def test_the_same_idempotency_key_adds_once(lib: LibraryHarness) -> None:
     assert [p.name for p in listed.items].count("Once") == 1
 
 
+async def test_a_retried_update_gets_the_first_answer(lib: LibraryHarness) -> None:
+    (owner,) = lib.users(1)
+    playlist = await lib.create(owner, public=True)
+    header = (*owner.metadata, ("idempotency-key", str(uuid.uuid4())))
+    rename = library_pb2.UpdatePlaylistRequest(id=playlist.id, name="Renamed once")
+    first = await lib.stub.UpdatePlaylist(rename, metadata=header)
+    await lib.add(owner, playlist.id, lib.tracks[:1])  # another write in between
+    again = await lib.stub.UpdatePlaylist(rename, metadata=header)
+    assert again == first  # replayed as it was, not the playlist with its new item
+    assert lib.playlist_row(playlist.id)["version"] == 3  # created, renamed once, one add
+
+
 async def test_a_failed_write_does_not_burn_its_idempotency_key(lib: LibraryHarness) -> None:
     (owner,) = lib.users(1)
     playlist = await lib.create(owner)
