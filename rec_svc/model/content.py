@@ -42,11 +42,22 @@ def _hash(token: bytes, salt: int) -> int:
 
 
 def _hashed(tokens: Iterable[bytes], dims: int, hashes: int) -> np.ndarray:
+    """Feature hashing with `hashes` signed slots per token.
+
+    A token's slots are distinct (a salt that lands on a slot the same token already took moves
+    to the next free one): two of them with opposite signs on one slot would cancel, and a track
+    known only by its id would get a zero vector that cannot be normalised.
+    """
     vec = np.zeros(dims, dtype=np.float32)
     for token in tokens:
-        for salt in range(hashes):
+        taken: set[int] = set()
+        for salt in range(min(hashes, dims)):
             h = _hash(token, salt)
-            vec[h % dims] += 1.0 if (h >> 32) & 1 else -1.0
+            slot = h % dims
+            while slot in taken:
+                slot = (slot + 1) % dims
+            taken.add(slot)
+            vec[slot] += 1.0 if (h >> 32) & 1 else -1.0
     return vec
 
 

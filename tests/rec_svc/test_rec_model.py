@@ -93,6 +93,13 @@ def test_cold_start_tracks_get_a_content_embedding() -> None:
     assert model.user_vectors.shape == (0, 128)
 
 
+def test_a_track_known_by_nothing_but_its_id_never_gets_a_zero_vector() -> None:
+    """Its artist block hashes the id into two slots; two slots of opposite sign must not cancel."""
+    unknown = [TrackMeta(uuid.UUID(int=i)) for i in range(2000)]
+    vectors = content.content_embedding(unknown, ModelParams())
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
 def test_genres_with_an_axis_are_orthogonal_and_new_genres_still_embed() -> None:
     axes = ("rock", "pop", "folk", "jazz")
     rock, pop = content.genre_block(["Rock"], 24, axes), content.genre_block(["pop"], 24, axes)
