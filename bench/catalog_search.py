@@ -42,7 +42,10 @@ import psycopg
 from spotify.catalog.v1 import catalog_pb2
 
 from catalog_svc.objects import ObjectBuilder
+from catalog_svc.reads import Reads
+from catalog_svc.search import Search
 from catalog_svc.search_query import parse_query
+from catalog_svc.search_store import SearchStore
 from catalog_svc.servicer import CatalogServicer
 from catalog_svc.store import CatalogStore
 from meshctl.datatier import libpq_url
@@ -207,7 +210,11 @@ async def run(url: str, count: int, seed: int, rounds: int) -> int:
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     engine = db.create_engine(url)  # the pool catalog_svc's server uses
-    servicer = CatalogServicer(CatalogStore(db.session_factory(engine)), ObjectBuilder("http://bench"))
+    sessions = db.session_factory(engine)
+    store = CatalogStore(sessions)
+    servicer = CatalogServicer(
+        Reads(store), Search(SearchStore(sessions), store), ObjectBuilder("http://bench")
+    )
     baseline_conn = await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True)
     per_kind: dict[str, Timings] = {kind: Timings() for kind in MIX}
     cold = Timings()

@@ -44,6 +44,9 @@ SCHEMA = "catalog"
 
 
 ALBUM_TYPES = ("album", "single", "compilation", "ep")
+# Spotify's album groups (how an album relates to an artist) in the order "Get Artist's Albums"
+# lists them.
+ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
 RELEASE_DATE_PRECISIONS = ("year", "month", "day")
 AUDIO_QUALITIES = ("low", "normal", "high", "preview")
 INGEST_STATUSES = ("queued", "running", "succeeded", "failed")
@@ -75,6 +78,11 @@ def _created_at() -> Mapped[datetime]:
 
 def _updated_at() -> Mapped[datetime]:
     return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+def _owned_by(table: str) -> Mapped[uuid.UUID]:
+    """A primary-key column referring to `table`, whose rows take this one with them when deleted."""
+    return mapped_column(ForeignKey(f"{SCHEMA}.{table}.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Artist(Base):
@@ -152,12 +160,8 @@ class AlbumArtist(Base):
         Index("ix_album_artists_artist_id", "artist_id"),
     )
 
-    album_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.albums.id", ondelete="CASCADE"), primary_key=True
-    )
-    artist_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
-    )
+    album_id: Mapped[uuid.UUID] = _owned_by("albums")
+    artist_id: Mapped[uuid.UUID] = _owned_by("artists")
     position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
@@ -223,12 +227,8 @@ class TrackArtist(Base):
         Index("ix_track_artists_artist_id_track_id", "artist_id", "track_id"),
     )
 
-    track_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.tracks.id", ondelete="CASCADE"), primary_key=True
-    )
-    artist_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
-    )
+    track_id: Mapped[uuid.UUID] = _owned_by("tracks")
+    artist_id: Mapped[uuid.UUID] = _owned_by("artists")
     position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
@@ -308,9 +308,7 @@ class ArtistListener(Base):
         Index("ix_artist_listeners_last_streamed_at", "last_streamed_at"),
     )
 
-    artist_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.artists.id", ondelete="CASCADE"), primary_key=True
-    )
+    artist_id: Mapped[uuid.UUID] = _owned_by("artists")
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     last_streamed_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

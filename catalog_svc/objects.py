@@ -2,23 +2,27 @@
 
 Full and simplified objects follow Spotify's split: a track embeds a simplified album and
 simplified artists; an album's track listing holds simplified tracks (no album, popularity or
-external ids); search and discographies list simplified albums.
+external ids); search and discographies list simplified albums. The change events writes store
+are built here too: their snapshot is the object a read would return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 
-from catalog_svc import paging
-from catalog_svc.models import Artist
-from catalog_svc.store import AlbumRecord, AlbumRow, ArtistRef, TrackRecord
-from meshkit import ids
-
-ALBUM_TRACKS_LIMIT = 50  # an album object embeds its first 50 tracks, as Spotify's does
+from catalog_svc.audio_store import IngestJobRow
+from catalog_svc.ingestion import TrackAudio
+from catalog_svc.rules import ALBUM_TRACKS_LIMIT
+from catalog_svc.store import AlbumRecord, AlbumRow, ArtistRef, ArtistRow, AudioFeaturesRow, TrackRecord
+from catalog_svc.writes import CREATED, UPDATED, Change
+from meshkit import ids, links, paging
 
 # Audio feature keys stored in tracks.audio_features, by their type in the AudioFeatures message.
 _FLOAT_FEATURES = (
@@ -34,6 +38,24 @@ _FLOAT_FEATURES = (
 )
 _INT_FEATURES = ("key", "mode", "time_signature")
 
+QUALITY_ENUM = {
+    "low": catalog_pb2.AUDIO_QUALITY_LOW,
+    "normal": catalog_pb2.AUDIO_QUALITY_NORMAL,
+    "high": catalog_pb2.AUDIO_QUALITY_HIGH,
+    "preview": catalog_pb2.AUDIO_QUALITY_PREVIEW,
+}
+STATUS_ENUM = {
+    "queued": catalog_pb2.IngestJob.STATUS_QUEUED,
+    "running": catalog_pb2.IngestJob.STATUS_RUNNING,
+    "succeeded": catalog_pb2.IngestJob.STATUS_SUCCEEDED,
+    "failed": catalog_pb2.IngestJob.STATUS_FAILED,
+}
+
+_EVENT = catalog_pb2.CatalogChangeEvent
+_CHANGE_KINDS = {CREATED: _EVENT.CHANGE_KIND_CREATED, UPDATED: _EVENT.CHANGE_KIND_UPDATED}
+
+Page = TypeVar("Page", catalog_pb2.TrackPage, catalog_pb2.AlbumPage, catalog_pb2.ArtistPage)
+
 
 class ObjectBuilder:
     """Knows the public base URL, so every object's `href` points where clients reach it."""
@@ -45,28 +67,30 @@ class ObjectBuilder:
         """An absolute public URL for an API path such as `/v1/albums/<id>/tracks`."""
         return f"{self.base}{path}"
 
-    def _links(self, kind: str, key: str) -> dict:
+    def _identity(self, kind: str, key: uuid.UUID) -> dict[str, Any]:
+        """id, type, uri, href and external_urls: the fields every object has."""
+        found = links.of(self.base, kind, ids.encode(key))
         return {
-            "id": key,
+            "id": ids.encode(key),
             "type": kind,
-            "uri": f"spotify:{kind}:{key}",
-            "href": f"{self.base}/v1/{kind}s/{key}",
-            "external_urls": common_pb2.ExternalUrls(spotify=f"{self.base}/{kind}/{key}"),
+            "uri": found.uri,
+            "href": found.href,
+            "external_urls": common_pb2.ExternalUrls(spotify=found.open_url),
         }
 
     # ---- artists ----------------------------------------------------------------------------
 
-    def simple_artist(self, artist: ArtistRef | Artist) -> catalog_pb2.Artist:
-        return catalog_pb2.Artist(name=artist.name, **self._links("artist", ids.encode(artist.id)))
+    def simple_artist(self, artist: ArtistRef | ArtistRow) -> catalog_pb2.Artist:
+        return catalog_pb2.Artist(name=artist.name, **self._identity("artist", artist.id))
 
-    def artist(self, artist: Artist) -> catalog_pb2.Artist:
+    def artist(self, artist: ArtistRow) -> catalog_pb2.Artist:
         return catalog_pb2.Artist(
             name=artist.name,
             genres=list(artist.genres or []),
             popularity=artist.popularity,
             followers=common_pb2.Followers(total=int(artist.follower_count)),
             images=_images(artist.images, artist.image_url),
-            **self._links("artist", ids.encode(artist.id)),
+            **self._identity("artist", artist.id),
         )
 
     # ---- albums -----------------------------------------------------------------------------
@@ -83,20 +107,20 @@ class ObjectBuilder:
             release_date_precision=album.release_date_precision,
             images=_images(album.images, album.cover_url),
             artists=[self.simple_artist(a) for a in artists],
-            **self._links("album", ids.encode(album.id)),
+            **self._identity("album", album.id),
         )
 
     def album(self, record: AlbumRecord, market: str = "") -> catalog_pb2.Album:
         """The full album object, its `tracks` the first page of simplified tracks."""
         album = record.album
         result = self.simple_album(album, record.artists, market)
-        key = ids.encode(album.id)
         result.MergeFrom(
             catalog_pb2.Album(
-                tracks=self.track_page(
-                    f"/v1/albums/{key}/tracks",
+                tracks=self.page(
+                    catalog_pb2.TrackPage,
+                    f"/v1/albums/{ids.encode(album.id)}/tracks",
                     [self.simple_track(t, market) for t in record.tracks],
-                    paging.Window(ALBUM_TRACKS_LIMIT, 0),
+                    paging.Window(offset=0, limit=ALBUM_TRACKS_LIMIT),
                     record.track_total,
                 ),
                 copyrights=[
@@ -126,7 +150,7 @@ class ObjectBuilder:
             preview_url=track.preview_url or "",
             is_local=False,
             name=track.title,
-            **self._links("track", ids.encode(track.id)),
+            **self._identity("track", track.id),
         )
         if market:
             result.is_playable = _available(record.album, market)
@@ -139,10 +163,9 @@ class ObjectBuilder:
         result.external_ids.CopyFrom(common_pb2.ExternalIds(isrc=record.track.isrc or ""))
         return result
 
-    def audio_features(
-        self, track_id: Any, duration_ms: int, features: dict[str, Any]
-    ) -> catalog_pb2.AudioFeatures:
-        key = ids.encode(track_id)
+    def audio_features(self, row: AudioFeaturesRow) -> catalog_pb2.AudioFeatures:
+        features = row.features
+        key = ids.encode(row.track_id)
         values: dict[str, Any] = {}
         for name in _FLOAT_FEATURES:
             if isinstance(features.get(name), int | float):
@@ -154,57 +177,88 @@ class ObjectBuilder:
         return catalog_pb2.AudioFeatures(
             id=key,
             type="audio_features",
-            uri=f"spotify:track:{key}",
-            track_href=f"{self.base}/v1/tracks/{key}",
-            duration_ms=int(features.get("duration_ms") or duration_ms),
+            uri=links.uri("track", key),
+            track_href=links.href(self.base, "track", key),
+            duration_ms=int(features.get("duration_ms") or row.duration_ms),
             **values,
         )
 
     # ---- paging objects ---------------------------------------------------------------------
 
-    def track_page(
+    def page(
         self,
+        page_type: type[Page],
         path: str,
-        items: Sequence[catalog_pb2.Track],
+        items: Sequence[Any],
         window: paging.Window,
         total: int,
-        params: dict[str, str] | None = None,
-    ) -> catalog_pb2.TrackPage:
+        params: Mapping[str, str] | None = None,
+    ) -> Page:
+        """A Spotify paging object of `items` at `path` (its other query parameters in `params`)."""
         nav = paging.links(self.url(path), window, total, params)
-        return catalog_pb2.TrackPage(items=items, total=total, **_page_fields(nav, window))
+        return page_type(items=items, total=total, limit=window.limit, offset=window.offset, **asdict(nav))
 
-    def album_page(
-        self,
-        path: str,
-        items: Sequence[catalog_pb2.Album],
-        window: paging.Window,
-        total: int,
-        params: dict[str, str] | None = None,
-    ) -> catalog_pb2.AlbumPage:
-        nav = paging.links(self.url(path), window, total, params)
-        return catalog_pb2.AlbumPage(items=items, total=total, **_page_fields(nav, window))
+    # ---- audio ------------------------------------------------------------------------------
 
-    def artist_page(
-        self,
-        path: str,
-        items: Sequence[catalog_pb2.Artist],
-        window: paging.Window,
-        total: int,
-        params: dict[str, str] | None = None,
-    ) -> catalog_pb2.ArtistPage:
-        nav = paging.links(self.url(path), window, total, params)
-        return catalog_pb2.ArtistPage(items=items, total=total, **_page_fields(nav, window))
+    def ingest_job(self, job: IngestJobRow) -> catalog_pb2.IngestJob:
+        message = catalog_pb2.IngestJob(
+            id=ids.encode(job.id),
+            track_id=ids.encode(job.track_id) if job.track_id else "",
+            status=STATUS_ENUM.get(job.status, catalog_pb2.IngestJob.STATUS_UNSPECIFIED),
+            error=job.error or "",
+            filename=job.source_filename or "",
+            size_bytes=job.source_size or 0,
+            created_by=ids.encode(job.requested_by) if job.requested_by else "",
+        )
+        for name in ("created_at", "started_at", "finished_at"):
+            value = getattr(job, name)
+            if value is not None:
+                getattr(message, name).FromDatetime(value)
+        return message
 
+    def audio_file(self, audio: TrackAudio) -> catalog_pb2.AudioFile:
+        row = audio.file
+        message = catalog_pb2.AudioFile(
+            id=ids.encode(row.id),
+            track_id=ids.encode(row.track_id),
+            quality=QUALITY_ENUM.get(row.quality, catalog_pb2.AUDIO_QUALITY_UNSPECIFIED),
+            codec=row.codec,
+            bitrate_kbps=row.bitrate_kbps,
+            size_bytes=row.size_bytes,
+            storage_path=row.storage_path,
+            duration_ms=row.duration_ms,
+            seek_index_path=row.seek_index_path or "",
+            sample_rate_hz=row.sample_rate_hz or 0,
+            channels=row.channels or 0,
+            seek_points=[catalog_pb2.SeekPoint(time_ms=t, byte_offset=o) for t, o in audio.seek_points],
+        )
+        message.created_at.FromDatetime(row.created_at)
+        return message
 
-def _page_fields(nav: paging.PageLinks, window: paging.Window) -> dict[str, Any]:
-    return {
-        "href": nav.href,
-        "next": nav.next,
-        "previous": nav.previous,
-        "next_page_token": nav.next_page_token,
-        "limit": window.limit,
-        "offset": window.offset,
-    }
+    # ---- change events ----------------------------------------------------------------------
+
+    def change_event(self, change: Change) -> bytes:
+        """The serialized CatalogChangeEvent of `change`, its snapshot the entity's full object."""
+        occurred = Timestamp()
+        occurred.GetCurrentTime()
+        event = _EVENT(
+            event_id=str(uuid.uuid4()),
+            change_kind=_CHANGE_KINDS[change.kind],
+            occurred_at=occurred,
+            actor_id=ids.encode(change.actor_id),
+            id=ids.encode(change.entity_id),
+        )
+        entity = change.entity
+        if isinstance(entity, TrackRecord):
+            event.entity_type = _EVENT.ENTITY_TYPE_TRACK
+            event.track.CopyFrom(self.track(entity))
+        elif isinstance(entity, AlbumRecord):
+            event.entity_type = _EVENT.ENTITY_TYPE_ALBUM
+            event.album.CopyFrom(self.album(entity))
+        else:
+            event.entity_type = _EVENT.ENTITY_TYPE_ARTIST
+            event.artist.CopyFrom(self.artist(entity))
+        return event.SerializeToString()
 
 
 def _images(images: list[dict[str, Any]] | None, fallback_url: str | None) -> list[common_pb2.Image]:

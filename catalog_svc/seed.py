@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine, func, insert, select
 
-from catalog_svc import audio_records, models
+from catalog_svc import audio_store, models
 from catalog_svc.ingest.pipeline import IngestResult
 from meshkit.migrate import normalize_url
 
@@ -60,71 +59,42 @@ def load_catalog(
     """Write the catalog unless it already has artists (one transaction); True when it wrote."""
     engine = create_engine(normalize_url(database_url))
     try:
-        with Session(engine) as session, session.begin():
-            if session.scalar(select(func.count()).select_from(models.Artist)):
+        with engine.begin() as conn:
+            if conn.scalar(select(func.count()).select_from(models.Artist)):
                 return False
-            session.add_all(
-                models.Artist(
-                    id=a.id,
-                    name=a.name,
-                    genres=list(a.genres),
-                    verified=a.verified,
-                    follower_count=a.follower_count,
-                    popularity=a.popularity,
-                    bio=a.bio,
-                )
-                for a in artists
+            conn.execute(insert(models.Artist), [{**asdict(a), "genres": list(a.genres)} for a in artists])
+            conn.execute(
+                insert(models.Album), [{**asdict(b), "release_date_precision": "day"} for b in albums]
             )
-            session.flush()
-            session.add_all(
-                models.Album(
-                    id=b.id,
-                    artist_id=b.artist_id,
-                    title=b.title,
-                    release_date=b.release_date,
-                    release_date_precision="day",
-                    album_type=b.album_type,
-                    total_tracks=b.total_tracks,
-                    label=b.label,
-                )
-                for b in albums
-            )
-            session.flush()
-            session.add_all(
-                models.Track(
-                    id=t.id,
-                    album_id=t.album_id,
-                    title=t.title,
-                    duration_ms=t.duration_ms,
-                    track_number=t.track_number,
-                    disc_number=1,
-                    explicit=t.explicit,
-                    popularity=t.popularity,
-                )
-                for t in tracks
-            )
-            session.flush()
-            session.add_all(
-                models.TrackArtist(track_id=t.id, artist_id=t.artist_id, position=0) for t in tracks
+            conn.execute(insert(models.Track), [_track_row(t) for t in tracks])
+            conn.execute(
+                insert(models.TrackArtist),
+                [{"track_id": t.id, "artist_id": t.artist_id, "position": 0} for t in tracks],
             )
         return True
     finally:
         engine.dispose()
 
 
+def _track_row(track: SeedTrack) -> dict[str, object]:
+    """The track's columns (its artist is a credit, in track_artists)."""
+    row = {key: value for key, value in asdict(track).items() if key != "artist_id"}
+    return {**row, "disc_number": 1}
+
+
 def tracks_without_audio(database_url: str, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Of `track_ids`, those with no audio files yet, each with its album artist's first genre."""
     engine = create_engine(normalize_url(database_url))
     try:
-        with Session(engine) as session:
-            rows = session.execute(
+        with engine.connect() as conn:
+            rows = conn.execute(
                 select(models.Track.id, models.Artist.genres)
                 .join(models.Album, models.Track.album_id == models.Album.id)
                 .join(models.Artist, models.Album.artist_id == models.Artist.id)
                 .where(models.Track.id.in_(track_ids))
             ).all()
             done = set(
-                session.scalars(
+                conn.scalars(
                     select(models.AudioFile.track_id)
                     .where(models.AudioFile.track_id.in_(track_ids))
                     .distinct()
@@ -141,9 +111,9 @@ def store_audio(database_url: str, results: Iterable[IngestResult], public_base_
     stored = 0
     try:
         for result in results:
-            with Session(engine) as session, session.begin():
-                for statement, params in audio_records.statements(result, public_base_url):
-                    session.execute(statement, params)  # type: ignore[call-overload]
+            with engine.begin() as conn:
+                for statement, params in audio_store.statements(result, public_base_url):
+                    conn.execute(statement, params)
             stored += 1
         return stored
     finally:

@@ -17,81 +17,100 @@ from grpc import aio
 from spotify.auth.v1 import auth_pb2_grpc
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from catalog_svc import streams
-from catalog_svc.editor import CatalogEditor
-from catalog_svc.events import OutboxRelay
-from catalog_svc.ingest import pipeline
+from catalog_svc.audio_store import AudioStore
+from catalog_svc.clients import Auth
 from catalog_svc.ingestion import Ingestion
 from catalog_svc.objects import ObjectBuilder
+from catalog_svc.outbox import OutboxRelay
+from catalog_svc.outbox_store import OutboxStore
 from catalog_svc.permissions import Permissions
+from catalog_svc.reads import Reads
+from catalog_svc.search import Search
 from catalog_svc.search_store import SearchStore
 from catalog_svc.servicer import CatalogServicer
-from catalog_svc.settings import CatalogSettings
+from catalog_svc.settings import CatalogSettings, get_catalog_settings
 from catalog_svc.store import CatalogStore
+from catalog_svc.stream_store import StreamStore
+from catalog_svc.streams import StreamCountProjection
 from catalog_svc.write_store import WriteStore
-from meshkit import db
+from catalog_svc.writes import Writes
+from meshkit import db, topics
 from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.kafka import ConsumerConfig, ConsumerLoop, Producer
 from meshkit.migrate import normalize_url
-from meshkit.server import run
+from meshkit.server import Setup, run
 
 SERVICE = "catalog_svc"
 log = logging.getLogger(__name__)
 
 
-async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
-    config = CatalogSettings.of(settings)
-    engine = db.create_engine(config.database_url)
-    stack.push_async_callback(engine.dispose)
-    sessions = db.session_factory(engine)
+def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
+    """The server setup, with catalog's own settings injectable (tests give each run its own group)."""
 
-    auth = open_channel(config.auth_addr, timeout_s=config.rpc_timeout_s)
-    stack.push_async_callback(auth.close)
+    async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
+        catalog = catalog_settings or get_catalog_settings()
+        engine = db.create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        sessions = db.session_factory(engine)
 
-    relay = OutboxRelay(
-        sessions,
-        lambda: Producer(config.kafka_bootstrap, client_id=SERVICE),
-        interval_s=config.catalog_outbox_interval_s,
-    )
-    relay.start()
-    stack.push_async_callback(relay.stop)
+        auth = open_channel(settings.auth_addr, timeout_s=settings.rpc_timeout_s)
+        stack.push_async_callback(auth.close)
 
-    objects = ObjectBuilder(config.public_base_url)
-    store = CatalogStore(sessions)
-    permissions = Permissions(auth_pb2_grpc.AuthServiceStub(auth))
-    editor = CatalogEditor(WriteStore(sessions), permissions, objects, relay)
-    pipeline.remove_stale_work_dirs(config.storage_root)
-    ingestion = Ingestion(
-        sessions,
-        store,
-        permissions,
-        config.storage_root,
-        config.public_base_url,
-        config.catalog_max_upload_bytes,
-    )
-    stack.push_async_callback(ingestion.drain)
-    servicer = CatalogServicer(store, objects, SearchStore(sessions), editor, ingestion)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
+        relay = OutboxRelay(
+            OutboxStore(sessions),
+            lambda: Producer(settings.kafka_bootstrap, client_id=SERVICE),
+            interval_s=catalog.outbox_interval_s,
+        )
+        relay.start()
+        stack.push_async_callback(relay.stop)
 
-    if config.catalog_stream_consumer:
-        start_stream_consumer(config, stack)
-    return [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]
+        objects = ObjectBuilder(settings.public_base_url)
+        store = CatalogStore(sessions)
+        permissions = Permissions(Auth(auth_pb2_grpc.AuthServiceStub(auth)))
+        ingestion = Ingestion(
+            AudioStore(sessions),
+            store,
+            permissions,
+            settings.storage_root,
+            settings.public_base_url,
+            catalog.max_upload_bytes,
+        )
+        ingestion.remove_stale_work()
+        stack.push_async_callback(ingestion.drain)
+        servicer = CatalogServicer(
+            Reads(store),
+            Search(SearchStore(sessions), store),
+            objects,
+            Writes(WriteStore(sessions), permissions, objects, relay.kick),
+            ingestion,
+        )
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
+
+        if catalog.stream_consumer:
+            start_stream_consumer(settings, catalog, stack)
+        return [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]
+
+    return setup
 
 
-def start_stream_consumer(config: CatalogSettings, stack: AsyncExitStack) -> ConsumerLoop:
+def start_stream_consumer(
+    settings: Settings, catalog: CatalogSettings, stack: AsyncExitStack
+) -> ConsumerLoop:
     """The streams.counted.v1 projection on its own thread, started after setup returns.
 
     call_soon runs it once start_server has moved on (the server starts and reports SERVING
     without waiting); the thread then joins the group in the background.
     """
     sync_engine = sqlalchemy.create_engine(
-        normalize_url(config.database_url), pool_size=2, pool_pre_ping=True
+        normalize_url(settings.database_url), pool_size=2, pool_pre_ping=True
     )
-    projection = streams.StreamCountProjection(sync_engine)
+    projection = StreamCountProjection(StreamStore(sync_engine))
     loop = ConsumerLoop(
         ConsumerConfig(
-            bootstrap=config.kafka_bootstrap, group_id=config.catalog_stream_group, topics=(streams.TOPIC,)
+            bootstrap=settings.kafka_bootstrap,
+            group_id=catalog.stream_group,
+            topics=(topics.STREAMS_COUNTED.name,),
         ),
         projection.handle,
     )
@@ -112,6 +131,9 @@ def start_stream_consumer(config: CatalogSettings, stack: AsyncExitStack) -> Con
 
     stack.push_async_callback(stop)
     return loop
+
+
+setup = make_setup()
 
 
 def main() -> None:

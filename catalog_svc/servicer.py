@@ -7,25 +7,25 @@ a null, so the contract documents "left out" instead.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Value
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from spotify.common.v1 import common_pb2
 
-from catalog_svc import fields, paging, writes
-from catalog_svc.editor import CatalogEditor, WriteRequest
-from catalog_svc.ingestion import Ingestion, audio_file_message, job_message
-from catalog_svc.objects import ALBUM_TRACKS_LIMIT, ObjectBuilder
-from catalog_svc.permissions import Permissions
-from catalog_svc.search_query import SearchQuery, parse_query, parse_types
-from catalog_svc.search_store import SearchStore
-from catalog_svc.store import CatalogStore
-from meshkit import ids
+from catalog_svc import rules
+from catalog_svc.ingestion import Ingestion, Upload
+from catalog_svc.objects import ObjectBuilder
+from catalog_svc.reads import NoFeatures, Reads
+from catalog_svc.search import MAX_OFFSET, Search
+from catalog_svc.search_query import parse_query, parse_types
+from catalog_svc.writes import WriteRequest, Writes
+from meshkit import ids, paging
 from meshkit.context import current_idempotency_key
 from meshkit.errors import InvalidArgument, NotFound
 from meshkit.json_values import as_value
@@ -34,7 +34,8 @@ MAX_TRACK_IDS = 50
 MAX_ALBUM_IDS = 20
 MAX_ARTIST_IDS = 50
 MAX_FEATURE_IDS = 100
-MAX_SEARCH_OFFSET = 1000  # Spotify's limit for search
+# ListGenres pages only when asked to (page_size 0 is every genre), and any int32 size is fine.
+ALL_GENRES = 2**31 - 1
 
 ARTIST_FIELDS = ("name", "genres", "images", "manager_user_ids")
 ALBUM_FIELDS = (
@@ -51,21 +52,52 @@ ALBUM_FIELDS = (
 )
 TRACK_FIELDS = ("name", "track_number", "disc_number", "explicit", "isrc", "artist_ids")
 
+M = TypeVar("M", bound=Message)
+R = TypeVar("R")
+T = TypeVar("T")
+
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(
         self,
-        store: CatalogStore,
+        reads: Reads,
+        search: Search,
         objects: ObjectBuilder,
-        search: SearchStore | None = None,
-        editor: CatalogEditor | None = None,
+        writes: Writes | None = None,
         ingestion: Ingestion | None = None,
     ) -> None:
-        self.store = store
+        self.reads = reads
+        self.search = search
         self.objects = objects
-        self.search = search or SearchStore(store.sessions)
-        self.editor = editor
+        self.writes = writes
         self.ingestion = ingestion
+
+    async def _one(
+        self,
+        key: str,
+        market_code: str,
+        kind: str,
+        load: Callable[[uuid.UUID], Awaitable[R | None]],
+        build: Callable[[R, str], M],
+    ) -> M:
+        """Get<Kind>: the entity `key` names (an id or a URI) in the market, or NOT_FOUND."""
+        entity_id = ids.parse_id_or_uri(key, kind)
+        market = rules.market(market_code)
+        return build(_found(await load(entity_id), f"{kind} {key}"), market)
+
+    async def _several(
+        self,
+        id_list: str,
+        market_code: str,
+        kind: str,
+        limit: int,
+        load: Callable[[list[uuid.UUID]], Awaitable[list[R | None]]],
+        build: Callable[[R, str], M],
+    ) -> list[M | None]:
+        """A multi-get: one object per requested id, in order, None where an id is unknown."""
+        keys = ids.parse_id_list(id_list, kind, limit=limit)
+        market = rules.market(market_code)
+        return [build(found, market) if found is not None else None for found in await load(keys)]
 
     # ---- audio ---------------------------------------------------------------------------------
 
@@ -82,21 +114,24 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None:
             raise InvalidArgument("the upload is empty: send the metadata, then the file's bytes")
-        return job_message(await self._ingestion().submit(first, request_iterator))
+        ingestion = self._ingestion()
+        if first.WhichOneof("payload") != "metadata":
+            raise InvalidArgument("the first message of an upload must carry its metadata")
+        meta = first.metadata
+        upload = Upload(track=meta.track_id, filename=meta.filename, size=meta.size)
+        return self.objects.ingest_job(await ingestion.submit(upload, _chunks(request_iterator)))
 
     async def GetIngestJob(
         self, request: catalog_pb2.GetIngestJobRequest, context: aio.ServicerContext
     ) -> catalog_pb2.IngestJob:
-        return job_message(await self._ingestion().job(request.id))
+        return self.objects.ingest_job(await self._ingestion().job(request.id))
 
     async def ListTrackAudioFiles(
         self, request: catalog_pb2.ListTrackAudioFilesRequest, context: aio.ServicerContext
     ) -> catalog_pb2.ListTrackAudioFilesResponse:
-        ingestion = self._ingestion()
-        rows = await ingestion.audio_files(request.track_id)
-        root = ingestion.storage_root if request.include_seek_points else None
+        files = await self._ingestion().audio_files(request.track_id, seek_points=request.include_seek_points)
         return catalog_pb2.ListTrackAudioFilesResponse(
-            audio_files=[audio_file_message(r, root) for r in rows]
+            audio_files=[self.objects.audio_file(f) for f in files]
         )
 
     # ---- tracks -------------------------------------------------------------------------------
@@ -104,111 +139,94 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetTrack(
         self, request: catalog_pb2.GetTrackRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Track:
-        track_id = ids.parse_id_or_uri(request.id, "track")
-        market = fields.market(request.market)
-        found = await self.store.tracks_by_id([track_id])
-        if track_id not in found:
-            raise NotFound(f"track {request.id} not found")
-        return self.objects.track(found[track_id], market)
+        return await self._one(request.id, request.market, "track", self.reads.track, self.objects.track)
 
     async def BatchGetTracks(
         self, request: catalog_pb2.BatchGetTracksRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetTracksResponse:
-        found = await self._several_tracks(request.ids, request.market)
-        return catalog_pb2.BatchGetTracksResponse(tracks=[t for t in found if t is not None])
+        return catalog_pb2.BatchGetTracksResponse(tracks=_known(await self._several_tracks(request)))
 
     async def GetSeveralTracks(
         self, request: catalog_pb2.GetSeveralTracksRequest, context: aio.ServicerContext
     ) -> catalog_pb2.GetSeveralTracksResponse:
-        found = await self._several_tracks(request.ids, request.market)
-        return catalog_pb2.GetSeveralTracksResponse(tracks=[as_value(t) for t in found])
+        return catalog_pb2.GetSeveralTracksResponse(tracks=_values(await self._several_tracks(request)))
 
-    async def _several_tracks(self, id_list: str, market_code: str) -> list[catalog_pb2.Track | None]:
-        """One entry per requested id, in order: the track, or None when the id is unknown."""
-        track_ids = ids.parse_id_list(id_list, "track", limit=MAX_TRACK_IDS)
-        market = fields.market(market_code)
-        found = await self.store.tracks_by_id(track_ids)
-        return [self.objects.track(found[t], market) if t in found else None for t in track_ids]
+    async def _several_tracks(
+        self, request: catalog_pb2.BatchGetTracksRequest | catalog_pb2.GetSeveralTracksRequest
+    ) -> list[catalog_pb2.Track | None]:
+        return await self._several(
+            request.ids, request.market, "track", MAX_TRACK_IDS, self.reads.tracks, self.objects.track
+        )
 
     async def GetAudioFeatures(
         self, request: catalog_pb2.GetAudioFeaturesRequest, context: aio.ServicerContext
     ) -> catalog_pb2.AudioFeatures:
-        track_id = ids.parse_id_or_uri(request.id, "track")
-        found = await self.store.audio_features([track_id])
-        if track_id not in found:
-            if await self.store.tracks_by_id([track_id]):
-                raise NotFound(f"track {request.id} has no audio features yet (its audio is not ingested)")
+        found = await self.reads.audio_features(ids.parse_id_or_uri(request.id, "track"))
+        if found is NoFeatures.NOT_INGESTED:
+            raise NotFound(f"track {request.id} has no audio features yet (its audio is not ingested)")
+        if found is NoFeatures.NO_TRACK:
             raise NotFound(f"track {request.id} not found")
-        duration, features = found[track_id]
-        return self.objects.audio_features(track_id, duration, features)
+        return self.objects.audio_features(found)
 
     async def BatchGetAudioFeatures(
         self, request: catalog_pb2.BatchGetAudioFeaturesRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetAudioFeaturesResponse:
         found = await self._several_audio_features(request.ids)
-        return catalog_pb2.BatchGetAudioFeaturesResponse(audio_features=[f for f in found if f is not None])
+        return catalog_pb2.BatchGetAudioFeaturesResponse(audio_features=_known(found))
 
     async def GetSeveralAudioFeatures(
         self, request: catalog_pb2.GetSeveralAudioFeaturesRequest, context: aio.ServicerContext
     ) -> catalog_pb2.GetSeveralAudioFeaturesResponse:
         found = await self._several_audio_features(request.ids)
-        return catalog_pb2.GetSeveralAudioFeaturesResponse(audio_features=[as_value(f) for f in found])
+        return catalog_pb2.GetSeveralAudioFeaturesResponse(audio_features=_values(found))
 
     async def _several_audio_features(self, id_list: str) -> list[catalog_pb2.AudioFeatures | None]:
-        track_ids = ids.parse_id_list(id_list, "track", limit=MAX_FEATURE_IDS)
-        found = await self.store.audio_features(track_ids)
-        return [self.objects.audio_features(t, *found[t]) if t in found else None for t in track_ids]
+        return await self._several(
+            id_list,
+            "",
+            "track",
+            MAX_FEATURE_IDS,
+            self.reads.several_audio_features,
+            _no_market(self.objects.audio_features),
+        )
 
     # ---- albums -------------------------------------------------------------------------------
 
     async def GetAlbum(
         self, request: catalog_pb2.GetAlbumRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Album:
-        album_id = ids.parse_id_or_uri(request.id, "album")
-        market = fields.market(request.market)
-        found = await self.store.albums_by_id([album_id], tracks_limit=ALBUM_TRACKS_LIMIT)
-        if album_id not in found:
-            raise NotFound(f"album {request.id} not found")
-        return self.objects.album(found[album_id], market)
+        return await self._one(request.id, request.market, "album", self.reads.album, self.objects.album)
 
     async def BatchGetAlbums(
         self, request: catalog_pb2.BatchGetAlbumsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetAlbumsResponse:
-        found = await self._several_albums(request.ids, request.market)
-        return catalog_pb2.BatchGetAlbumsResponse(albums=[a for a in found if a is not None])
+        return catalog_pb2.BatchGetAlbumsResponse(albums=_known(await self._several_albums(request)))
 
     async def GetSeveralAlbums(
         self, request: catalog_pb2.GetSeveralAlbumsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.GetSeveralAlbumsResponse:
-        found = await self._several_albums(request.ids, request.market)
-        return catalog_pb2.GetSeveralAlbumsResponse(albums=[as_value(a) for a in found])
+        return catalog_pb2.GetSeveralAlbumsResponse(albums=_values(await self._several_albums(request)))
 
-    async def _several_albums(self, id_list: str, market_code: str) -> list[catalog_pb2.Album | None]:
-        album_ids = ids.parse_id_list(id_list, "album", limit=MAX_ALBUM_IDS)
-        market = fields.market(market_code)
-        found = await self.store.albums_by_id(album_ids, tracks_limit=ALBUM_TRACKS_LIMIT)
-        return [self.objects.album(found[a], market) if a in found else None for a in album_ids]
+    async def _several_albums(
+        self, request: catalog_pb2.BatchGetAlbumsRequest | catalog_pb2.GetSeveralAlbumsRequest
+    ) -> list[catalog_pb2.Album | None]:
+        return await self._several(
+            request.ids, request.market, "album", MAX_ALBUM_IDS, self.reads.albums, self.objects.album
+        )
 
     async def ListAlbumTracks(
         self, request: catalog_pb2.ListAlbumTracksRequest, context: aio.ServicerContext
     ) -> catalog_pb2.TrackPage:
         album_id = ids.parse_id_or_uri(request.id, "album")
-        market = fields.market(request.market)
-        window = paging.resolve(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        found = await self.store.album_tracks(album_id, window.limit, window.offset)
-        if found is None:
-            raise NotFound(f"album {request.id} not found")
-        records, total = found
-        return self.objects.track_page(
+        market = rules.market(request.market)
+        window = paging.request_window(request)
+        page = _found(await self.reads.album_tracks(album_id, window), f"album {request.id}")
+        return self.objects.page(
+            catalog_pb2.TrackPage,
             f"/v1/albums/{ids.encode(album_id)}/tracks",
-            [self.objects.simple_track(r, market) for r in records],
+            [self.objects.simple_track(r, market) for r in page.items],
             window,
-            total,
+            page.total,
             {"market": market},
         )
 
@@ -217,53 +235,43 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetArtist(
         self, request: catalog_pb2.GetArtistRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Artist:
-        artist = await self.store.artist(ids.parse_id_or_uri(request.id, "artist"))
-        if artist is None:
-            raise NotFound(f"artist {request.id} not found")
-        return self.objects.artist(artist)
+        return await self._one(request.id, "", "artist", self.reads.artist, _no_market(self.objects.artist))
 
     async def BatchGetArtists(
         self, request: catalog_pb2.BatchGetArtistsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.BatchGetArtistsResponse:
-        found = await self._several_artists(request.ids)
-        return catalog_pb2.BatchGetArtistsResponse(artists=[a for a in found if a is not None])
+        return catalog_pb2.BatchGetArtistsResponse(artists=_known(await self._several_artists(request.ids)))
 
     async def GetSeveralArtists(
         self, request: catalog_pb2.GetSeveralArtistsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.GetSeveralArtistsResponse:
         found = await self._several_artists(request.ids)
-        return catalog_pb2.GetSeveralArtistsResponse(artists=[as_value(a) for a in found])
+        return catalog_pb2.GetSeveralArtistsResponse(artists=_values(found))
 
     async def _several_artists(self, id_list: str) -> list[catalog_pb2.Artist | None]:
-        artist_ids = ids.parse_id_list(id_list, "artist", limit=MAX_ARTIST_IDS)
-        found = await self.store.artists_by_id(artist_ids)
-        return [self.objects.artist(found[a]) if a in found else None for a in artist_ids]
+        return await self._several(
+            id_list, "", "artist", MAX_ARTIST_IDS, self.reads.artists, _no_market(self.objects.artist)
+        )
 
     async def ListArtistAlbums(
         self, request: catalog_pb2.ListArtistAlbumsRequest, context: aio.ServicerContext
     ) -> catalog_pb2.AlbumPage:
         artist_id = ids.parse_id_or_uri(request.id, "artist")
-        groups = fields.include_groups(request.include_groups)
-        market = fields.market(request.market)
-        window = paging.resolve(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        if await self.store.artist(artist_id) is None:
-            raise NotFound(f"artist {request.id} not found")
-        page, total = await self.store.artist_albums(artist_id, groups, window.limit, window.offset)
+        groups = rules.include_groups(request.include_groups)
+        market = rules.market(request.market)
+        window = paging.request_window(request)
+        page = _found(await self.reads.artist_albums(artist_id, groups, window), f"artist {request.id}")
         items = []
-        for entry in page:
+        for entry in page.items:
             album = self.objects.simple_album(entry.record.album, entry.record.artists, market)
             album.album_group = entry.group
             items.append(album)
-        return self.objects.album_page(
+        return self.objects.page(
+            catalog_pb2.AlbumPage,
             f"/v1/artists/{ids.encode(artist_id)}/albums",
             items,
             window,
-            total,
+            page.total,
             {"include_groups": request.include_groups, "market": market},
         )
 
@@ -271,26 +279,21 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: catalog_pb2.ListArtistTopTracksRequest, context: aio.ServicerContext
     ) -> catalog_pb2.ListArtistTopTracksResponse:
         artist_id = ids.parse_id_or_uri(request.id, "artist")
-        market = fields.market(request.market)
-        if await self.store.artist(artist_id) is None:
-            raise NotFound(f"artist {request.id} not found")
-        records = await self.store.artist_top_tracks(artist_id)
-        return catalog_pb2.ListArtistTopTracksResponse(
-            tracks=[self.objects.track(r, market) for r in records]
-        )
+        market = rules.market(request.market)
+        tracks = _found(await self.reads.artist_top_tracks(artist_id), f"artist {request.id}")
+        return catalog_pb2.ListArtistTopTracksResponse(tracks=[self.objects.track(r, market) for r in tracks])
 
     async def ListGenres(
         self, request: catalog_pb2.ListGenresRequest, context: aio.ServicerContext
     ) -> catalog_pb2.ListGenresResponse:
-        if request.page_size < 0:
-            raise InvalidArgument(f"page_size must be 0 or more, got {request.page_size}")
-        if request.page_token and not request.page_token.isdigit():
-            raise InvalidArgument(f"invalid page_token {request.page_token!r}")
-        genres = await self.store.genres()
-        start = int(request.page_token or 0)
-        end = start + (request.page_size or len(genres))
+        window = paging.window(
+            page_size=request.page_size, page_token=request.page_token, default=ALL_GENRES, maximum=ALL_GENRES
+        )
+        page = await self.reads.genres(window)
+        following = window.offset + window.limit
         return catalog_pb2.ListGenresResponse(
-            genres=genres[start:end], next_page_token=str(end) if end < len(genres) else ""
+            genres=page.items,
+            next_page_token=paging.encode_token(following) if following < page.total else "",
         )
 
     # ---- search -------------------------------------------------------------------------------
@@ -300,205 +303,104 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.SearchResponse:
         query = parse_query(request.q)
         types = parse_types(request.type)
-        market = fields.market(request.market)
-        window = paging.resolve(
-            limit=request.limit,
-            offset=request.offset,
-            page_size=request.page_size,
-            page_token=request.page_token,
-            max_offset=MAX_SEARCH_OFFSET,
-        )
-        # Each type searches and then loads its objects in its own sessions, all types at once.
-        found = dict(
-            zip(
-                types,
-                await asyncio.gather(*(self._search_type(kind, query, window) for kind in types)),
-                strict=True,
-            )
-        )
+        market = rules.market(request.market)
+        window = paging.request_window(request, max_offset=MAX_OFFSET)
+        found = await self.search.search(query, types, window)
         params = {"q": request.q, "type": request.type, "market": market}
+        page = partial(self.objects.page, path="/v1/search", window=window, params=params)
         response = catalog_pb2.SearchResponse()
-        if "track" in found:
-            total, tracks = found["track"]
-            items = [self.objects.track(t, market) for t in tracks]
-            response.tracks.CopyFrom(self.objects.track_page("/v1/search", items, window, total, params))
-        if "album" in found:
-            total, albums = found["album"]
-            items = [self.objects.simple_album(a.album, a.artists, market) for a in albums]
-            response.albums.CopyFrom(self.objects.album_page("/v1/search", items, window, total, params))
-        if "artist" in found:
-            total, artists = found["artist"]
-            items = [self.objects.artist(a) for a in artists]
-            response.artists.CopyFrom(self.objects.artist_page("/v1/search", items, window, total, params))
+        if found.tracks is not None:
+            items = [self.objects.track(t, market) for t in found.tracks.items]
+            response.tracks.CopyFrom(page(catalog_pb2.TrackPage, items=items, total=found.tracks.total))
+        if found.albums is not None:
+            items = [self.objects.simple_album(a.album, a.artists, market) for a in found.albums.items]
+            response.albums.CopyFrom(page(catalog_pb2.AlbumPage, items=items, total=found.albums.total))
+        if found.artists is not None:
+            items = [self.objects.artist(a) for a in found.artists.items]
+            response.artists.CopyFrom(page(catalog_pb2.ArtistPage, items=items, total=found.artists.total))
         return response
-
-    async def _search_type(
-        self, kind: str, query: SearchQuery, window: paging.Window
-    ) -> tuple[int, list[Any]]:
-        """`total` and the page's objects, best first (an object deleted since the search drops out)."""
-        hits = await self.search.search(kind, query, window.limit, window.offset)
-        load: dict[str, Callable[[Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, Any]]]] = {
-            "track": self.store.tracks_by_id,
-            "album": self.store.albums_by_id,
-            "artist": self.store.artists_by_id,
-        }
-        objects = await load[kind](hits.ids)
-        return hits.total, [objects[key] for key in hits.ids if key in objects]
 
     # ---- writes -------------------------------------------------------------------------------
 
-    def _editor(self) -> CatalogEditor:
-        if self.editor is None:
+    def _writes(self) -> Writes:
+        if self.writes is None:
             raise NotImplementedError  # a read-only deployment: UNIMPLEMENTED
-        Permissions.check_writer()  # 401/403 before anything about the request is judged
-        return self.editor
+        return self.writes
 
     async def CreateArtist(
         self, request: catalog_pb2.CreateArtistRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Artist:
-        editor = self._editor()
-        writes.no_managers(request.manager_user_ids)
-        draft = writes.ArtistDraft(
-            name=writes.name(request.name),
-            genres=writes.genres(request.genres),
-            images=writes.images([(i.url, i.height, i.width) for i in request.images]),
-        )
-        artist = await editor.create_artist(_write_request("CreateArtist", request), draft)
-        return self.objects.artist(artist)
+        write = _write_request("CreateArtist", request)
+        return self.objects.artist(await self._writes().create_artist(write, partial(_artist_draft, request)))
 
     async def UpdateArtist(
         self, request: catalog_pb2.UpdateArtistRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Artist:
-        editor = self._editor()
-        artist_id = ids.parse_id_or_uri(request.id, "artist")
-        changed = writes.fields_to_change(
-            request.update_mask.paths,
-            _present(request, ARTIST_FIELDS),
-            ARTIST_FIELDS,
+        write = _write_request("UpdateArtist", request)
+        return self.objects.artist(
+            await self._writes().update_artist(write, partial(_artist_changes, request))
         )
-        if "manager_user_ids" in changed:
-            writes.no_managers(request.manager_user_ids or ["-"])
-        changes = writes.ArtistChanges(
-            name=writes.name(request.name) if "name" in changed else None,
-            genres=writes.genres(request.genres) if "genres" in changed else None,
-            images=(
-                writes.images([(i.url, i.height, i.width) for i in request.images])
-                if "images" in changed
-                else None
-            ),
-        )
-        artist = await editor.update_artist(_write_request("UpdateArtist", request), artist_id, changes)
-        return self.objects.artist(artist)
 
     async def CreateAlbum(
         self, request: catalog_pb2.CreateAlbumRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Album:
-        editor = self._editor()
-        if request.release_date_precision and not request.release_date:
-            raise InvalidArgument("release_date_precision: given without a release_date")
-        draft = writes.AlbumDraft(
-            name=writes.name(request.name),
-            album_type=writes.album_type(request.album_type),
-            artist_ids=writes.artist_list(request.artist_ids, required=True),
-            release_date=(
-                writes.release_date(request.release_date, request.release_date_precision)
-                if request.release_date
-                else None
-            ),
-            genres=writes.genres(request.genres),
-            label=writes.label(request.label),
-            images=writes.images([(i.url, i.height, i.width) for i in request.images]),
-            copyrights=writes.copyrights([(c.text, c.type) for c in request.copyrights]),
-            upc=writes.upc(request.upc),
-            markets=writes.markets(request.available_markets),
-        )
-        record = await editor.create_album(_write_request("CreateAlbum", request), draft)
-        return self.objects.album(record)
+        write = _write_request("CreateAlbum", request)
+        return self.objects.album(await self._writes().create_album(write, partial(_album_draft, request)))
 
     async def UpdateAlbum(
         self, request: catalog_pb2.UpdateAlbumRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Album:
-        editor = self._editor()
-        album_id = ids.parse_id_or_uri(request.id, "album")
-        changed = writes.fields_to_change(
-            request.update_mask.paths, _present(request, ALBUM_FIELDS), ALBUM_FIELDS
-        )
-        if "release_date_precision" in changed and "release_date" not in changed:
-            raise InvalidArgument("release_date_precision: change it together with release_date")
-        release, clear_release = None, False
-        if "release_date" in changed:
-            if request.release_date:
-                precision = request.release_date_precision if "release_date_precision" in changed else ""
-                release = writes.release_date(request.release_date, precision)
-            else:
-                clear_release = True
-        label = writes.label(request.label) if "label" in changed else None
-        changes = writes.AlbumChanges(
-            name=writes.name(request.name) if "name" in changed else None,
-            album_type=writes.album_type(request.album_type) if "album_type" in changed else None,
-            artist_ids=(
-                writes.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None
-            ),
-            release_date=release,
-            clear_release_date=clear_release,
-            label=label,
-            clear_label="label" in changed and label is None,
-            genres=writes.genres(request.genres) if "genres" in changed else None,
-            images=(
-                writes.images([(i.url, i.height, i.width) for i in request.images])
-                if "images" in changed
-                else None
-            ),
-            copyrights=(
-                writes.copyrights([(c.text, c.type) for c in request.copyrights])
-                if "copyrights" in changed
-                else None
-            ),
-            markets=writes.markets(request.available_markets) if "available_markets" in changed else None,
-        )
-        record = await editor.update_album(_write_request("UpdateAlbum", request), album_id, changes)
-        return self.objects.album(record)
+        write = _write_request("UpdateAlbum", request)
+        return self.objects.album(await self._writes().update_album(write, partial(_album_changes, request)))
 
     async def CreateTrack(
         self, request: catalog_pb2.CreateTrackRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Track:
-        editor = self._editor()
-        if not request.album_id:
-            raise InvalidArgument("album_id: required")
-        draft = writes.TrackDraft(
-            album_id=ids.parse_id_or_uri(request.album_id, "album"),
-            name=writes.name(request.name),
-            artist_ids=writes.artist_list(request.artist_ids, required=False),
-            track_number=writes.track_number(request.track_number),
-            disc_number=writes.disc_number(request.disc_number or 1),
-            explicit=request.explicit,
-            isrc=writes.isrc(request.isrc),
-        )
-        record = await editor.create_track(_write_request("CreateTrack", request), draft)
-        return self.objects.track(record)
+        write = _write_request("CreateTrack", request)
+        return self.objects.track(await self._writes().create_track(write, partial(_track_draft, request)))
 
     async def UpdateTrack(
         self, request: catalog_pb2.UpdateTrackRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Track:
-        editor = self._editor()
-        track_id = ids.parse_id_or_uri(request.id, "track")
-        changed = writes.fields_to_change(
-            request.update_mask.paths, _present(request, TRACK_FIELDS), TRACK_FIELDS
-        )
-        isrc = writes.isrc(request.isrc) if "isrc" in changed else None
-        changes = writes.TrackChanges(
-            name=writes.name(request.name) if "name" in changed else None,
-            track_number=writes.track_number(request.track_number) if "track_number" in changed else None,
-            disc_number=writes.disc_number(request.disc_number) if "disc_number" in changed else None,
-            explicit=request.explicit if "explicit" in changed else None,
-            isrc=isrc,
-            clear_isrc="isrc" in changed and isrc is None,
-            artist_ids=(
-                writes.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None
-            ),
-        )
-        record = await editor.update_track(_write_request("UpdateTrack", request), track_id, changes)
-        return self.objects.track(record)
+        write = _write_request("UpdateTrack", request)
+        return self.objects.track(await self._writes().update_track(write, partial(_track_changes, request)))
+
+
+# ---- requests into domain values ------------------------------------------------------------------
+
+
+def _found(value: T | None, what: str) -> T:
+    """`value`, or NOT_FOUND naming `what` as the caller named it."""
+    if value is None:
+        raise NotFound(f"{what} not found")
+    return value
+
+
+def _no_market(build: Callable[[R], M]) -> Callable[[R, str], M]:
+    """A builder for objects that look the same in every market."""
+    return lambda value, _market: build(value)
+
+
+def _known(messages: Sequence[M | None]) -> list[M]:
+    return [m for m in messages if m is not None]
+
+
+def _values(messages: Sequence[M | None]) -> list[Value]:
+    return [as_value(m) for m in messages]
+
+
+async def _chunks(messages: AsyncIterator[catalog_pb2.IngestTrackAudioRequest]) -> AsyncIterator[bytes]:
+    """The file's bytes from the messages after an upload's first."""
+    async for message in messages:
+        if message.WhichOneof("payload") != "chunk":
+            raise InvalidArgument("only the first message of an upload may carry metadata")
+        yield message.chunk
+
+
+def _write_request(rpc: str, request: Message) -> WriteRequest:
+    """The retry identity of a write: its request_id (or Idempotency-Key header) and its content."""
+    key = current_idempotency_key(getattr(request, "request_id", ""))
+    return WriteRequest(rpc=rpc, request_id=key, content=request.SerializeToString(deterministic=True))
 
 
 def _present(request: Message, names: Sequence[str]) -> set[str]:
@@ -514,8 +416,119 @@ def _present(request: Message, names: Sequence[str]) -> set[str]:
     return present
 
 
-def _write_request(rpc: str, request: Message) -> WriteRequest:
-    """The retry identity of a write: its request_id (or Idempotency-Key header) and a content hash."""
-    key = writes.request_id(current_idempotency_key(getattr(request, "request_id", "")))
-    fingerprint = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-    return WriteRequest(rpc=rpc, request_id=key, fingerprint=fingerprint)
+def _changed(
+    request: catalog_pb2.UpdateArtistRequest
+    | catalog_pb2.UpdateAlbumRequest
+    | catalog_pb2.UpdateTrackRequest,
+    allowed: Sequence[str],
+) -> set[str]:
+    """The fields an update touches (its update_mask, or else the fields it sets)."""
+    return rules.fields_to_change(request.update_mask.paths, _present(request, allowed), allowed)
+
+
+def _images(images: Sequence[common_pb2.Image]) -> tuple[rules.Image, ...]:
+    return rules.images([(i.url, i.height, i.width) for i in images])
+
+
+def _artist_draft(request: catalog_pb2.CreateArtistRequest) -> rules.ArtistDraft:
+    rules.no_managers(request.manager_user_ids)
+    return rules.ArtistDraft(
+        name=rules.name(request.name), genres=rules.genres(request.genres), images=_images(request.images)
+    )
+
+
+def _artist_changes(request: catalog_pb2.UpdateArtistRequest) -> rules.ArtistChanges:
+    artist_id = ids.parse_id_or_uri(request.id, "artist")
+    changed = _changed(request, ARTIST_FIELDS)
+    if "manager_user_ids" in changed:
+        rules.no_managers(request.manager_user_ids or ["-"])
+    return rules.ArtistChanges(
+        id=artist_id,
+        name=rules.name(request.name) if "name" in changed else None,
+        genres=rules.genres(request.genres) if "genres" in changed else None,
+        images=_images(request.images) if "images" in changed else None,
+    )
+
+
+def _album_draft(request: catalog_pb2.CreateAlbumRequest) -> rules.AlbumDraft:
+    if request.release_date_precision and not request.release_date:
+        raise InvalidArgument("release_date_precision: given without a release_date")
+    return rules.AlbumDraft(
+        name=rules.name(request.name),
+        album_type=rules.album_type(request.album_type),
+        artist_ids=rules.artist_list(request.artist_ids, required=True),
+        release_date=(
+            rules.release_date(request.release_date, request.release_date_precision)
+            if request.release_date
+            else None
+        ),
+        genres=rules.genres(request.genres),
+        label=rules.label(request.label),
+        images=_images(request.images),
+        copyrights=rules.copyrights([(c.text, c.type) for c in request.copyrights]),
+        upc=rules.upc(request.upc),
+        markets=rules.markets(request.available_markets),
+    )
+
+
+def _album_changes(request: catalog_pb2.UpdateAlbumRequest) -> rules.AlbumChanges:
+    album_id = ids.parse_id_or_uri(request.id, "album")
+    changed = _changed(request, ALBUM_FIELDS)
+    if "release_date_precision" in changed and "release_date" not in changed:
+        raise InvalidArgument("release_date_precision: change it together with release_date")
+    release, clear_release = None, False
+    if "release_date" in changed:
+        if request.release_date:
+            precision = request.release_date_precision if "release_date_precision" in changed else ""
+            release = rules.release_date(request.release_date, precision)
+        else:
+            clear_release = True
+    label = rules.label(request.label) if "label" in changed else None
+    return rules.AlbumChanges(
+        id=album_id,
+        name=rules.name(request.name) if "name" in changed else None,
+        album_type=rules.album_type(request.album_type) if "album_type" in changed else None,
+        artist_ids=rules.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None,
+        release_date=release,
+        clear_release_date=clear_release,
+        label=label,
+        clear_label="label" in changed and label is None,
+        genres=rules.genres(request.genres) if "genres" in changed else None,
+        images=_images(request.images) if "images" in changed else None,
+        copyrights=(
+            rules.copyrights([(c.text, c.type) for c in request.copyrights])
+            if "copyrights" in changed
+            else None
+        ),
+        markets=rules.markets(request.available_markets) if "available_markets" in changed else None,
+    )
+
+
+def _track_draft(request: catalog_pb2.CreateTrackRequest) -> rules.TrackDraft:
+    if not request.album_id:
+        raise InvalidArgument("album_id: required")
+    return rules.TrackDraft(
+        album_id=ids.parse_id_or_uri(request.album_id, "album"),
+        name=rules.name(request.name),
+        artist_ids=rules.artist_list(request.artist_ids, required=False),
+        track_number=rules.track_number(request.track_number),
+        disc_number=rules.disc_number(request.disc_number or 1),
+        explicit=request.explicit,
+        isrc=rules.isrc(request.isrc),
+    )
+
+
+def _track_changes(request: catalog_pb2.UpdateTrackRequest) -> rules.TrackChanges:
+    track_id = ids.parse_id_or_uri(request.id, "track")
+    changed = _changed(request, TRACK_FIELDS)
+    isrc = rules.isrc(request.isrc) if "isrc" in changed else None
+    return rules.TrackChanges(
+        id=track_id,
+        name=rules.name(request.name) if "name" in changed else None,
+        track_number=rules.track_number(request.track_number) if "track_number" in changed else None,
+        disc_number=rules.disc_number(request.disc_number) if "disc_number" in changed else None,
+        explicit=request.explicit if "explicit" in changed else None,
+        isrc=isrc,
+        clear_isrc="isrc" in changed and isrc is None,
+        artist_ids=rules.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None,
+    )

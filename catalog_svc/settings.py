@@ -1,24 +1,25 @@
-"""catalog_svc's own settings on top of the shared ones (environment variables, same names)."""
+"""catalog_svc's own settings (CATALOG_* environment variables), beside the shared ones in meshkit.config."""
 
 from __future__ import annotations
 
-from catalog_svc.streams import DEFAULT_GROUP
-from meshkit.config import Settings
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class CatalogSettings(Settings):
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", case_sensitive=False, extra="ignore")
+
     # Consume streams.counted.v1 into stream counts (off for tools that only serve reads).
-    catalog_stream_consumer: bool = True
+    stream_consumer: bool = True
     # Consumer group of that projection; every replica shares it.
-    catalog_stream_group: str = DEFAULT_GROUP
+    stream_group: str = "catalog_svc.stream-counts"
     # How often the change-event outbox is swept even without a write waking it, in seconds.
-    catalog_outbox_interval_s: float = 5.0
+    outbox_interval_s: float = 5.0
     # Largest audio upload IngestTrackAudio accepts (a 20-minute WAV is about 210 MB).
-    catalog_max_upload_bytes: int = 256 * 1024 * 1024
+    max_upload_bytes: int = 256 * 1024 * 1024
 
-    @classmethod
-    def of(cls, settings: Settings) -> CatalogSettings:
-        """`settings` with the catalog fields added (from the environment unless already there)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())
+
+@lru_cache(maxsize=1)
+def get_catalog_settings() -> CatalogSettings:
+    return CatalogSettings()

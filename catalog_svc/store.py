@@ -1,30 +1,42 @@
 """SQL for reading the catalog schema; returns rows, knows nothing of protobuf or gRPC.
 
 Every read is batched: a page of N tracks costs the same single statement as one track (rows,
-credits and album credits together), never one query per item. Tracks and albums come back as
-plain rows (`TrackRow`, `AlbumRow`, `ArtistRef`), not ORM objects: the read path only turns them
-into responses, and ORM loading cost more than the statements themselves (12 ms against 4 ms for a
-search page of 20 tracks).
+credits and album credits together), never one query per item. Everything comes back as plain
+rows (`TrackRow`, `AlbumRow`, `ArtistRow`, `ArtistRef`), not ORM objects: the read path only turns
+them into responses, and ORM loading cost more than the statements themselves (12 ms against 4 ms
+for a search page of 20 tracks).
+
+The house style of every catalog store: SQLAlchemy Core over `models` (`text()` where the
+statement is tuned by hand: these loaders, search, the stream-count projection), frozen row
+dataclasses out, and no permission checks, protobuf or transactions beyond the one a method is.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import case, func, literal, select, text, union_all
+from sqlalchemy import Select, case, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from catalog_svc.models import Album, AlbumArtist, Artist, Track, TrackArtist
+from catalog_svc.models import ALBUM_GROUPS, Album, AlbumArtist, Artist, Track, TrackArtist
 from meshkit import db
 
-# Spotify's album groups in the order "Get Artist's Albums" lists them.
-ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
 TOP_TRACKS = 10
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and how many items the whole list has."""
+
+    items: list[T]
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +45,19 @@ class ArtistRef:
 
     id: uuid.UUID
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistRow:
+    """The artist columns its Spotify object shows (field names are column names, as AlbumRow's)."""
+
+    id: uuid.UUID
+    name: str
+    genres: list[str]
+    popularity: int
+    follower_count: int
+    images: list[dict[str, Any]] | None
+    image_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +126,13 @@ class GroupedAlbum:
     group: str
 
 
-def album_group(album_type: str) -> str:
-    """The album_group of an album the artist is credited on (EPs are singles, as on Spotify)."""
-    return {"album": "album", "compilation": "compilation"}.get(album_type, "single")
+@dataclass(frozen=True, slots=True)
+class AudioFeaturesRow:
+    """A track's analysed features (Spotify's audio-features names) and its duration."""
+
+    track_id: uuid.UUID
+    duration_ms: int
+    features: dict[str, Any]
 
 
 class CatalogStore:
@@ -120,10 +149,8 @@ class CatalogStore:
         async with self._reads.connect() as conn:
             return await load_tracks(conn, track_ids)
 
-    async def album_tracks(
-        self, album_id: uuid.UUID, limit: int, offset: int
-    ) -> tuple[list[TrackRecord], int] | None:
-        """One page of an album's tracks in disc/track order, and how many there are; None: no album."""
+    async def album_tracks(self, album_id: uuid.UUID, limit: int, offset: int) -> Page[TrackRecord] | None:
+        """One page of an album's tracks in disc/track order; None when there is no such album."""
         async with self.sessions() as session:
             album = (await load_albums(session, [album_id])).get(album_id)
             if album is None:
@@ -138,7 +165,7 @@ class CatalogStore:
             else:
                 count = await session.scalar(select(func.count()).where(Track.album_id == album_id))
         records = [_track_record(row, album.album, album.artists) for row in rows]
-        return records, int(count or 0)
+        return Page(records, int(count or 0))
 
     async def artist_top_tracks(self, artist_id: uuid.UUID, limit: int = TOP_TRACKS) -> list[TrackRecord]:
         """The artist's most streamed tracks (credited anywhere), most streamed first."""
@@ -155,10 +182,8 @@ class CatalogStore:
         found = await self.tracks_by_id(ordered)
         return [found[track_id] for track_id in ordered if track_id in found]
 
-    async def audio_features(
-        self, track_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[int, dict[str, Any]]]:
-        """(duration_ms, audio_features) of the tracks among `track_ids` that have features."""
+    async def audio_features(self, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AudioFeaturesRow]:
+        """The features of the tracks among `track_ids` that have them."""
         if not track_ids:
             return {}
         async with self.sessions() as session:
@@ -167,7 +192,7 @@ class CatalogStore:
                     Track.id.in_(track_ids), Track.audio_features.is_not(None)
                 )
             )
-            return {track_id: (duration, features) for track_id, duration, features in rows}
+            return {row.id: AudioFeaturesRow(row.id, row.duration_ms, row.audio_features) for row in rows}
 
     # ---- albums ---------------------------------------------------------------------------
 
@@ -184,7 +209,7 @@ class CatalogStore:
 
     async def artist_albums(
         self, artist_id: uuid.UUID, groups: Sequence[str], limit: int, offset: int
-    ) -> tuple[list[GroupedAlbum], int]:
+    ) -> Page[GroupedAlbum]:
         """One page of an artist's discography in `groups`, and its size.
 
         Credited albums (main artist or album_artists) are grouped by type; albums where the
@@ -227,33 +252,24 @@ class CatalogStore:
                 )
         records = await self.albums_by_id([row.album_id for row in rows])
         page = [GroupedAlbum(records[row.album_id], row.grp) for row in rows if row.album_id in records]
-        return page, int(count or 0)
+        return Page(page, int(count or 0))
 
     # ---- artists --------------------------------------------------------------------------
 
-    async def artist(self, artist_id: uuid.UUID) -> Artist | None:
-        async with self.sessions() as session:
-            return await session.get(Artist, artist_id)
+    async def artist(self, artist_id: uuid.UUID) -> ArtistRow | None:
+        return (await self.artists_by_id([artist_id])).get(artist_id)
 
-    async def artists_by_id(self, artist_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Artist]:
+    async def artists_by_id(self, artist_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ArtistRow]:
         if not artist_ids:
             return {}
-        async with self.sessions() as session:
-            return {a.id: a for a in await session.scalars(select(Artist).where(Artist.id.in_(artist_ids)))}
-
-    async def existing_artist_ids(self, artist_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        wanted = list(artist_ids)
-        if not wanted:
-            return set()
-        async with self.sessions() as session:
-            return set(await session.scalars(select(Artist.id).where(Artist.id.in_(wanted))))
+        async with self._reads.connect() as conn:
+            return await load_artists(conn, artist_ids)
 
     async def genres(self) -> list[str]:
         """Every genre some artist carries, sorted."""
+        genre = func.unnest(Artist.genres).label("genre")
         async with self.sessions() as session:
-            genre = func.unnest(Artist.genres).label("genre")
-            result = await session.scalars(select(genre).distinct().order_by(genre))
-            return list(result)
+            return list(await session.scalars(select(genre).distinct().order_by(genre)))
 
 
 def _columns(alias: str, row: type) -> str:
@@ -304,6 +320,24 @@ def _track_record(row: Sequence[Any], album: AlbumRow, album_artists: list[Artis
     first artist."""
     credits = _refs(row[_TRACK_WIDTH])
     return TrackRecord(TrackRow(*row[:_TRACK_WIDTH]), album, album_artists, credits or album_artists[:1])
+
+
+def row_columns(row: type, table: Any) -> list[Any]:
+    """`table`'s columns named by `row`'s fields, in field order (the row dataclass is built from them)."""
+    return [table.c[f.name] for f in fields(row)]
+
+
+def select_row(row: type, table: Any) -> Select[Any]:
+    """SELECT of `row`'s fields from `table` (see `row_columns`)."""
+    return select(*row_columns(row, table))
+
+
+async def load_artists(
+    session: AsyncSession | AsyncConnection, artist_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ArtistRow]:
+    """Artists by id, in the caller's session or connection (writes read their result back with it)."""
+    rows = await session.execute(select_row(ArtistRow, Artist.__table__).where(Artist.id.in_(artist_ids)))
+    return {row.id: ArtistRow(*row) for row in rows}
 
 
 async def load_tracks(

@@ -6,9 +6,9 @@ the rows that were actually inserted, and only those, add to tracks.stream_count
 (artist, listener, last streamed). The consumer loop commits Kafka offsets only after that
 transaction committed, so a redelivered or replayed event finds its stream id already there and
 changes nothing: the effect is exactly once. Monthly listeners and popularity are derived from
-these tables by the batch job in catalog_svc.jobs, never per request.
+these tables by the batch job (`recompute`, run by catalog_svc.jobs), never per request.
 
-Runs on the consumer's own thread with a synchronous engine (kafka-python is thread-based).
+Runs on the consumer's own thread (kafka-python is thread-based), over a synchronous store.
 """
 
 from __future__ import annotations
@@ -19,75 +19,20 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError
 from spotify.playback.v1 import playback_pb2
-from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from catalog_svc.stream_store import CountedStream, ProjectionStats, StreamStore
 from meshkit import ids
 from meshkit.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
-TOPIC = "streams.counted.v1"
-DEFAULT_GROUP = "catalog_svc.stream-counts"
-
-_APPLY = text(
-    """
-    WITH incoming AS (
-        SELECT * FROM unnest(
-            CAST(:stream_ids AS uuid[]), CAST(:track_ids AS uuid[]),
-            CAST(:user_ids AS uuid[]), CAST(:counted_at AS timestamptz[])
-        ) AS e(stream_id, track_id, user_id, counted_at)
-    ),
-    inserted AS (
-        INSERT INTO catalog.applied_stream_events (stream_id, track_id, counted_at)
-        SELECT stream_id, track_id, counted_at FROM incoming
-        ON CONFLICT (stream_id) DO NOTHING
-        RETURNING stream_id
-    ),
-    fresh AS (
-        SELECT e.* FROM incoming e JOIN inserted i USING (stream_id)
-    ),
-    counted AS (
-        UPDATE catalog.tracks t SET stream_count = t.stream_count + f.n
-        FROM (SELECT track_id, count(*) AS n FROM fresh GROUP BY track_id) f
-        WHERE t.id = f.track_id
-        RETURNING t.id
-    ),
-    credited AS (
-        SELECT ta.artist_id, f.user_id, f.counted_at
-        FROM fresh f JOIN catalog.track_artists ta ON ta.track_id = f.track_id
-        UNION ALL
-        SELECT al.artist_id, f.user_id, f.counted_at
-        FROM fresh f
-        JOIN catalog.tracks t ON t.id = f.track_id
-        JOIN catalog.albums al ON al.id = t.album_id
-        WHERE NOT EXISTS (SELECT 1 FROM catalog.track_artists x WHERE x.track_id = f.track_id)
-    ),
-    listened AS (
-        INSERT INTO catalog.artist_listeners (artist_id, user_id, last_streamed_at)
-        SELECT artist_id, user_id, max(counted_at) FROM credited GROUP BY artist_id, user_id
-        ON CONFLICT (artist_id, user_id) DO UPDATE
-        SET last_streamed_at = greatest(catalog.artist_listeners.last_streamed_at, EXCLUDED.last_streamed_at)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM inserted) AS applied
-    """
-)
-
-
-@dataclass(frozen=True)
-class CountedStream:
-    """What the projection needs from one StreamCountedEvent."""
-
-    stream_id: uuid.UUID
-    track_id: uuid.UUID
-    user_id: uuid.UUID
-    counted_at: dt.datetime
+# Monthly listeners count the users who streamed an artist in this many days.
+WINDOW_DAYS = 28
 
 
 def parse_event(event: playback_pb2.StreamCountedEvent) -> CountedStream:
@@ -118,8 +63,8 @@ def _any_id(value: str, what: str) -> uuid.UUID:
 class StreamCountProjection:
     """Applies counted streams to the catalog; `handle` is the ConsumerLoop callback."""
 
-    def __init__(self, engine: Engine, *, retry_s: float = 1.0) -> None:
-        self.engine = engine
+    def __init__(self, store: StreamStore, *, retry_s: float = 1.0) -> None:
+        self.store = store
         self.retry_s = retry_s
         self._stopping = threading.Event()
 
@@ -129,17 +74,7 @@ class StreamCountProjection:
 
     def apply(self, streams: Sequence[CountedStream]) -> int:
         """Apply `streams` in one transaction; returns how many were new (the rest were replays)."""
-        unique = list({s.stream_id: s for s in reversed(streams)}.values())[::-1]  # first of each id
-        if not unique:
-            return 0
-        params: dict[str, Any] = {
-            "stream_ids": [s.stream_id for s in unique],
-            "track_ids": [s.track_id for s in unique],
-            "user_ids": [s.user_id for s in unique],
-            "counted_at": [s.counted_at for s in unique],
-        }
-        with self.engine.begin() as conn:
-            return int(conn.execute(_APPLY, params).scalar_one())
+        return self.store.apply(streams)
 
     def handle(self, records: Iterable[Any]) -> None:
         """Decode a polled batch and apply it, retrying database errors until it succeeds.
@@ -166,3 +101,13 @@ class StreamCountProjection:
                     raise
                 log.warning("could not apply counted streams; retrying", exc_info=True)
                 time.sleep(self.retry_s)
+
+
+def recompute(
+    store: StreamStore, *, now: dt.datetime | None = None, window_days: int = WINDOW_DAYS
+) -> ProjectionStats:
+    """Monthly listeners over the last `window_days`, then popularity (see catalog_svc.jobs)."""
+    since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=window_days)
+    stats = store.recompute(since)
+    log.info("projection recomputed", extra={"window_days": window_days, **stats.__dict__})
+    return stats

@@ -9,16 +9,45 @@ for a write that rolled back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
-from catalog_svc import writes
+from catalog_svc import rules
 from catalog_svc.models import Album, AlbumArtist, Artist, OutboxEvent, Track, TrackArtist, WriteRequest
-from catalog_svc.store import AlbumRecord, TrackRecord, load_albums, load_tracks
+from catalog_svc.store import AlbumRecord, ArtistRow, TrackRecord, load_albums, load_artists, load_tracks
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumOwner:
+    """A locked album and its main artist (whose manager may change it)."""
+
+    id: uuid.UUID
+    artist_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSlot:
+    """A locked track, its album and its place on it."""
+
+    id: uuid.UUID
+    album_id: uuid.UUID
+    disc_number: int
+    track_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriorWrite:
+    """The first write under a request id: what it was (fingerprint) and the entity it wrote."""
+
+    fingerprint: str
+    entity_id: uuid.UUID
 
 
 class WriteStore:
@@ -42,8 +71,8 @@ class WriteTx:
 
     async def claim(
         self, caller_id: uuid.UUID, rpc: str, request_id: str, fingerprint: str, entity_id: uuid.UUID
-    ) -> tuple[str, uuid.UUID] | None:
-        """Claim `request_id` for this write; None when claimed, else the first write's (fingerprint, id).
+    ) -> PriorWrite | None:
+        """Claim `request_id` for this write; None when claimed, else the first write under it.
 
         A concurrent first attempt still in flight holds the key's row lock: this waits for it
         to commit (then sees its result) or roll back (then claims the key itself).
@@ -71,20 +100,33 @@ class WriteTx:
                 )
             )
         ).one()
-        return prior.fingerprint, prior.entity_id
+        return PriorWrite(prior.fingerprint, prior.entity_id)
 
     # ---- reads inside the write -------------------------------------------------------------
 
-    async def artist_for_update(self, artist_id: uuid.UUID) -> Artist | None:
-        return await self.session.get(Artist, artist_id, with_for_update=True)
+    async def lock_artist(self, artist_id: uuid.UUID) -> uuid.UUID | None:
+        """Lock the artist's row; None when there is no such artist."""
+        return await self.session.scalar(select(Artist.id).where(Artist.id == artist_id).with_for_update())
 
-    async def album_for_update(self, album_id: uuid.UUID) -> Album | None:
-        return await self.session.get(Album, album_id, with_for_update=True)
+    async def lock_album(self, album_id: uuid.UUID) -> AlbumOwner | None:
+        row = (
+            await self.session.execute(
+                select(Album.id, Album.artist_id).where(Album.id == album_id).with_for_update()
+            )
+        ).one_or_none()
+        return AlbumOwner(*row) if row is not None else None
 
-    async def track_for_update(self, track_id: uuid.UUID) -> Track | None:
-        return await self.session.get(Track, track_id, with_for_update=True)
+    async def lock_track(self, track_id: uuid.UUID) -> TrackSlot | None:
+        row = (
+            await self.session.execute(
+                select(Track.id, Track.album_id, Track.disc_number, Track.track_number)
+                .where(Track.id == track_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        return TrackSlot(*row) if row is not None else None
 
-    async def album_artist_ids(self, album: Album) -> list[uuid.UUID]:
+    async def album_artist_ids(self, album: AlbumOwner) -> list[uuid.UUID]:
         """Credited artists of an album in order (the main artist alone for albums without rows)."""
         credited = list(
             await self.session.scalars(
@@ -113,146 +155,162 @@ class WriteTx:
         return (await self.session.scalar(query.limit(1))) is not None
 
     async def track_record(self, track_id: uuid.UUID) -> TrackRecord:
-        await self.session.flush()
         return (await load_tracks(self.session, [track_id]))[track_id]
 
     async def album_record(self, album_id: uuid.UUID, tracks_limit: int) -> AlbumRecord:
-        await self.session.flush()
         return (await load_albums(self.session, [album_id], tracks_limit=tracks_limit))[album_id]
 
-    async def artist(self, artist_id: uuid.UUID) -> Artist:
-        await self.session.flush()
-        artist = await self.session.get(Artist, artist_id, populate_existing=True)
-        assert artist is not None
-        return artist
+    async def artist(self, artist_id: uuid.UUID) -> ArtistRow:
+        return (await load_artists(self.session, [artist_id]))[artist_id]
 
     # ---- artists ------------------------------------------------------------------------------
 
-    async def insert_artist(self, artist_id: uuid.UUID, draft: writes.ArtistDraft) -> None:
-        self.session.add(
-            Artist(
-                id=artist_id,
-                name=draft.name,
-                genres=list(draft.genres),
-                images=[i.as_json() for i in draft.images] or None,
-                image_url=draft.images[0].url if draft.images else None,
-            )
-        )
+    async def insert_artist(self, artist_id: uuid.UUID, draft: rules.ArtistDraft) -> None:
+        values = _columns(draft, _ARTIST_COLUMNS)
+        await self.session.execute(insert(Artist).values(id=artist_id, **values, **_images(draft.images)))
 
-    async def update_artist(self, artist: Artist, changes: writes.ArtistChanges) -> None:
-        if changes.name is not None:
-            artist.name = changes.name
-        if changes.genres is not None:
-            artist.genres = list(changes.genres)
+    async def update_artist(self, changes: rules.ArtistChanges) -> None:
+        values = _columns(changes, _ARTIST_COLUMNS)
         if changes.images is not None:
-            artist.images = [i.as_json() for i in changes.images] or None
-            artist.image_url = changes.images[0].url if changes.images else None
-        artist.updated_at = func.now()
+            values.update(_images(changes.images))
+        await self.session.execute(
+            update(Artist).where(Artist.id == changes.id).values(**values, updated_at=func.now())
+        )
 
     # ---- albums -------------------------------------------------------------------------------
 
-    async def insert_album(self, album_id: uuid.UUID, draft: writes.AlbumDraft) -> None:
-        release = draft.release_date
-        self.session.add(
-            Album(
+    async def insert_album(self, album_id: uuid.UUID, draft: rules.AlbumDraft) -> None:
+        await self.session.execute(
+            insert(Album).values(
                 id=album_id,
                 artist_id=draft.artist_ids[0],
-                title=draft.name,
-                album_type=draft.album_type,
-                release_date=release.value if release else None,
-                release_date_precision=release.precision if release else "day",
-                label=draft.label,
-                genres=list(draft.genres),
-                images=[i.as_json() for i in draft.images] or None,
-                cover_url=draft.images[0].url if draft.images else None,
-                copyrights=[c.as_json() for c in draft.copyrights] or None,
                 upc=draft.upc,
-                available_markets=list(draft.markets),
                 total_tracks=0,
+                copyrights=_copyrights(draft.copyrights),
+                **_columns(draft, _ALBUM_COLUMNS),
+                **_release_date(draft.release_date),
+                **_images(draft.images, url_column="cover_url"),
             )
         )
-        await self.session.flush()
-        await self._credit_album(album_id, draft.artist_ids)
+        await self._credit(AlbumArtist.album_id, album_id, draft.artist_ids)
 
-    async def update_album(self, album: Album, changes: writes.AlbumChanges) -> None:
-        if changes.name is not None:
-            album.title = changes.name
-        if changes.album_type is not None:
-            album.album_type = changes.album_type
+    async def update_album(self, changes: rules.AlbumChanges) -> None:
+        values = _columns(changes, _ALBUM_COLUMNS)
         if changes.release_date is not None:
-            album.release_date = changes.release_date.value
-            album.release_date_precision = changes.release_date.precision
+            values.update(_release_date(changes.release_date))
         elif changes.clear_release_date:
-            album.release_date = None
-        if changes.label is not None or changes.clear_label:
-            album.label = changes.label
-        if changes.genres is not None:
-            album.genres = list(changes.genres)
+            values["release_date"] = None
+        if changes.clear_label:
+            values["label"] = None
         if changes.images is not None:
-            album.images = [i.as_json() for i in changes.images] or None
-            album.cover_url = changes.images[0].url if changes.images else None
+            values.update(_images(changes.images, url_column="cover_url"))
         if changes.copyrights is not None:
-            album.copyrights = [c.as_json() for c in changes.copyrights] or None
-        if changes.markets is not None:
-            album.available_markets = list(changes.markets)
+            values["copyrights"] = _copyrights(changes.copyrights)
         if changes.artist_ids is not None:
-            album.artist_id = changes.artist_ids[0]
-            await self.session.execute(delete(AlbumArtist).where(AlbumArtist.album_id == album.id))
-            await self._credit_album(album.id, changes.artist_ids)
-        album.updated_at = func.now()
-
-    async def _credit_album(self, album_id: uuid.UUID, artist_ids: Sequence[uuid.UUID]) -> None:
+            values["artist_id"] = changes.artist_ids[0]
         await self.session.execute(
-            insert(AlbumArtist),
-            [{"album_id": album_id, "artist_id": a, "position": i} for i, a in enumerate(artist_ids)],
+            update(Album).where(Album.id == changes.id).values(**values, updated_at=func.now())
         )
+        if changes.artist_ids is not None:
+            await self._credit(AlbumArtist.album_id, changes.id, changes.artist_ids, replace=True)
 
     # ---- tracks -------------------------------------------------------------------------------
 
     async def insert_track(
-        self, track_id: uuid.UUID, draft: writes.TrackDraft, artist_ids: Sequence[uuid.UUID]
+        self, track_id: uuid.UUID, draft: rules.TrackDraft, artist_ids: Sequence[uuid.UUID]
     ) -> None:
-        self.session.add(
-            Track(
-                id=track_id,
-                album_id=draft.album_id,
-                title=draft.name,
-                track_number=draft.track_number,
-                disc_number=draft.disc_number,
-                explicit=draft.explicit,
-                isrc=draft.isrc,
-                duration_ms=0,  # set by audio ingest
-            )
+        values = _columns(draft, _TRACK_COLUMNS)
+        # duration_ms is set by audio ingest.
+        await self.session.execute(
+            insert(Track).values(id=track_id, album_id=draft.album_id, duration_ms=0, **values)
         )
-        await self.session.flush()
-        await self._credit_track(track_id, artist_ids)
+        await self._credit(TrackArtist.track_id, track_id, artist_ids)
         await self.session.execute(
             update(Album).where(Album.id == draft.album_id).values(total_tracks=Album.total_tracks + 1)
         )
 
-    async def update_track(self, track: Track, changes: writes.TrackChanges) -> None:
-        if changes.name is not None:
-            track.title = changes.name
-        if changes.track_number is not None:
-            track.track_number = changes.track_number
-        if changes.disc_number is not None:
-            track.disc_number = changes.disc_number
-        if changes.explicit is not None:
-            track.explicit = changes.explicit
-        if changes.isrc is not None or changes.clear_isrc:
-            track.isrc = changes.isrc
-        if changes.artist_ids is not None:
-            await self.session.execute(delete(TrackArtist).where(TrackArtist.track_id == track.id))
-            await self._credit_track(track.id, changes.artist_ids)
-        track.updated_at = func.now()
-
-    async def _credit_track(self, track_id: uuid.UUID, artist_ids: Sequence[uuid.UUID]) -> None:
+    async def update_track(self, changes: rules.TrackChanges) -> None:
+        values = _columns(changes, _TRACK_COLUMNS)
+        if changes.clear_isrc:
+            values["isrc"] = None
         await self.session.execute(
-            insert(TrackArtist),
-            [{"track_id": track_id, "artist_id": a, "position": i} for i, a in enumerate(artist_ids)],
+            update(Track).where(Track.id == changes.id).values(**values, updated_at=func.now())
+        )
+        if changes.artist_ids is not None:
+            await self._credit(TrackArtist.track_id, changes.id, changes.artist_ids, replace=True)
+
+    async def _credit(
+        self,
+        owner: InstrumentedAttribute[uuid.UUID],
+        owner_id: uuid.UUID,
+        artist_ids: Sequence[uuid.UUID],
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Credit `artist_ids`, in order, on the album or track `owner_id` (`owner` is the credit
+        table's column naming it), instead of its present credits if `replace`."""
+        credits = owner.class_
+        if replace:
+            await self.session.execute(delete(credits).where(owner == owner_id))
+        await self.session.execute(
+            insert(credits),
+            [{owner.key: owner_id, "artist_id": a, "position": i} for i, a in enumerate(artist_ids)],
         )
 
     # ---- outbox -------------------------------------------------------------------------------
 
     async def add_event(self, topic: str, key: str, payload: bytes) -> None:
-        self.session.add(OutboxEvent(topic=topic, key=key, payload=payload))
+        await self.session.execute(insert(OutboxEvent).values(topic=topic, key=key, payload=payload))
+
+
+# The fields of drafts and changes that are stored as they are, by the column that stores them.
+_ARTIST_COLUMNS = {"name": "name", "genres": "genres"}
+_ALBUM_COLUMNS = {
+    "name": "title",
+    "album_type": "album_type",
+    "label": "label",
+    "genres": "genres",
+    "markets": "available_markets",
+}
+_TRACK_COLUMNS = {
+    "name": "title",
+    "track_number": "track_number",
+    "disc_number": "disc_number",
+    "explicit": "explicit",
+    "isrc": "isrc",
+}
+
+
+def _columns(values: object, columns: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of a draft or change named in `columns`, under their column names (tuples as
+    lists); a field that is None is left out (an update leaves the column as it is)."""
+    found = {column: getattr(values, field) for field, column in columns.items()}
+    return {
+        column: list(value) if isinstance(value, tuple) else value
+        for column, value in found.items()
+        if value is not None
+    }
+
+
+def _release_date(release: rules.ReleaseDate | None) -> dict[str, Any]:
+    if release is None:
+        return {"release_date": None, "release_date_precision": "day"}
+    return {"release_date": release.value, "release_date_precision": release.precision}
+
+
+def _copyrights(copyrights: Sequence[rules.Copyright]) -> list[dict[str, Any]] | None:
+    return [asdict(c) for c in copyrights] or None
+
+
+def _images(images: Sequence[rules.Image], url_column: str = "image_url") -> dict[str, Any]:
+    """The stored image list and the first image's url, which older readers use on its own."""
+    return {"images": [asdict(i) for i in images] or None, url_column: images[0].url if images else None}
+
+
+def purge_write_requests(engine: Engine, *, hours: int = 24) -> int:
+    """Forget idempotency keys older than `hours` (the batch job's statement, on a sync engine)."""
+    with engine.begin() as conn:
+        return conn.execute(
+            text("DELETE FROM catalog.write_requests WHERE created_at < now() - make_interval(hours => :h)"),
+            {"h": hours},
+        ).rowcount

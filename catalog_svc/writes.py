@@ -1,309 +1,265 @@
-"""Validation of catalog writes: raw request values in, checked and normalised drafts out.
+"""Catalog writes: permission, idempotency, the change itself and its event, in that order.
 
-Every rule lives here, free of I/O, so a bad request is refused (INVALID_ARGUMENT, with the
-field and the reason) before anything is read or written. What needs the database (does the
-album exist? is the track number free?) is checked by the editor inside the transaction.
+The servicer hands over how to read each request into validated drafts (catalog_svc.rules). For
+each write this module
+1. checks the caller may write at all (from the request's metadata: UNAUTHENTICATED or
+   PERMISSION_DENIED before anything about the request is judged), then reads the draft
+   (INVALID_ARGUMENT) and resolves the caller's permissions (auth_svc, before any transaction),
+2. in one transaction: claims the request id (a retry returns the first result and changes
+   nothing), locks and checks the target and its parents (NOT_FOUND, PERMISSION_DENIED,
+   ALREADY_EXISTS), applies the change and stores the change event in the outbox,
+3. after the commit, wakes the outbox relay, which publishes the event to Kafka.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from catalog_svc.models import ALBUM_TYPES, RELEASE_DATE_PRECISIONS
-from meshkit import ids
-from meshkit.errors import InvalidArgument
-from meshkit.idempotency import check_key
-from meshkit.text import has_control_characters
+from catalog_svc import rules
+from catalog_svc.permissions import Editor, Permissions, check_writer
+from catalog_svc.store import AlbumRecord, ArtistRow, TrackRecord
+from catalog_svc.write_store import WriteStore, WriteTx
+from meshkit import ids, topics
+from meshkit.errors import AlreadyExists, InvalidArgument, NotFound
+from meshkit.idempotency import fingerprint
 
-MAX_NAME = 200
-MAX_GENRES = 10
-MAX_GENRE = 50
-MAX_IMAGES = 10
-MAX_URL = 2048
-MAX_IMAGE_SIDE = 10_000
-MAX_LABEL = 200
-MAX_COPYRIGHTS = 10
-MAX_COPYRIGHT_TEXT = 500
-COPYRIGHT_TYPES = ("C", "P")
-MAX_ARTISTS = 20
-MAX_MARKETS = 250
-MAX_TRACK_NUMBER = 1000
-MAX_DISC_NUMBER = 100
-MAX_REQUEST_ID = 200
+T = TypeVar("T")
+D = TypeVar("D")
+# What a change event carries: the changed entity as its object shows it.
+E = TypeVar("E", ArtistRow, AlbumRecord, TrackRecord)
 
-_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
-_UPC = re.compile(r"^\d{12,13}$")
-_MARKET = re.compile(r"^[A-Z]{2}$")
-_DATE_FORMATS = {
-    "year": re.compile(r"^(\d{4})$"),
-    "month": re.compile(r"^(\d{4})-(\d{2})$"),
-    "day": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
-}
+CREATED = "created"
+UPDATED = "updated"
 
 
 @dataclass(frozen=True)
-class Image:
-    url: str
-    height: int
-    width: int
+class WriteRequest:
+    """What identifies a write for retries: the RPC, the request id and the request's content.
 
-    def as_json(self) -> dict[str, object]:
-        return {"url": self.url, "height": self.height, "width": self.width}
+    `content` is the request as the client sent it (its deterministic serialization): a retry
+    must send the same, or its request id is refused as used for a different request.
+    """
 
-
-@dataclass(frozen=True)
-class Copyright:
-    text: str
-    type: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"text": self.text, "type": self.type}
+    rpc: str
+    request_id: str
+    content: bytes
 
 
 @dataclass(frozen=True)
-class ReleaseDate:
-    """A release date as stored: the first day of its period, and how much of it is known."""
+class Change:
+    """A change a write makes, as its change event describes it: the entity after the change."""
 
-    value: dt.date
-    precision: str
+    kind: str  # CREATED or UPDATED
+    actor_id: uuid.UUID
+    entity: ArtistRow | AlbumRecord | TrackRecord
 
-
-@dataclass(frozen=True)
-class ArtistDraft:
-    name: str
-    genres: tuple[str, ...]
-    images: tuple[Image, ...]
-
-
-@dataclass(frozen=True)
-class ArtistChanges:
-    """Fields an update sets; None leaves a field as it is."""
-
-    name: str | None = None
-    genres: tuple[str, ...] | None = None
-    images: tuple[Image, ...] | None = None
+    @property
+    def entity_id(self) -> uuid.UUID:
+        if isinstance(self.entity, TrackRecord):
+            return self.entity.track.id
+        if isinstance(self.entity, AlbumRecord):
+            return self.entity.album.id
+        return self.entity.id
 
 
-@dataclass(frozen=True)
-class AlbumDraft:
-    name: str
-    album_type: str
-    artist_ids: tuple[uuid.UUID, ...]
-    release_date: ReleaseDate | None
-    genres: tuple[str, ...]
-    label: str | None
-    images: tuple[Image, ...]
-    copyrights: tuple[Copyright, ...]
-    upc: str | None
-    markets: tuple[str, ...]
+class ChangeEvents(Protocol):
+    """Serializes a change into the event the outbox stores (objects.ObjectBuilder is one)."""
+
+    def change_event(self, change: Change) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class AlbumChanges:
-    name: str | None = None
-    album_type: str | None = None
-    artist_ids: tuple[uuid.UUID, ...] | None = None
-    release_date: ReleaseDate | None = None
-    clear_release_date: bool = False
-    label: str | None = None
-    clear_label: bool = False
-    genres: tuple[str, ...] | None = None
-    images: tuple[Image, ...] | None = None
-    copyrights: tuple[Copyright, ...] | None = None
-    markets: tuple[str, ...] | None = None
+class Writes:
+    def __init__(
+        self,
+        store: WriteStore,
+        permissions: Permissions,
+        events: ChangeEvents,
+        wake_outbox: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.permissions = permissions
+        self.events = events
+        self.wake_outbox = wake_outbox
 
+    # ---- artists --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class TrackDraft:
-    album_id: uuid.UUID
-    name: str
-    artist_ids: tuple[uuid.UUID, ...]  # empty: the album's artists
-    track_number: int
-    disc_number: int
-    explicit: bool
-    isrc: str | None
+    async def create_artist(self, request: WriteRequest, read: Callable[[], rules.ArtistDraft]) -> ArtistRow:
+        draft = _judged(read)
+        new_id = ids.new_id()
 
+        async def change(tx: WriteTx, editor: Editor) -> ArtistRow:
+            editor.require_admin("creating an artist")
+            await tx.insert_artist(new_id, draft)
+            return await self._artist_changed(tx, new_id, CREATED, editor)
 
-@dataclass(frozen=True)
-class TrackChanges:
-    name: str | None = None
-    track_number: int | None = None
-    disc_number: int | None = None
-    explicit: bool | None = None
-    isrc: str | None = None
-    clear_isrc: bool = False
-    artist_ids: tuple[uuid.UUID, ...] | None = None
+        return await self._write(request, new_id, change, lambda tx, prior: tx.artist(prior))
 
+    async def update_artist(
+        self, request: WriteRequest, read: Callable[[], rules.ArtistChanges]
+    ) -> ArtistRow:
+        changes = _judged(read)
 
-# ---- field rules ------------------------------------------------------------------------------
+        async def change(tx: WriteTx, editor: Editor) -> ArtistRow:
+            _found(await tx.lock_artist(changes.id), "artist", changes.id)
+            editor.require_manages([changes.id], "artist")
+            await tx.update_artist(changes)
+            return await self._artist_changed(tx, changes.id, UPDATED, editor)
 
+        return await self._write(request, changes.id, change, lambda tx, prior: tx.artist(prior))
 
-def name(value: str, field: str = "name") -> str:
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise InvalidArgument(f"{field}: required, 1 to {MAX_NAME} characters")
-    if len(cleaned) > MAX_NAME:
-        raise InvalidArgument(f"{field}: at most {MAX_NAME} characters, got {len(cleaned)}")
-    if has_control_characters(cleaned):
-        raise InvalidArgument(f"{field}: control characters are not allowed")
-    return cleaned
+    async def _artist_changed(
+        self, tx: WriteTx, artist_id: uuid.UUID, kind: str, editor: Editor
+    ) -> ArtistRow:
+        return await self._publish(tx, kind, editor, await tx.artist(artist_id))
 
+    # ---- albums ---------------------------------------------------------------------------------
 
-def genres(values: Iterable[str]) -> tuple[str, ...]:
-    """Lower-case genre names, de-duplicated in order."""
-    result: list[str] = []
-    for raw in values:
-        genre = " ".join(raw.lower().split())
-        if not genre or len(genre) > MAX_GENRE or has_control_characters(genre):
-            raise InvalidArgument(f"genres: each genre is 1 to {MAX_GENRE} printable characters, got {raw!r}")
-        if genre not in result:
-            result.append(genre)
-    if len(result) > MAX_GENRES:
-        raise InvalidArgument(f"genres: at most {MAX_GENRES}, got {len(result)}")
-    return tuple(result)
+    async def create_album(self, request: WriteRequest, read: Callable[[], rules.AlbumDraft]) -> AlbumRecord:
+        draft = _judged(read)
+        new_id = ids.new_id()
 
+        async def change(tx: WriteTx, editor: Editor) -> AlbumRecord:
+            await _require_artists(tx, draft.artist_ids)
+            editor.require_manages(draft.artist_ids, "album")
+            await tx.insert_album(new_id, draft)
+            return await self._album_changed(tx, new_id, CREATED, editor)
 
-def images(values: Sequence[tuple[str, int, int]]) -> tuple[Image, ...]:
-    if len(values) > MAX_IMAGES:
-        raise InvalidArgument(f"images: at most {MAX_IMAGES}, got {len(values)}")
-    result = []
-    for url, height, width in values:
-        if not url.startswith(("https://", "http://")) or len(url) > MAX_URL or has_control_characters(url):
-            raise InvalidArgument(f"images: url must be an http(s) URL of at most {MAX_URL} characters")
-        if not (0 <= height <= MAX_IMAGE_SIDE and 0 <= width <= MAX_IMAGE_SIDE):
-            raise InvalidArgument(f"images: height and width must be between 0 and {MAX_IMAGE_SIDE}")
-        result.append(Image(url, height, width))
-    return tuple(result)
+        return await self._write(request, new_id, change, _album_record)
 
+    async def update_album(
+        self, request: WriteRequest, read: Callable[[], rules.AlbumChanges]
+    ) -> AlbumRecord:
+        changes = _judged(read)
 
-def copyrights(values: Sequence[tuple[str, str]]) -> tuple[Copyright, ...]:
-    if len(values) > MAX_COPYRIGHTS:
-        raise InvalidArgument(f"copyrights: at most {MAX_COPYRIGHTS}, got {len(values)}")
-    result = []
-    for text, kind in values:
-        cleaned = " ".join(text.split())
-        if not cleaned or len(cleaned) > MAX_COPYRIGHT_TEXT:
-            raise InvalidArgument(f"copyrights: text is 1 to {MAX_COPYRIGHT_TEXT} characters")
-        if kind.upper() not in COPYRIGHT_TYPES:
-            raise InvalidArgument(f"copyrights: type must be C or P, got {kind!r}")
-        result.append(Copyright(cleaned, kind.upper()))
-    return tuple(result)
+        async def change(tx: WriteTx, editor: Editor) -> AlbumRecord:
+            album = _found(await tx.lock_album(changes.id), "album", changes.id)
+            editor.require_manages([album.artist_id], "album")
+            if changes.artist_ids is not None:
+                await _require_artists(tx, changes.artist_ids)
+                editor.require_manages(changes.artist_ids, "album")
+            await tx.update_album(changes)
+            return await self._album_changed(tx, changes.id, UPDATED, editor)
 
+        return await self._write(request, changes.id, change, _album_record)
 
-def markets(values: Iterable[str]) -> tuple[str, ...]:
-    result: list[str] = []
-    for raw in values:
-        market = raw.strip().upper()
-        if not _MARKET.match(market):
-            raise InvalidArgument(f"available_markets: ISO 3166-1 alpha-2 codes, got {raw!r}")
-        if market not in result:
-            result.append(market)
-    if len(result) > MAX_MARKETS:
-        raise InvalidArgument(f"available_markets: at most {MAX_MARKETS}")
-    return tuple(result)
+    async def _album_changed(
+        self, tx: WriteTx, album_id: uuid.UUID, kind: str, editor: Editor
+    ) -> AlbumRecord:
+        return await self._publish(tx, kind, editor, await _album_record(tx, album_id))
 
+    # ---- tracks ---------------------------------------------------------------------------------
 
-def label(value: str) -> str | None:
-    cleaned = " ".join(value.split())
-    if len(cleaned) > MAX_LABEL:
-        raise InvalidArgument(f"label: at most {MAX_LABEL} characters")
-    return cleaned or None
+    async def create_track(self, request: WriteRequest, read: Callable[[], rules.TrackDraft]) -> TrackRecord:
+        draft = _judged(read)
+        new_id = ids.new_id()
 
+        async def change(tx: WriteTx, editor: Editor) -> TrackRecord:
+            # The album's lock also serialises the album's track numbering.
+            album = _found(await tx.lock_album(draft.album_id), "album", draft.album_id)
+            editor.require_manages([album.artist_id], "album")
+            artist_ids = draft.artist_ids or tuple(await tx.album_artist_ids(album))
+            await _require_artists(tx, artist_ids)
+            await _require_free_position(tx, album.id, draft.disc_number, draft.track_number)
+            await tx.insert_track(new_id, draft, artist_ids)
+            return await self._track_changed(tx, new_id, CREATED, editor)
 
-def upc(value: str) -> str | None:
-    cleaned = value.strip()
-    if cleaned and not _UPC.match(cleaned):
-        raise InvalidArgument(f"upc: 12 or 13 digits, got {value!r}")
-    return cleaned or None
+        return await self._write(request, new_id, change, lambda tx, prior: tx.track_record(prior))
 
+    async def update_track(
+        self, request: WriteRequest, read: Callable[[], rules.TrackChanges]
+    ) -> TrackRecord:
+        changes = _judged(read)
 
-def isrc(value: str) -> str | None:
-    cleaned = value.strip().upper().replace("-", "")
-    if cleaned and not _ISRC.match(cleaned):
-        raise InvalidArgument(f"isrc: 12 characters like USRC17607839, got {value!r}")
-    return cleaned or None
+        async def change(tx: WriteTx, editor: Editor) -> TrackRecord:
+            track = _found(await tx.lock_track(changes.id), "track", changes.id)
+            album = _found(await tx.lock_album(track.album_id), "album", track.album_id)  # a foreign key
+            editor.require_manages([album.artist_id], "track")
+            if changes.artist_ids is not None:
+                await _require_artists(tx, changes.artist_ids)
+            disc = changes.disc_number or track.disc_number
+            number = changes.track_number or track.track_number
+            if (disc, number) != (track.disc_number, track.track_number):
+                await _require_free_position(tx, album.id, disc, number, except_track=track.id)
+            await tx.update_track(changes)
+            return await self._track_changed(tx, changes.id, UPDATED, editor)
 
+        return await self._write(request, changes.id, change, lambda tx, prior: tx.track_record(prior))
 
-def album_type(value: str) -> str:
-    kind = value.strip().lower() or "album"
-    if kind not in ALBUM_TYPES:
-        raise InvalidArgument(f"album_type: one of {', '.join(ALBUM_TYPES)}, got {value!r}")
-    return kind
+    async def _track_changed(
+        self, tx: WriteTx, track_id: uuid.UUID, kind: str, editor: Editor
+    ) -> TrackRecord:
+        return await self._publish(tx, kind, editor, await tx.track_record(track_id))
 
+    # ---- every write ----------------------------------------------------------------------------
 
-def release_date(value: str, precision: str = "") -> ReleaseDate:
-    """ "YYYY", "YYYY-MM" or "YYYY-MM-DD"; the precision follows the format and must agree if given."""
-    text = value.strip()
-    derived = next((p for p, pattern in _DATE_FORMATS.items() if pattern.match(text)), None)
-    if derived is None:
-        raise InvalidArgument(f"release_date: YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
-    if precision and precision not in RELEASE_DATE_PRECISIONS:
-        raise InvalidArgument(
-            f"release_date_precision: one of {', '.join(RELEASE_DATE_PRECISIONS)}, got {precision!r}"
+    async def _write(
+        self,
+        request: WriteRequest,
+        entity_id: uuid.UUID,
+        change: Callable[[WriteTx, Editor], Awaitable[T]],
+        replay: Callable[[WriteTx, uuid.UUID], Awaitable[T]],
+    ) -> T:
+        """Run `change` once per request id; a retry gets `replay` of the entity the first one wrote.
+
+        The replay answers with the entity as it is now (the first result's id, today's state),
+        and changes nothing: no row, no event.
+        """
+        key = rules.request_id(request.request_id)
+        editor = await self.permissions.editor()
+        async with self.store.transaction() as tx:
+            if key:
+                content = fingerprint(request.content)
+                prior = await tx.claim(editor.user_id, request.rpc, key, content, entity_id)
+                if prior is not None:
+                    if prior.fingerprint != content:
+                        raise InvalidArgument("request_id was already used for a different request")
+                    return await replay(tx, prior.entity_id)
+            result = await change(tx, editor)
+        if self.wake_outbox is not None:
+            self.wake_outbox()
+        return result
+
+    async def _publish(self, tx: WriteTx, kind: str, editor: Editor, entity: E) -> E:
+        """Store the change event of `entity` (as it is after the change) in the outbox; returns it.
+
+        Keyed by the entity's id, so one entity's events stay in order.
+        """
+        change = Change(kind, editor.user_id, entity)
+        await tx.add_event(
+            topics.CATALOG_CHANGES.name, ids.encode(change.entity_id), self.events.change_event(change)
         )
-    if precision and precision != derived:
-        raise InvalidArgument(f"release_date_precision {precision!r} does not match release_date {value!r}")
-    parts = [int(p) for p in text.split("-")] + [1, 1]
-    try:
-        day = dt.date(parts[0], parts[1], parts[2])
-    except ValueError:
-        raise InvalidArgument(f"release_date: {value!r} is not a calendar date") from None
-    if day.year < 1000:
-        raise InvalidArgument(f"release_date: year {day.year} is out of range")
-    return ReleaseDate(day, derived)
+        return entity
 
 
-def artist_list(values: Sequence[str], field: str = "artist_ids", *, required: bool) -> tuple[uuid.UUID, ...]:
-    if required and not values:
-        raise InvalidArgument(f"{field}: at least one artist id is required")
-    if len(values) > MAX_ARTISTS:
-        raise InvalidArgument(f"{field}: at most {MAX_ARTISTS} artists, got {len(values)}")
-    parsed = tuple(ids.parse_id_or_uri(v.strip(), "artist") for v in values)
-    if len(set(parsed)) != len(parsed):
-        raise InvalidArgument(f"{field}: an artist is listed twice")
-    return parsed
+def _judged(read: Callable[[], D]) -> D:
+    """The request read into validated values, once the caller is known to be allowed to write:
+    a caller who may not write hears so (401/403) before anything about their request (400)."""
+    check_writer()
+    return read()
 
 
-def track_number(value: int, field: str = "track_number") -> int:
-    if not 1 <= value <= MAX_TRACK_NUMBER:
-        raise InvalidArgument(f"{field}: between 1 and {MAX_TRACK_NUMBER}, got {value}")
-    return value
+def _found(row: D | None, kind: str, key: uuid.UUID) -> D:
+    if row is None:
+        raise NotFound(f"{kind} {ids.encode(key)} not found")
+    return row
 
 
-def disc_number(value: int) -> int:
-    if not 1 <= value <= MAX_DISC_NUMBER:
-        raise InvalidArgument(f"disc_number: between 1 and {MAX_DISC_NUMBER}, got {value}")
-    return value
+async def _album_record(tx: WriteTx, album_id: uuid.UUID) -> AlbumRecord:
+    return await tx.album_record(album_id, rules.ALBUM_TRACKS_LIMIT)
 
 
-def request_id(value: str) -> str:
-    """The write's retry key, as write_requests can store it (no NUL, at most 200 characters)."""
-    check_key(value, "request_id", MAX_REQUEST_ID)
-    return value
+async def _require_artists(tx: WriteTx, artist_ids: Sequence[uuid.UUID]) -> None:
+    """NOT_FOUND naming the first artist id that does not exist."""
+    missing = await tx.missing_artists(list(artist_ids))
+    if missing:
+        raise NotFound(f"artist {ids.encode(missing[0])} not found")
 
 
-def no_managers(manager_user_ids: Sequence[str]) -> None:
-    """Who manages an artist is auth_svc's data; catalog cannot grant it."""
-    if manager_user_ids:
-        raise InvalidArgument(
-            "manager_user_ids: artist managers are granted in auth_svc "
-            "(AdminService.SetUserRoles with artist_ids), not through the catalog"
-        )
-
-
-def fields_to_change(mask: Sequence[str], present: Iterable[str], allowed: Iterable[str]) -> set[str]:
-    """The fields an update touches: the mask's paths, or (empty mask) the fields the request sets."""
-    allowed = set(allowed)
-    if mask:
-        unknown = sorted(set(mask) - allowed)
-        if unknown:
-            raise InvalidArgument(f"update_mask: unknown field {', '.join(unknown)}")
-        return set(mask)
-    changed = set(present) & allowed
-    if not changed:
-        raise InvalidArgument("nothing to update: set at least one field (or name it in update_mask)")
-    return changed
+async def _require_free_position(
+    tx: WriteTx, album_id: uuid.UUID, disc: int, number: int, *, except_track: uuid.UUID | None = None
+) -> None:
+    if await tx.position_taken(album_id, disc, number, except_track=except_track):
+        raise AlreadyExists(f"album {ids.encode(album_id)} already has track {number} on disc {disc}")

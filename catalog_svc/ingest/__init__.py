@@ -1,6 +1,6 @@
 """The audio-ingest pipeline as a pure library: no gRPC, no database, only files.
 
-``pipeline.ingest`` is the entry point the catalog servicer calls (in a worker, since it is CPU
+``pipeline.ingest`` is the entry point catalog_svc.ingestion calls (in a worker, since it is CPU
 bound): decode an upload (PyAV) → Ogg Vorbis at 96/160/320 kbps plus a 30 s preview
 (libsndfile) → a time→byte seek index per file → audio features from the signal. The stages are
 separate modules so each can be tested, benchmarked and reused (the dev-data loader feeds it

@@ -7,7 +7,7 @@ final moves are atomic renames), and only when every stage has succeeded are the
 into ``tracks/``. Files a re-ingest replaces are set aside first and put back if any rename fails,
 so a failed ingest leaves ``storage_root`` as it found it.
 
-Layout (as in the seed): ``tracks/<id>_<kbps>kbps.ogg`` for 96/160/320, ``tracks/<id>_preview.ogg``,
+Layout: ``tracks/<id>_<kbps>kbps.ogg`` for 96/160/320, ``tracks/<id>_preview.ogg``,
 and ``<file stem>.seek.json`` next to each, where ``<id>`` is the track's 22-character base62 id.
 """
 

@@ -1,7 +1,7 @@
 """Fixtures for catalog_svc tests: the service in-process against the run's real database and broker.
 
 `catalog` is a CatalogService stub to a catalog_svc started in this process (meshkit's
-start_server with catalog_svc.server.setup) whose permission checks call a real auth_svc, also
+start_server with catalog_svc.server.make_setup) whose permission checks call a real auth_svc, also
 in-process. Callers identify themselves with the metadata Envoy would set (`x-user-id`,
 `x-user-roles`): `people` holds an admin, two artist managers and a plain user, each with the
 metadata to send. The demo catalog is loaded first (if the database is still empty) so that the
@@ -27,7 +27,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from auth_svc import models as auth_models
-from catalog_svc.server import setup as catalog_setup
+from catalog_svc.server import make_setup
 from catalog_svc.settings import CatalogSettings
 from meshctl import datatier
 from meshkit import ids
@@ -93,7 +93,7 @@ async def catalog_server(
     auth_server: RunningServer,
     catalog_storage_root: Path,
 ) -> AsyncIterator[RunningServer]:
-    settings = CatalogSettings(
+    settings = Settings(
         database_url=catalog_database_url,
         redis_url=redis_url,
         kafka_bootstrap=kafka_bootstrap,
@@ -102,11 +102,12 @@ async def catalog_server(
         metrics_port=-1,
         public_base_url="http://catalog.test",
         storage_root=catalog_storage_root,
-        catalog_stream_group=f"catalog-test-{uuid.uuid4().hex[:8]}",
-        catalog_outbox_interval_s=1.0,
+    )
+    catalog_settings = CatalogSettings(
+        stream_group=f"catalog-test-{uuid.uuid4().hex[:8]}", outbox_interval_s=1.0
     )
     async with AsyncExitStack() as stack:
-        running = await start_server("catalog_svc", catalog_setup, settings, stack)
+        running = await start_server("catalog_svc", make_setup(catalog_settings), settings, stack)
         yield running
         await running.stop(0)
 

@@ -1,4 +1,5 @@
-"""The catalog's pure rules: paging windows and links, search syntax, write validation."""
+"""The catalog's pure rules: paging windows and links (meshkit.paging, as catalog lists use it),
+search syntax, request validation."""
 
 from __future__ import annotations
 
@@ -6,19 +7,21 @@ import datetime as dt
 
 import pytest
 
-from catalog_svc import fields, paging, writes
+from catalog_svc import rules
 from catalog_svc.search_query import YearRange, parse_query, parse_types, tsquery_text
+from meshkit import paging
 from meshkit.errors import InvalidArgument
 
 # ---- paging -----------------------------------------------------------------------------------
 
 
 def test_window_defaults_and_aip_fallbacks() -> None:
-    assert paging.resolve() == paging.Window(20, 0)
-    assert paging.resolve(limit=5, offset=10) == paging.Window(5, 10)
-    assert paging.resolve(page_size=7) == paging.Window(7, 0)
-    assert paging.resolve(limit=3, page_size=7) == paging.Window(3, 0)  # Spotify's limit wins
-    assert paging.resolve(offset=4, page_token="40") == paging.Window(20, 40)  # the token wins
+    assert paging.window() == paging.Window(offset=0, limit=20)
+    assert paging.window(limit=5, offset=10) == paging.Window(offset=10, limit=5)
+    assert paging.window(page_size=7) == paging.Window(offset=0, limit=7)
+    assert paging.window(limit=3, page_size=7) == paging.Window(offset=0, limit=3)  # Spotify's limit wins
+    token = paging.encode_token(40)
+    assert paging.window(offset=4, page_token=token) == paging.Window(offset=40, limit=20)  # the token wins
 
 
 @pytest.mark.parametrize(
@@ -34,38 +37,44 @@ def test_window_defaults_and_aip_fallbacks() -> None:
 )
 def test_window_rejects_what_spotify_rejects(kwargs: dict) -> None:
     with pytest.raises(InvalidArgument):
-        paging.resolve(**kwargs)
+        paging.window(**kwargs)
 
 
 def test_search_offset_has_a_ceiling() -> None:
-    assert paging.resolve(offset=1000, max_offset=1000).offset == 1000
+    assert paging.window(offset=1000, max_offset=1000).offset == 1000
     with pytest.raises(InvalidArgument, match="at most 1000"):
-        paging.resolve(offset=1001, max_offset=1000)
+        paging.window(offset=1001, max_offset=1000)
 
 
 def test_links_navigate_forward_and_back_and_keep_the_query() -> None:
     nav = paging.links(
-        "http://x/v1/search", paging.Window(10, 10), 25, {"q": "a b", "type": "track", "market": ""}
+        "http://x/v1/search",
+        paging.Window(offset=10, limit=10),
+        25,
+        {"q": "a b", "type": "track", "market": ""},
     )
     assert nav.href == "http://x/v1/search?q=a+b&type=track&offset=10&limit=10"
     assert nav.next == "http://x/v1/search?q=a+b&type=track&offset=20&limit=10"
     assert nav.previous == "http://x/v1/search?q=a+b&type=track&offset=0&limit=10"
-    assert nav.next_page_token == "20"
-    last = paging.links("http://x/l", paging.Window(10, 20), 25)
+    assert paging.decode_token(nav.next_page_token) == 20
+    last = paging.links("http://x/l", paging.Window(offset=20, limit=10), 25)
     assert (last.next, last.next_page_token) == ("", "")
-    first = paging.links("http://x/l", paging.Window(10, 0), 25)
+    first = paging.links("http://x/l", paging.Window(offset=0, limit=10), 25)
     assert first.previous == ""
-    assert paging.links("http://x/l", paging.Window(10, 3), 25).previous == "http://x/l?offset=0&limit=10"
+    assert (
+        paging.links("http://x/l", paging.Window(offset=3, limit=10), 25).previous
+        == "http://x/l?offset=0&limit=10"
+    )
 
 
 def test_next_never_points_past_the_offset_limit() -> None:
     """Search accepts offsets up to 1,000: a next link beyond would only earn a 400."""
-    near_end = paging.resolve(limit=20, offset=980, max_offset=1000)
+    near_end = paging.window(limit=20, offset=980, max_offset=1000)
     assert paging.links("http://x/s", near_end, 1050).next == "http://x/s?offset=1000&limit=20"
-    at_end = paging.resolve(limit=20, offset=1000, max_offset=1000)
+    at_end = paging.window(limit=20, offset=1000, max_offset=1000)
     nav = paging.links("http://x/s", at_end, 1050)
     assert (nav.next, nav.next_page_token) == ("", "")
-    assert paging.links("http://x/l", paging.resolve(limit=20, offset=1000), 1050).next != ""
+    assert paging.links("http://x/l", paging.window(limit=20, offset=1000), 1050).next != ""
 
 
 # ---- search syntax ----------------------------------------------------------------------------
@@ -120,31 +129,31 @@ def test_types_are_required_validated_and_ordered() -> None:
 
 
 def test_market_and_include_groups() -> None:
-    assert fields.market("se") == "SE"
-    assert fields.market("") == fields.market("from_token") == ""
+    assert rules.market("se") == "SE"
+    assert rules.market("") == rules.market("from_token") == ""
     with pytest.raises(InvalidArgument):
-        fields.market("SWE")
-    assert fields.include_groups("single,album") == ("album", "single")
-    assert fields.include_groups("") == ("album", "single", "compilation", "appears_on")
+        rules.market("SWE")
+    assert rules.include_groups("single,album") == ("album", "single")
+    assert rules.include_groups("") == ("album", "single", "compilation", "appears_on")
     with pytest.raises(InvalidArgument, match="mixtape"):
-        fields.include_groups("album,mixtape")
+        rules.include_groups("album,mixtape")
 
 
 # ---- write validation -------------------------------------------------------------------------
 
 
 def test_names_are_trimmed_and_bounded() -> None:
-    assert writes.name("  Night   Drive ") == "Night Drive"
-    assert writes.name("x" * 200) == "x" * 200
+    assert rules.name("  Night   Drive ") == "Night Drive"
+    assert rules.name("x" * 200) == "x" * 200
     for bad in ("", "   ", "x" * 201, "bell\x07"):
         with pytest.raises(InvalidArgument, match="name"):
-            writes.name(bad)
+            rules.name(bad)
 
 
 def test_release_dates_follow_their_precision() -> None:
-    assert writes.release_date("1999") == writes.ReleaseDate(dt.date(1999, 1, 1), "year")
-    assert writes.release_date("1999-05") == writes.ReleaseDate(dt.date(1999, 5, 1), "month")
-    assert writes.release_date("1999-05-17", "day") == writes.ReleaseDate(dt.date(1999, 5, 17), "day")
+    assert rules.release_date("1999") == rules.ReleaseDate(dt.date(1999, 1, 1), "year")
+    assert rules.release_date("1999-05") == rules.ReleaseDate(dt.date(1999, 5, 1), "month")
+    assert rules.release_date("1999-05-17", "day") == rules.ReleaseDate(dt.date(1999, 5, 17), "day")
     for value, precision in (
         ("1999-13", ""),
         ("1999-02-30", ""),
@@ -153,37 +162,37 @@ def test_release_dates_follow_their_precision() -> None:
         ("1999", "week"),
     ):
         with pytest.raises(InvalidArgument, match="release_date"):
-            writes.release_date(value, precision)
+            rules.release_date(value, precision)
 
 
 def test_other_field_rules() -> None:
-    assert writes.album_type("") == "album"
-    assert writes.album_type("EP") == "ep"
+    assert rules.album_type("") == "album"
+    assert rules.album_type("EP") == "ep"
     with pytest.raises(InvalidArgument, match="album_type"):
-        writes.album_type("mixtape")
-    assert writes.genres(["Rock", "rock", " Hip  Hop "]) == ("rock", "hip hop")
+        rules.album_type("mixtape")
+    assert rules.genres(["Rock", "rock", " Hip  Hop "]) == ("rock", "hip hop")
     with pytest.raises(InvalidArgument, match="genres"):
-        writes.genres([f"g{i}" for i in range(11)])
-    assert writes.isrc("us-rc1-76-07839") == "USRC17607839"
+        rules.genres([f"g{i}" for i in range(11)])
+    assert rules.isrc("us-rc1-76-07839") == "USRC17607839"
     with pytest.raises(InvalidArgument, match="isrc"):
-        writes.isrc("nope")
-    assert writes.upc("") is None
+        rules.isrc("nope")
+    assert rules.upc("") is None
     with pytest.raises(InvalidArgument, match="upc"):
-        writes.upc("12345")
+        rules.upc("12345")
     with pytest.raises(InvalidArgument, match="images"):
-        writes.images([("ftp://x/a.png", 10, 10)])
+        rules.images([("ftp://x/a.png", 10, 10)])
     with pytest.raises(InvalidArgument, match="track_number"):
-        writes.track_number(0)
+        rules.track_number(0)
     with pytest.raises(InvalidArgument, match="copyrights"):
-        writes.copyrights([("(c) 2020", "X")])
-    assert writes.markets(["se", "SE", "de"]) == ("SE", "DE")
+        rules.copyrights([("(c) 2020", "X")])
+    assert rules.markets(["se", "SE", "de"]) == ("SE", "DE")
 
 
 def test_update_fields_come_from_the_mask_or_from_presence() -> None:
     allowed = ("name", "genres")
-    assert writes.fields_to_change(["genres"], {"name"}, allowed) == {"genres"}
-    assert writes.fields_to_change([], {"name"}, allowed) == {"name"}
+    assert rules.fields_to_change(["genres"], {"name"}, allowed) == {"genres"}
+    assert rules.fields_to_change([], {"name"}, allowed) == {"name"}
     with pytest.raises(InvalidArgument, match="nothing to update"):
-        writes.fields_to_change([], set(), allowed)
+        rules.fields_to_change([], set(), allowed)
     with pytest.raises(InvalidArgument, match="update_mask"):
-        writes.fields_to_change(["popularity"], set(), allowed)
+        rules.fields_to_change(["popularity"], set(), allowed)

@@ -15,8 +15,9 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy import Engine, create_engine, text
 
-from catalog_svc import jobs
-from catalog_svc.streams import CountedStream, StreamCountProjection, parse_event
+from catalog_svc.stream_store import CountedStream, ProjectionStats, StreamStore
+from catalog_svc.streams import StreamCountProjection, parse_event, recompute
+from catalog_svc.write_store import purge_write_requests
 from meshkit import ids, topics
 from meshkit.errors import InvalidArgument
 from meshkit.kafka import Producer
@@ -95,7 +96,7 @@ def test_counts_after_distinct_events_and_replays_change_nothing(
     scratch: Engine, small_catalog: dict[str, uuid.UUID]
 ) -> None:
     made = small_catalog
-    projection = StreamCountProjection(scratch)
+    projection = StreamCountProjection(StreamStore(scratch))
     alice, bob = uuid.uuid4(), uuid.uuid4()
     batch = [
         _stream(made["t1"], alice),
@@ -123,7 +124,7 @@ def test_counts_after_distinct_events_and_replays_change_nothing(
 
 
 def test_last_streamed_only_moves_forward(scratch: Engine, small_catalog: dict[str, uuid.UUID]) -> None:
-    projection = StreamCountProjection(scratch)
+    projection = StreamCountProjection(StreamStore(scratch))
     user = uuid.uuid4()
     projection.apply([_stream(small_catalog["t1"], user, NOW)])
     projection.apply([_stream(small_catalog["t1"], user, NOW - dt.timedelta(days=40))])  # late, older event
@@ -149,7 +150,7 @@ def test_malformed_events_are_refused_by_the_parser() -> None:
 
 def test_monthly_listeners_and_popularity_job(scratch: Engine, small_catalog: dict[str, uuid.UUID]) -> None:
     made = small_catalog
-    projection = StreamCountProjection(scratch)
+    projection = StreamCountProjection(StreamStore(scratch))
     recent = [uuid.uuid4() for _ in range(3)]
     old = uuid.uuid4()
     streams = [_stream(made["t1"], user, NOW - dt.timedelta(days=3)) for user in recent]
@@ -158,7 +159,7 @@ def test_monthly_listeners_and_popularity_job(scratch: Engine, small_catalog: di
     streams += [_stream(made["t2"], old, NOW - dt.timedelta(days=30))]  # outside the 28-day window
     projection.apply(streams)
 
-    stats = jobs.recompute_projection(scratch, now=NOW)
+    stats = recompute(StreamStore(scratch), now=NOW)
     with scratch.connect() as conn:
         artists = dict(conn.execute(text("SELECT id, monthly_listeners FROM catalog.artists")).all())
         popularity = dict(conn.execute(text("SELECT id, popularity FROM catalog.tracks")).all())
@@ -175,9 +176,9 @@ def test_monthly_listeners_and_popularity_job(scratch: Engine, small_catalog: di
         100 * 0.6931471805599453 / 1.3862943611198906
     )
     # Running it again changes nothing more.
-    assert jobs.recompute_projection(scratch, now=NOW) == jobs.ProjectionStats(0, 0, 0, 0)
+    assert recompute(StreamStore(scratch), now=NOW) == ProjectionStats(0, 0, 0, 0)
     # A month later everything has aged out: listeners 0, streamed entities decay to 0.
-    jobs.recompute_projection(scratch, now=NOW + dt.timedelta(days=60))
+    recompute(StreamStore(scratch), now=NOW + dt.timedelta(days=60))
     with scratch.connect() as conn:
         assert set(conn.execute(text("SELECT monthly_listeners FROM catalog.artists")).scalars()) == {0}
         assert (
@@ -199,7 +200,7 @@ def test_purge_write_requests(scratch: Engine) -> None:
             ),
             {"u": uuid.uuid4(), "e": uuid.uuid4()},
         )
-    assert jobs.purge_write_requests(scratch) == 1
+    assert purge_write_requests(scratch) == 1
     with scratch.connect() as conn:
         assert conn.execute(text("SELECT request_id FROM catalog.write_requests")).scalars().all() == ["new"]
 
