@@ -72,6 +72,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self.writes = writes
         self.ingestion = ingestion
 
+    # ---- the gets every kind shares -----------------------------------------------------------
+
     async def _one(
         self,
         key: str,

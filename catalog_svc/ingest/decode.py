@@ -2,7 +2,7 @@
 
 PyAV (FFmpeg) does the demuxing, decoding and resampling; this module decides what counts as an
 acceptable upload and turns every way an upload can be bad into one domain error,
-``UnsupportedAudio``, whose ``reason`` the servicer can report (HTTP 400 via ``InvalidArgument``).
+``UnsupportedAudio`` (an ``InvalidArgument``), whose message a failed ingest job reports.
 The container is recognised by its magic bytes and that one demuxer is named to FFmpeg, which
 reads only through a file object we hand it (no probing, no protocols, no other files).
 
