@@ -26,7 +26,6 @@ from meshkit import ids, topics
 from meshkit.errors import AlreadyExists, InvalidArgument, NotFound
 from meshkit.idempotency import fingerprint
 
-T = TypeVar("T")
 D = TypeVar("D")
 # What a change event carries: the changed entity as its object shows it.
 E = TypeVar("E", ArtistRow, AlbumRecord, TrackRecord)
@@ -90,30 +89,23 @@ class Writes:
         draft = _judged(read)
         new_id = ids.new_id()
 
-        async def change(tx: WriteTx, editor: Editor) -> ArtistRow:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             editor.require_admin("creating an artist")
             await tx.insert_artist(new_id, draft)
-            return await self._artist_changed(tx, new_id, CREATED, editor)
 
-        return await self._write(request, new_id, change, lambda tx, prior: tx.artist(prior))
+        return await self._write(request, CREATED, new_id, change, WriteTx.artist)
 
     async def update_artist(
         self, request: WriteRequest, read: Callable[[], rules.ArtistChanges]
     ) -> ArtistRow:
         changes = _judged(read)
 
-        async def change(tx: WriteTx, editor: Editor) -> ArtistRow:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             _found(await tx.lock_artist(changes.id), "artist", changes.id)
             editor.require_manages([changes.id], "artist")
             await tx.update_artist(changes)
-            return await self._artist_changed(tx, changes.id, UPDATED, editor)
 
-        return await self._write(request, changes.id, change, lambda tx, prior: tx.artist(prior))
-
-    async def _artist_changed(
-        self, tx: WriteTx, artist_id: uuid.UUID, kind: str, editor: Editor
-    ) -> ArtistRow:
-        return await self._publish(tx, kind, editor, await tx.artist(artist_id))
+        return await self._write(request, UPDATED, changes.id, change, WriteTx.artist)
 
     # ---- albums ---------------------------------------------------------------------------------
 
@@ -121,34 +113,27 @@ class Writes:
         draft = _judged(read)
         new_id = ids.new_id()
 
-        async def change(tx: WriteTx, editor: Editor) -> AlbumRecord:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             await _require_artists(tx, draft.artist_ids)
             editor.require_manages(draft.artist_ids, "album")
             await tx.insert_album(new_id, draft)
-            return await self._album_changed(tx, new_id, CREATED, editor)
 
-        return await self._write(request, new_id, change, _album_record)
+        return await self._write(request, CREATED, new_id, change, _album_record)
 
     async def update_album(
         self, request: WriteRequest, read: Callable[[], rules.AlbumChanges]
     ) -> AlbumRecord:
         changes = _judged(read)
 
-        async def change(tx: WriteTx, editor: Editor) -> AlbumRecord:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             album = _found(await tx.lock_album(changes.id), "album", changes.id)
             editor.require_manages([album.artist_id], "album")
             if changes.artist_ids is not None:
                 await _require_artists(tx, changes.artist_ids)
                 editor.require_manages(changes.artist_ids, "album")
             await tx.update_album(changes)
-            return await self._album_changed(tx, changes.id, UPDATED, editor)
 
-        return await self._write(request, changes.id, change, _album_record)
-
-    async def _album_changed(
-        self, tx: WriteTx, album_id: uuid.UUID, kind: str, editor: Editor
-    ) -> AlbumRecord:
-        return await self._publish(tx, kind, editor, await _album_record(tx, album_id))
+        return await self._write(request, UPDATED, changes.id, change, _album_record)
 
     # ---- tracks ---------------------------------------------------------------------------------
 
@@ -156,7 +141,7 @@ class Writes:
         draft = _judged(read)
         new_id = ids.new_id()
 
-        async def change(tx: WriteTx, editor: Editor) -> TrackRecord:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             # The album's lock also serialises the album's track numbering.
             album = _found(await tx.lock_album(draft.album_id), "album", draft.album_id)
             editor.require_manages([album.artist_id], "album")
@@ -164,16 +149,15 @@ class Writes:
             await _require_artists(tx, artist_ids)
             await _require_free_position(tx, album.id, draft.disc_number, draft.track_number)
             await tx.insert_track(new_id, draft, artist_ids)
-            return await self._track_changed(tx, new_id, CREATED, editor)
 
-        return await self._write(request, new_id, change, lambda tx, prior: tx.track_record(prior))
+        return await self._write(request, CREATED, new_id, change, WriteTx.track_record)
 
     async def update_track(
         self, request: WriteRequest, read: Callable[[], rules.TrackChanges]
     ) -> TrackRecord:
         changes = _judged(read)
 
-        async def change(tx: WriteTx, editor: Editor) -> TrackRecord:
+        async def change(tx: WriteTx, editor: Editor) -> None:
             track = _found(await tx.lock_track(changes.id), "track", changes.id)
             album = _found(await tx.lock_album(track.album_id), "album", track.album_id)  # a foreign key
             editor.require_manages([album.artist_id], "track")
@@ -184,28 +168,23 @@ class Writes:
             if (disc, number) != (track.disc_number, track.track_number):
                 await _require_free_position(tx, album.id, disc, number, except_track=track.id)
             await tx.update_track(changes)
-            return await self._track_changed(tx, changes.id, UPDATED, editor)
 
-        return await self._write(request, changes.id, change, lambda tx, prior: tx.track_record(prior))
-
-    async def _track_changed(
-        self, tx: WriteTx, track_id: uuid.UUID, kind: str, editor: Editor
-    ) -> TrackRecord:
-        return await self._publish(tx, kind, editor, await tx.track_record(track_id))
+        return await self._write(request, UPDATED, changes.id, change, WriteTx.track_record)
 
     # ---- every write ----------------------------------------------------------------------------
 
     async def _write(
         self,
         request: WriteRequest,
+        kind: str,
         entity_id: uuid.UUID,
-        change: Callable[[WriteTx, Editor], Awaitable[T]],
-        replay: Callable[[WriteTx, uuid.UUID], Awaitable[T]],
-    ) -> T:
-        """Run `change` once per request id; a retry gets `replay` of the entity the first one wrote.
+        change: Callable[[WriteTx, Editor], Awaitable[None]],
+        load: Callable[[WriteTx, uuid.UUID], Awaitable[E]],
+    ) -> E:
+        """Run `change` once per request id, store its event, and answer with the entity it wrote.
 
-        The replay answers with the entity as it is now (the first result's id, today's state),
-        and changes nothing: no row, no event.
+        A retry answers with the entity the first one wrote as it is now (the first result's id,
+        today's state), and changes nothing: no row, no event.
         """
         key = rules.request_id(request.request_id)
         editor = await self.permissions.editor()
@@ -216,22 +195,19 @@ class Writes:
                 if prior is not None:
                     if prior.fingerprint != content:
                         raise InvalidArgument("request_id was already used for a different request")
-                    return await replay(tx, prior.entity_id)
-            result = await change(tx, editor)
+                    return await load(tx, prior.entity_id)
+            await change(tx, editor)
+            entity = await load(tx, entity_id)
+            await self._publish(tx, Change(kind, editor.user_id, entity))
         if self.wake_outbox is not None:
             self.wake_outbox()
-        return result
-
-    async def _publish(self, tx: WriteTx, kind: str, editor: Editor, entity: E) -> E:
-        """Store the change event of `entity` (as it is after the change) in the outbox; returns it.
-
-        Keyed by the entity's id, so one entity's events stay in order.
-        """
-        change = Change(kind, editor.user_id, entity)
-        await tx.add_event(
-            topics.CATALOG_CHANGES.name, ids.encode(change.entity_id), self.events.change_event(change)
-        )
         return entity
+
+    async def _publish(self, tx: WriteTx, change: Change) -> None:
+        """Store the change's event in the outbox, keyed by the entity's id (one entity's events
+        stay in order)."""
+        event = self.events.change_event(change)
+        await tx.add_event(topics.CATALOG_CHANGES.name, ids.encode(change.entity_id), event)
 
 
 def _judged(read: Callable[[], D]) -> D:
