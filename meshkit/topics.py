@@ -42,7 +42,7 @@ STREAMS_COUNTED = Topic(
 CATALOG_CHANGES = Topic(
     "catalog.changes.v1",
     partitions=3,
-    key="event id",
+    key="entity id (an artist's, album's or track's changes stay in order)",
     message="spotify.catalog.v1.CatalogChangeEvent",
     producer="catalog_svc (through its outbox)",
     consumers=("rec_svc (live index)",),
