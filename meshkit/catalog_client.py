@@ -117,12 +117,8 @@ class CatalogClient:
         cached = self.audio_files_cache.get(key)
         if cached is not None:
             return cached
-        try:
-            reply = await self.stub.ListTrackAudioFiles(catalog_pb2.ListTrackAudioFilesRequest(track_id=key))
-        except aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound(f"track {key} not found") from exc
-            raise _unavailable("ListTrackAudioFiles", exc) from exc
+        request = catalog_pb2.ListTrackAudioFilesRequest(track_id=key)
+        reply = await _one("ListTrackAudioFiles", f"track {key}", self.stub.ListTrackAudioFiles(request))
         files = tuple(sorted(reply.audio_files, key=lambda f: f.bitrate_kbps))
         if files:  # an empty list may be an ingest in progress: ask again next time
             self.audio_files_cache.put(key, files)
@@ -151,6 +147,27 @@ class CatalogClient:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise
             raise _unavailable("Search", exc) from exc
+
+    async def album_tracks(self, key: str, *, limit: int, offset: int) -> catalog_pb2.TrackPage:
+        """One page of an album's tracks, in album order; NotFound when catalog does not know it."""
+        request = catalog_pb2.ListAlbumTracksRequest(id=key, limit=limit, offset=offset)
+        return await _one("ListAlbumTracks", f"album {key}", self.stub.ListAlbumTracks(request))
+
+    async def artist_top_tracks(self, key: str) -> list[catalog_pb2.Track]:
+        """An artist's most popular tracks, most popular first; NotFound when catalog does not know it."""
+        request = catalog_pb2.ListArtistTopTracksRequest(id=key)
+        reply = await _one("ListArtistTopTracks", f"artist {key}", self.stub.ListArtistTopTracks(request))
+        return list(reply.tracks)
+
+
+async def _one(what: str, subject: str, call: Awaitable[T]) -> T:
+    """The answer of a call about one object: NotFound when catalog does not know it, else Unavailable."""
+    try:
+        return await call
+    except aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            raise NotFound(f"{subject} not found") from exc
+        raise _unavailable(what, exc) from exc
 
 
 async def _batched(

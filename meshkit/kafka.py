@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer
@@ -94,6 +95,10 @@ def _set_exception(fut: asyncio.Future[None], exc: BaseException) -> None:
         fut.set_exception(exc)
 
 
+class Stopping(Exception):
+    """Raised on a consumer thread to abandon a batch (its offsets uncommitted) when the consumer stops."""
+
+
 @dataclass
 class ConsumerConfig:
     """What a consumer group reads and how."""
@@ -119,10 +124,12 @@ class ConsumerLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.assigned = threading.Event()
+        # Set once the thread has ended, whatever ended it (a stop, or an error it raised).
+        self.exited = threading.Event()
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._run, name=f"consumer-{self.config.group_id}", daemon=True
+            target=self._run_until_exit, name=f"consumer-{self.config.group_id}", daemon=True
         )
         self._thread.start()
 
@@ -130,6 +137,12 @@ class ConsumerLoop:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _run_until_exit(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.exited.set()
 
     def _run(self) -> None:
         consumer = KafkaConsumer(
@@ -150,8 +163,92 @@ class ConsumerLoop:
                     continue
                 self.handle(records)
                 consumer.commit()
+        except Stopping:
+            log.info("consumer %s stopped mid-batch; that batch will be replayed", self.config.group_id)
         except Exception:
             log.exception("consumer %s stopped on an error", self.config.group_id)
             raise
         finally:
             consumer.close(autocommit=False)
+
+
+# How long a consumer whose thread ended on its own waits before it starts again.
+RESTART_S = 2.0
+
+
+class AsyncConsumer:
+    """A consumer group whose batches a coroutine handles on the service's event loop.
+
+    kafka-python's consumer lives on its own thread; each polled batch is handed to the event loop
+    and the thread waits for it, so offsets are committed only after `handle` returned (after its
+    transaction committed). A failing batch is retried with backoff and never skipped: its offsets
+    stay uncommitted until it succeeds or the consumer stops, and then it is replayed by whoever
+    consumes the partition next. A consumer thread that ends on its own (a broker unreachable at
+    start, say) is restarted.
+    """
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        handle: Callable[[list], Coroutine[Any, Any, object]],
+        *,
+        retry_s: float = 0.2,
+        max_retry_s: float = 5.0,
+    ) -> None:
+        self.config = config
+        self.handle = handle
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self.assigned = threading.Event()  # set once a consumer thread got partitions
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._consumer: ConsumerLoop | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start in the background (call on the event loop); returns at once, the group joins later."""
+        self._loop = asyncio.get_running_loop()
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"consumer-{self.config.group_id}")
+
+    async def stop(self) -> None:
+        """Stop consuming: an in-flight batch finishes, or is abandoned with its offsets uncommitted."""
+        self._stopping.set()
+        if self._consumer is not None:
+            await asyncio.to_thread(self._consumer.stop)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+
+    async def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            consumer = ConsumerLoop(self.config, self._handle)
+            self._consumer = consumer
+            consumer.start()
+            try:
+                while not consumer.exited.is_set():
+                    if consumer.assigned.is_set():
+                        self.assigned.set()
+                    await asyncio.sleep(0.25)
+            except asyncio.CancelledError:
+                consumer.stop(timeout=0)  # let the thread end on its own
+                raise
+            if self._stopping.is_set():
+                return
+            log.error("consumer %s ended unexpectedly; restarting in %.0fs", self.config.group_id, RESTART_S)
+            await asyncio.sleep(RESTART_S)
+
+    def _handle(self, records: list) -> None:
+        """On the consumer thread: run the batch on the loop, retrying until it succeeds."""
+        assert self._loop is not None
+        delay = self.retry_s
+        while True:
+            future = asyncio.run_coroutine_threadsafe(self.handle(records), self._loop)
+            try:
+                future.result()
+                return
+            except Exception:
+                log.exception("consumer %s: a batch failed; retrying in %.1fs", self.config.group_id, delay)
+            if self._stopping.wait(delay):
+                raise Stopping("stopping with a batch that did not complete; it will be replayed")
+            delay = min(delay * 2, self.max_retry_s)

@@ -76,3 +76,19 @@ async def test_a_catalog_that_does_not_answer_is_unavailable() -> None:
             await client.tracks([demo.DEMO_TRACK_ID])
         with pytest.raises(Unavailable, match="ListTrackAudioFiles"):
             await client.audio_files(demo.DEMO_TRACK_ID)
+
+
+async def test_an_albums_tracks_and_an_artists_top_tracks(running_mesh: Mesh) -> None:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+        client = CatalogClient(channel)
+        track = await client.track(demo.DEMO_TRACK_ID)
+        assert track is not None
+        page = await client.album_tracks(track.album.id, limit=50, offset=0)
+        top = await client.artist_top_tracks(demo.DEMO_ARTIST_ID)
+        with pytest.raises(NotFound):
+            await client.album_tracks(UNKNOWN, limit=50, offset=0)
+        with pytest.raises(NotFound):
+            await client.artist_top_tracks(UNKNOWN)
+    assert demo.DEMO_TRACK_ID in [t.id for t in page.items]
+    assert page.total >= len(page.items)
+    assert top and all(demo.DEMO_ARTIST_ID in [a.id for a in t.artists] for t in top)
