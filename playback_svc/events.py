@@ -1,21 +1,26 @@
-"""Validation of client playback events and their translation into Kafka events.
+"""ReportPlaybackEvents: client playback events validated, then published to ``playback.events.v1``.
 
 Each event is judged on its own: a bad one is rejected with a reason and the rest of the
-batch still goes through, so a client can drop or fix exactly the events that failed.
+batch still goes through, so a client can drop or fix exactly the events that failed. The
+published event is the stream counter's input (and rec's): what it trusts (user, product,
+country, receive time) comes from the server, never from the client.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.playback.v1 import playback_pb2
 
-from meshkit import ids
+from meshkit import ids, topics
 from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
 from meshkit.idempotency import check_key
+from meshkit.kafka import Producer
+from meshkit.metrics import PLAYBACK_EVENTS
 
 EVENT_TYPES = {
     "start": playback_pb2.PlaybackEvent.EVENT_TYPE_START,
@@ -30,12 +35,36 @@ MAX_TRACK_MS = 6 * 60 * 60 * 1000  # nothing in the catalog runs longer than six
 
 
 @dataclass(frozen=True)
+class ReportedEvent:
+    """One event as the client reported it (nothing in it is trusted yet)."""
+
+    event: str
+    track_id: str
+    idempotency_key: str
+    position_ms: int
+    track_duration_ms: int
+    device_id: str
+    device_type: str
+    context_uri: str
+    client_timestamp: Timestamp
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """One client event: the Kafka event when it is valid, else why not."""
+    """One client event: the published event when it is valid, else why not."""
 
     index: int
     event: playback_pb2.PlaybackEvent | None = None
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What a report did: how many events were published, and why the others were not."""
+
+    accepted: int
+    # The verdicts of the rejected events: their index and reason.
+    rejected: tuple[Verdict, ...]
 
 
 def check_batch_size(count: int) -> None:
@@ -45,10 +74,8 @@ def check_batch_size(count: int) -> None:
         raise InvalidArgument(f"events: at most {MAX_BATCH} events per request, got {count}")
 
 
-def judge(
-    index: int, raw: playback_pb2.ClientPlaybackEvent, caller: Caller, received_at: Timestamp
-) -> Verdict:
-    """Validate one client event and build the Kafka event it becomes."""
+def judge(index: int, raw: ReportedEvent, caller: Caller, received_at: Timestamp) -> Verdict:
+    """Validate one client event and build the event it is published as."""
     try:
         event_type = EVENT_TYPES.get(raw.event)
         if event_type is None:
@@ -85,3 +112,32 @@ def judge(
             received_at=received_at,
         ),
     )
+
+
+class PlaybackEvents:
+    """Publishes reported events; answers only once the broker acknowledged them (acks=all)."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+
+    async def report(self, caller: Caller, events: Sequence[ReportedEvent]) -> Reported:
+        caller.require_user()
+        check_batch_size(len(events))
+        received_at = Timestamp()
+        received_at.GetCurrentTime()
+        verdicts = [judge(i, raw, caller, received_at) for i, raw in enumerate(events)]
+        valid = [v.event for v in verdicts if v.event is not None]
+        await self.producer.publish_many(
+            topics.PLAYBACK_EVENTS.name, [(event.user_id, event) for event in valid]
+        )
+        for event in valid:
+            name = (
+                playback_pb2.PlaybackEvent.EventType.Name(event.event_type)
+                .removeprefix("EVENT_TYPE_")
+                .lower()
+            )
+            PLAYBACK_EVENTS.labels(name, event.device_type).inc()
+        return Reported(
+            accepted=len(valid),
+            rejected=tuple(v for v in verdicts if v.event is None),
+        )

@@ -1,4 +1,4 @@
-"""playback_svc's own Prometheus metrics (the seed's shared ones live in meshkit.metrics)."""
+"""playback_svc's own Prometheus metrics (those every service shares live in meshkit.metrics)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """playback schema: counted streams (exactly-once), listening history, royalties, play state, offline.
 
-Stream counting (ARCHITECTURE decision 6): the consumer inserts into ``counted_streams`` with
-``ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``; only when a row comes back does it
+Stream counting, exactly once: the consumer inserts into ``counted_streams`` with
+``ON CONFLICT (idempotency_key) DO NOTHING RETURNING``; only when a row comes back does it
 upsert ``track_stream_counts``, insert ``royalty_attributions`` and an ``outbox`` row for
 ``streams.counted.v1``, all in the same transaction; Kafka offsets are committed afterwards.
 A relay publishes unpublished ``outbox`` rows (``published_at IS NULL``) and stamps them.

@@ -4,28 +4,74 @@ A state is the current track, the position at ``updated_at``, playing or paused,
 shuffle and repeat, and the queue (the context's tracks). While playing, the live position is
 ``position_ms + (now - updated_at)``, capped at the track's end, so nothing needs to tick. Each
 command locks the user's row, reads the live state, changes it and stamps ``updated_at``.
+
+Commands are retry-safe: a retry with the same idempotency key gets the first answer and
+changes nothing again (meshkit.idempotency), so a skip retried after a timeout skips once.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from spotify.catalog.v1 import catalog_pb2
-from spotify.playback.v1 import playback_pb2
 
 from meshkit import ids
 from meshkit.errors import InvalidArgument, NotFound
-from playback_svc.catalog import CatalogClient
-from playback_svc.contexts import MAX_QUEUE, Contexts
+from meshkit.idempotency import Idempotency, ValueCodec
+from playback_svc.clients import MAX_QUEUE, Catalog, Contexts, Track
 from playback_svc.models import REPEAT_STATES, PlayState
-from playback_svc.objects import context_object, millis
 from playback_svc.player_store import PlayerStore
 from playback_svc.queue import RESTART_THRESHOLD_MS, shuffled, step
 
 MAX_DEVICE_ID = 128
 UNKNOWN_DEVICE_TYPE = "Unknown"
+# A command's answer is that it happened: nothing else is stored for a retry.
+_DONE: ValueCodec[None] = ValueCodec(None)
+
+
+@dataclass(frozen=True)
+class Offset:
+    """Where in a context to start: a position, or a track URI in it (neither: the first track)."""
+
+    position: int | None = None
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class Start:
+    """Play ``uris`` (track URIs) or a context from an offset; with neither, resume."""
+
+    device_id: str
+    context_uri: str
+    uris: tuple[str, ...]
+    offset: Offset
+    position_ms: int
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    type: str
+    volume_percent: int | None
+
+
+@dataclass(frozen=True)
+class PlaybackView:
+    """A user's playback as their devices see it now."""
+
+    updated_at: datetime
+    progress_ms: int
+    is_playing: bool
+    repeat_state: str
+    shuffle: bool
+    device: Device | None
+    context_uri: str | None
+    # The current track as catalog shows it; None when there is none, or catalog no longer knows it.
+    track: catalog_pb2.Track | None
 
 
 def _now() -> datetime:
@@ -45,75 +91,106 @@ class Player:
     def __init__(
         self,
         store: PlayerStore,
-        catalog: CatalogClient,
+        catalog: Catalog,
         contexts: Contexts,
-        public_base_url: str,
+        idempotency: Idempotency,
         clock: Callable[[], datetime] = _now,
     ) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.contexts = contexts
-        self.base = public_base_url.rstrip("/")
+        self.store, self.catalog, self.contexts = store, catalog, contexts
+        self.idempotency = idempotency
         self.clock = clock
 
     # ---- reads ------------------------------------------------------------------------------
 
-    async def state(self, user_id: uuid.UUID) -> playback_pb2.PlaybackState:
-        """Spotify answers 204 when nothing is active; through the transcoder that is an empty object."""
+    async def state(self, user_id: uuid.UUID) -> PlaybackView | None:
+        """None when nothing is active (Spotify answers 204)."""
         state = await self.store.get(user_id)
         if state is None or (state.track_id is None and state.device_id is None):
-            return playback_pb2.PlaybackState()
+            return None
         track = await self._track(state)
-        reply = playback_pb2.PlaybackState(
-            repeat_state=state.repeat_state,
-            shuffle_state=state.shuffle,
-            timestamp=float(millis(state.updated_at)),
+        device = None
+        if state.device_id is not None:
+            device = Device(
+                id=state.device_id,
+                name=state.device_name or state.device_id,
+                type=state.device_type or UNKNOWN_DEVICE_TYPE,
+                volume_percent=state.volume_percent,
+            )
+        return PlaybackView(
+            updated_at=state.updated_at,
             progress_ms=live_position(state, self.clock(), track.duration_ms if track else 0),
             is_playing=state.is_playing and track is not None,
-            currently_playing_type="track" if track is not None else "unknown",
+            repeat_state=state.repeat_state,
+            shuffle=state.shuffle,
+            device=device,
+            context_uri=state.context_uri,
+            track=track.object if track is not None else None,
         )
-        if state.device_id is not None:
-            reply.device.CopyFrom(self._device(state))
-        context = context_object(self.base, state.context_uri) if state.context_uri else None
-        if context is not None:
-            reply.context.CopyFrom(context)
-        if track is not None:
-            reply.item.CopyFrom(track)
-        return reply
 
-    async def currently_playing(self, user_id: uuid.UUID) -> playback_pb2.CurrentlyPlaying:
-        full = await self.state(user_id)
-        reply = playback_pb2.CurrentlyPlaying(
-            timestamp=full.timestamp,
-            progress_ms=full.progress_ms,
-            is_playing=full.is_playing,
-            currently_playing_type=full.currently_playing_type,
+    # ---- commands: each retry-safe under its idempotency key ------------------------------------
+
+    async def start(self, user_id: uuid.UUID, key: str, command: Start) -> None:
+        """Play ``uris`` or a context from an offset; with neither, resume."""
+        await self._once("start", user_id, key, command, lambda: self._start(user_id, command))
+
+    async def pause(self, user_id: uuid.UUID, key: str, device_id: str) -> None:
+        await self._once(
+            "pause", user_id, key, {"device_id": device_id}, lambda: self._pause(user_id, device_id)
         )
-        if full.HasField("context"):
-            reply.context.CopyFrom(full.context)
-        if full.HasField("item"):
-            reply.item.CopyFrom(full.item)
-        return reply
 
-    # ---- commands ---------------------------------------------------------------------------
+    async def skip(self, user_id: uuid.UUID, key: str, device_id: str, *, forward: bool) -> None:
+        """Next or previous in play order; "previous" after 3 s restarts the track instead."""
+        await self._once(
+            "next" if forward else "previous",
+            user_id,
+            key,
+            {"device_id": device_id},
+            lambda: self._skip(user_id, device_id, forward),
+        )
 
-    async def start(self, user_id: uuid.UUID, device_id: str, body: playback_pb2.StartPlaybackBody) -> None:
-        """Play ``uris`` or a context from an offset; with an empty body, resume."""
+    async def seek(self, user_id: uuid.UUID, key: str, position_ms: int, device_id: str) -> None:
+        """Seek; a position past the end of the track skips to the next one (Spotify's rule)."""
+        command = {"position_ms": position_ms, "device_id": device_id}
+        await self._once("seek", user_id, key, command, lambda: self._seek(user_id, position_ms, device_id))
+
+    async def repeat(self, user_id: uuid.UUID, key: str, mode: str, device_id: str) -> None:
+        command = {"state": mode, "device_id": device_id}
+        await self._once("repeat", user_id, key, command, lambda: self._repeat(user_id, mode, device_id))
+
+    async def shuffle(self, user_id: uuid.UUID, key: str, on: bool, device_id: str) -> None:
+        """On: the queue is reordered once (current first). Off: back to the context's order.
+
+        A queue given as ``uris`` has no context to re-read, so it keeps its shuffled order.
+        """
+        command = {"state": on, "device_id": device_id}
+        await self._once("shuffle", user_id, key, command, lambda: self._shuffle(user_id, on, device_id))
+
+    async def transfer(self, user_id: uuid.UUID, key: str, device_ids: list[str], play: bool) -> None:
+        command = {"device_ids": device_ids, "play": play}
+        await self._once("transfer", user_id, key, command, lambda: self._transfer(user_id, device_ids, play))
+
+    async def _once(
+        self, scope: str, user_id: uuid.UUID, key: str, command: object, write: Callable[[], Awaitable[None]]
+    ) -> None:
+        await self.idempotency.run(scope, ids.encode(user_id), key, command, _DONE, write)
+
+    async def _start(self, user_id: uuid.UUID, command: Start) -> None:
+        device_id, context_uri, uris = command.device_id, command.context_uri, command.uris
         _check_device(device_id)
-        if body.position_ms < 0:
+        if command.position_ms < 0:
             raise InvalidArgument("position_ms must not be negative")
-        if body.context_uri and body.uris:
+        if context_uri and uris:
             raise InvalidArgument("give either context_uri or uris, not both")
         queue: list[str] | None = None
-        if body.uris:
-            if len(body.uris) > MAX_QUEUE:
+        if uris:
+            if len(uris) > MAX_QUEUE:
                 raise InvalidArgument(f"uris: at most {MAX_QUEUE} tracks")
-            queue = [ids.encode(ids.parse_uri(uri, expected="track")[1]) for uri in body.uris]
-        elif body.context_uri:
-            queue = await self.contexts.tracks(body.context_uri)
+            queue = [ids.encode(ids.parse_uri(uri, expected="track")[1]) for uri in uris]
+        elif context_uri:
+            queue = await self.contexts.tracks(context_uri)
         start_at = 0
         if queue is not None:
-            start_at = _offset(queue, body.offset)
+            start_at = _offset(queue, command.offset)
             if await self.catalog.track(queue[start_at]) is None:
                 raise NotFound(f"track {queue[start_at]} not found")
 
@@ -126,16 +203,16 @@ class Player:
                 state.is_playing = True
             else:
                 state.queue = [ids.decode(t) for t in queue]
-                state.context_uri = body.context_uri or None
+                state.context_uri = context_uri or None
                 state.track_id = state.queue[start_at]
                 if state.shuffle:  # a new context under shuffle plays shuffled, from the chosen track
                     state.queue = shuffled(state.queue, state.track_id)
-                state.position_ms = body.position_ms
+                state.position_ms = command.position_ms
                 state.is_playing = True
             self._use_device(state, device_id)
             state.updated_at = now
 
-    async def pause(self, user_id: uuid.UUID, device_id: str) -> None:
+    async def _pause(self, user_id: uuid.UUID, device_id: str) -> None:
         _check_device(device_id)
         async with self.store.edit(user_id) as state:
             self._require_track(state)
@@ -144,8 +221,7 @@ class Player:
             state.is_playing = False
             state.updated_at = now
 
-    async def skip(self, user_id: uuid.UUID, device_id: str, *, forward: bool) -> None:
-        """Next or previous in play order; "previous" after 3 s restarts the track instead."""
+    async def _skip(self, user_id: uuid.UUID, device_id: str, forward: bool) -> None:
         _check_device(device_id)
         async with self.store.edit(user_id) as state:
             self._require_track(state)
@@ -161,8 +237,7 @@ class Player:
             state.position_ms = 0
             state.updated_at = now
 
-    async def seek(self, user_id: uuid.UUID, position_ms: int, device_id: str) -> None:
-        """Seek; a position past the end of the track skips to the next one (Spotify's rule)."""
+    async def _seek(self, user_id: uuid.UUID, position_ms: int, device_id: str) -> None:
         _check_device(device_id)
         if position_ms < 0:
             raise InvalidArgument("position_ms must not be negative")
@@ -180,17 +255,13 @@ class Player:
             state.position_ms = position_ms
             state.updated_at = self.clock()
 
-    async def repeat(self, user_id: uuid.UUID, mode: str, device_id: str) -> None:
+    async def _repeat(self, user_id: uuid.UUID, mode: str, device_id: str) -> None:
         _check_device(device_id)
         if mode not in REPEAT_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(REPEAT_STATES)}, got {mode!r}")
         await self._set(user_id, repeat_state=mode)
 
-    async def shuffle(self, user_id: uuid.UUID, on: bool, device_id: str) -> None:
-        """On: the queue is reordered once (current first). Off: back to the context's order.
-
-        A queue given as ``uris`` has no context to re-read, so it keeps its shuffled order.
-        """
+    async def _shuffle(self, user_id: uuid.UUID, on: bool, device_id: str) -> None:
         _check_device(device_id)
         current = await self.store.get(user_id)
         original: list[str] | None = None
@@ -207,7 +278,7 @@ class Player:
             state.shuffle = on
             state.updated_at = now
 
-    async def transfer(self, user_id: uuid.UUID, device_ids: list[str], play: bool) -> None:
+    async def _transfer(self, user_id: uuid.UUID, device_ids: list[str], play: bool) -> None:
         if len(device_ids) != 1:
             raise InvalidArgument("device_ids must name exactly one device")
         _check_device(device_ids[0])
@@ -244,7 +315,7 @@ class Player:
             state.device_name = device_id[:100]
             state.device_type = UNKNOWN_DEVICE_TYPE
 
-    async def _track(self, state: PlayState) -> catalog_pb2.Track | None:
+    async def _track(self, state: PlayState) -> Track | None:
         if state.track_id is None:
             return None
         return await self.catalog.track(ids.encode(state.track_id))
@@ -253,25 +324,15 @@ class Player:
         track = await self._track(state)
         return track.duration_ms if track is not None else 0
 
-    def _device(self, state: PlayState) -> playback_pb2.Device:
-        return playback_pb2.Device(
-            id=state.device_id or "",
-            is_active=True,
-            name=state.device_name or state.device_id or "",
-            type=state.device_type or UNKNOWN_DEVICE_TYPE,
-            volume_percent=state.volume_percent or 0,
-            supports_volume=state.volume_percent is not None,
-        )
-
 
 def _check_device(device_id: str) -> None:
     if len(device_id) > MAX_DEVICE_ID:
         raise InvalidArgument(f"device_id: at most {MAX_DEVICE_ID} characters")
 
 
-def _offset(queue: list[str], offset: playback_pb2.PlaybackOffset) -> int:
+def _offset(queue: list[str], offset: Offset) -> int:
     """Where in the queue to start: offset.position, or the offset.uri track, else the first."""
-    if offset.HasField("position"):
+    if offset.position is not None:
         if not 0 <= offset.position < len(queue):
             raise InvalidArgument(f"offset.position must be between 0 and {len(queue) - 1}")
         return offset.position

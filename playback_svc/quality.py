@@ -1,4 +1,4 @@
-"""Which quality a stream starts at (issue 5, "Stream URLs").
+"""Which quality a stream starts at.
 
 The lowest of three limits:
 
@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spotify.catalog.v1 import catalog_pb2
-
 from meshkit.errors import InvalidArgument
+from playback_svc.clients import AudioFile
 
 REQUESTED_KBPS: dict[str, int | None] = {"": None, "auto": None, "low": 96, "normal": 160, "high": 320}
 CONNECTIONS = frozenset({"", "unknown", "cellular", "wifi", "ethernet"})
@@ -31,17 +30,14 @@ SUBSCRIPTION_CAP_KBPS = {"premium": 320, "free": 160}
 CELLULAR_AUTO_KBPS = 96
 BANDWIDTH_HEADROOM = 2  # a tier needs twice its bitrate of measured bandwidth
 MAX_BANDWIDTH_KBPS = 10_000_000
-STREAM_QUALITIES = frozenset(
-    {catalog_pb2.AUDIO_QUALITY_LOW, catalog_pb2.AUDIO_QUALITY_NORMAL, catalog_pb2.AUDIO_QUALITY_HIGH}
-)
 
 
 @dataclass(frozen=True)
 class Choice:
     """The file to start with, and the other files the user may switch to mid-track."""
 
-    chosen: catalog_pb2.AudioFile
-    alternatives: tuple[catalog_pb2.AudioFile, ...]
+    chosen: AudioFile
+    alternatives: tuple[AudioFile, ...]
     limit_kbps: int
 
 
@@ -73,13 +69,13 @@ def limit_kbps(quality: str, connection: str, bandwidth_kbps: int, product: str)
     return min(limits)
 
 
-def choose(files: Sequence[catalog_pb2.AudioFile], limit: int, cap: int) -> Choice | None:
+def choose(files: Sequence[AudioFile], limit: int, cap: int) -> Choice | None:
     """Pick the file for ``limit``; alternatives are the other files within the subscription ``cap``.
 
     None when the track has no streamable file within the cap (previews do not count).
     """
     streamable = sorted(
-        (f for f in files if f.quality in STREAM_QUALITIES and f.storage_path),
+        (f for f in files if f.streamable and f.storage_path),
         key=lambda f: f.bitrate_kbps,
     )
     allowed = [f for f in streamable if f.bitrate_kbps <= cap]

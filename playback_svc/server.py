@@ -1,5 +1,5 @@
-"""playback_svc bootstrap: database, Redis, channels to catalog, library and auth, the Kafka producer, the
-servicer, and the stream counter (a consumer group) started in the background.
+"""playback_svc bootstrap: database, Redis, channels to catalog, library and auth, the Kafka producer,
+the domain objects and the servicer, and the stream counter (a consumer group) in the background.
 
 The counter's ``start()`` returns at once: the consumer group join (about 5 s on tansu) happens
 on the consumer's own thread, so the service reports SERVING without waiting for it. On SIGTERM
@@ -9,7 +9,7 @@ database and the loop), then the producer, channels, Redis and the engine.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 
 from grpc import aio
@@ -18,25 +18,40 @@ from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 from meshkit import db
 from meshkit.channels import open_channel
 from meshkit.config import Settings
+from meshkit.idempotency import Idempotency
 from meshkit.kafka import Producer
 from meshkit.redis_client import create_redis
-from meshkit.server import run
-from playback_svc.catalog import CatalogClient
-from playback_svc.config import PlaybackSettings, get_playback_settings
-from playback_svc.contexts import Contexts
+from meshkit.server import Setup, run
+from playback_svc.clients import Accounts, Catalog, Contexts
 from playback_svc.counter.runner import CounterRunner, build_runner
-from playback_svc.servicer import Deps, PlaybackServicer
+from playback_svc.events import PlaybackEvents
+from playback_svc.history import History
+from playback_svc.history_store import HistoryStore
+from playback_svc.offline import Offline
+from playback_svc.offline_licenses import OfflineKeys
+from playback_svc.offline_store import OfflineStore
+from playback_svc.player import Player
+from playback_svc.player_store import PlayerStore
+from playback_svc.royalties import Royalties
+from playback_svc.royalties_store import RoyaltiesStore
+from playback_svc.servicer import PlaybackServicer
+from playback_svc.settings import PlaybackSettings, get_playback_settings
+from playback_svc.streams import StreamUrls
 
 SERVICE = "playback_svc"
 POOL_SIZE = 10
 
-Setup = Callable[[aio.Server, Settings, AsyncExitStack], Awaitable[Sequence[str]]]
 
-
-def make_setup(own: PlaybackSettings, started: list[CounterRunner] | None = None) -> Setup:
-    """The setup for ``meshkit.server``; ``started`` (tests) receives the counter runner, if any."""
+def make_setup(
+    playback_settings: PlaybackSettings | None = None,
+    *,
+    on_counter: Callable[[CounterRunner], None] | None = None,
+) -> Setup:
+    """The server setup, with playback's own settings injectable; ``on_counter`` (tests) gets the
+    started counter, if it runs in this process."""
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
+        playback = playback_settings or get_playback_settings()
         engine = db.create_engine(settings.database_url, pool_size=POOL_SIZE)
         stack.push_async_callback(engine.dispose)
         redis_client = create_redis(settings.redis_url)
@@ -49,37 +64,36 @@ def make_setup(own: PlaybackSettings, started: list[CounterRunner] | None = None
         stack.push_async_callback(library_channel.close)
         producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
         stack.callback(producer.close)
-        catalog = CatalogClient(catalog_channel, audio_files_ttl_s=own.audio_files_cache_s)
-        deps = Deps(
-            settings=settings,
-            own=own,
-            sessions=db.session_factory(engine),
-            redis=redis_client,
-            catalog=catalog,
-            contexts=Contexts(catalog_channel, library_channel),
-            auth_channel=auth_channel,
-            producer=producer,
+
+        sessions = db.session_factory(engine)
+        catalog = Catalog.cached(catalog_channel, audio_files_ttl_s=playback.audio_files_cache_s)
+        idempotency = Idempotency(redis_client, namespace="playback-idem")
+        base, url_ttl_s = settings.public_base_url, playback.stream_url_ttl_s
+        keys = OfflineKeys.parse(playback.offline_master_secret, playback.offline_signing_keys)
+        servicer = PlaybackServicer(
+            streams=StreamUrls(catalog, base, url_ttl_s),
+            player=Player(
+                PlayerStore(sessions), catalog, Contexts(catalog.client, library_channel), idempotency
+            ),
+            history=History(HistoryStore(sessions), catalog),
+            events=PlaybackEvents(producer),
+            royalties=Royalties(RoyaltiesStore(sessions), Accounts(auth_channel)),
+            offline=Offline(
+                OfflineStore(sessions), catalog, keys, idempotency, settings.storage_root, base, url_ttl_s
+            ),
+            public_base_url=base,
         )
-        playback_pb2_grpc.add_PlaybackServiceServicer_to_server(PlaybackServicer(deps), server)
-        if own.counter_enabled:
-            runner = build_runner(
-                bootstrap=settings.kafka_bootstrap,
-                group_id=own.counter_group,
-                topic=own.counter_topic,
-                engine=engine,
-                redis_client=redis_client,
-                catalog=catalog,
-                producer=producer,
-                max_records=own.counter_max_records,
-            )
+        playback_pb2_grpc.add_PlaybackServiceServicer_to_server(servicer, server)
+        if playback.counter_enabled:
+            runner = build_runner(settings, playback, engine, redis_client, catalog, producer)
             runner.start()
             stack.push_async_callback(runner.stop)
-            if started is not None:
-                started.append(runner)
+            if on_counter is not None:
+                on_counter(runner)
         return [playback_pb2.DESCRIPTOR.services_by_name["PlaybackService"].full_name]
 
     return setup
 
 
 def main() -> None:
-    run(SERVICE, make_setup(get_playback_settings()))
+    run(SERVICE, make_setup())

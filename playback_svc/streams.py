@@ -12,26 +12,47 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-
-from google.protobuf.timestamp_pb2 import Timestamp
-from spotify.catalog.v1 import catalog_pb2
-from spotify.playback.v1 import playback_pb2
+from dataclasses import dataclass
 
 from meshkit import ids
 from meshkit.errors import FailedPrecondition, NotFound
 from meshkit.signing import sign
-from playback_svc.catalog import CatalogClient
+from playback_svc.clients import Catalog
 from playback_svc.metrics import STREAM_START_SECONDS
 from playback_svc.quality import choose, limit_kbps, subscription_cap
 
 MEDIA_PREFIX = "/media/"
+DEFAULT_CODEC = "vorbis"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another rendition the user may switch to mid-track."""
+
+    quality_kbps: int
+    url: str
+    seek_index_url: str
+
+
+@dataclass(frozen=True)
+class StreamUrl:
+    """Signed URLs of the chosen rendition and its alternatives, valid until ``expires_at`` (unix s)."""
+
+    track_id: str
+    url: str
+    seek_index_url: str
+    quality_kbps: int
+    codec: str
+    duration_ms: int
+    expires_at: int
+    alternatives: tuple[Alternative, ...]
 
 
 class StreamUrls:
-    """Builds GetStreamUrl responses; ``clock`` (unix seconds) is injectable for tests."""
+    """Chooses a rendition and signs its URLs; ``clock`` (unix seconds) is injectable for tests."""
 
     def __init__(
-        self, catalog: CatalogClient, public_base_url: str, ttl_s: int, clock: Callable[[], float] = time.time
+        self, catalog: Catalog, public_base_url: str, ttl_s: int, clock: Callable[[], float] = time.time
     ) -> None:
         self.catalog = catalog
         self.base = public_base_url.rstrip("/")
@@ -48,11 +69,12 @@ class StreamUrls:
         return track.duration_ms if track is not None else 0
 
     async def get(
-        self, request: playback_pb2.GetStreamUrlRequest, user_id: uuid.UUID, product: str
-    ) -> playback_pb2.GetStreamUrlResponse:
+        self, user_id: uuid.UUID, product: str, track: str, quality: str, connection: str, bandwidth_kbps: int
+    ) -> StreamUrl:
+        """The stream of ``track`` (an id or URI) for ``user_id`` on a ``product`` subscription."""
         started = time.perf_counter()
-        track_id = ids.encode(ids.parse_id_or_uri(request.track_id, "track"))
-        limit = limit_kbps(request.quality, request.connection, request.bandwidth_kbps, product)
+        track_id = ids.encode(ids.parse_id_or_uri(track, "track"))
+        limit = limit_kbps(quality, connection, bandwidth_kbps, product)
         files = await self.catalog.audio_files(track_id)
         if not files:
             if await self.catalog.track(track_id) is None:
@@ -64,24 +86,23 @@ class StreamUrls:
 
         now = float(int(self.clock()))  # whole seconds: the URL's exp and expires_at agree exactly
         uid = ids.encode(user_id)
-        expires_at = Timestamp(seconds=int(now) + self.ttl_s)
-        chosen: catalog_pb2.AudioFile = choice.chosen
-        response = playback_pb2.GetStreamUrlResponse(
+        chosen = choice.chosen
+        stream = StreamUrl(
+            track_id=track_id,
             url=self._signed(chosen.storage_path, uid, now),
-            quality_kbps=chosen.bitrate_kbps,
-            codec=chosen.codec or "vorbis",
-            expires_at=expires_at,
             seek_index_url=self._signed(chosen.seek_index_path, uid, now),
-            alternatives=[
-                playback_pb2.StreamAlternative(
+            quality_kbps=chosen.bitrate_kbps,
+            codec=chosen.codec or DEFAULT_CODEC,
+            duration_ms=chosen.duration_ms or await self._track_duration(track_id),
+            expires_at=int(now) + self.ttl_s,
+            alternatives=tuple(
+                Alternative(
                     quality_kbps=alt.bitrate_kbps,
                     url=self._signed(alt.storage_path, uid, now),
                     seek_index_url=self._signed(alt.seek_index_path, uid, now),
                 )
                 for alt in choice.alternatives
-            ],
-            track_id=track_id,
-            duration_ms=chosen.duration_ms or await self._track_duration(track_id),
+            ),
         )
         STREAM_START_SECONDS.labels(str(chosen.bitrate_kbps)).observe(time.perf_counter() - started)
-        return response
+        return stream

@@ -1,9 +1,9 @@
 """``python -m playback_svc.counter``: the stream counter as a process of its own.
 
 The same code playback_svc runs in the background, for deployments that scale the counter
-separately and for tests that kill it (``PLAYBACK_COUNTER_CRASH_AFTER_COMMITS``). Settings come
-from the environment like every service's (DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP,
-CATALOG_ADDR, PLAYBACK_COUNTER_GROUP, ...). SIGTERM stops it cleanly.
+separately (and tests that kill it). Settings come from the environment like every service's
+(DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP, CATALOG_ADDR, PLAYBACK_COUNTER_GROUP, ...). SIGTERM
+stops it cleanly; a batch cut short by anything harsher is replayed by the next run.
 """
 
 from __future__ import annotations
@@ -12,54 +12,45 @@ import asyncio
 import contextlib
 import logging
 import signal
+from contextlib import AsyncExitStack
 
+from meshkit import db
 from meshkit.channels import open_channel
 from meshkit.config import get_settings
-from meshkit.db import create_engine
 from meshkit.kafka import Producer
 from meshkit.logs import configure_logging
 from meshkit.metrics import start_exporter
 from meshkit.redis_client import create_redis
-from playback_svc.catalog import CatalogClient
-from playback_svc.config import get_playback_settings
-from playback_svc.counter.runner import build_runner, crash_after
+from playback_svc.clients import Catalog
+from playback_svc.counter.runner import build_runner
+from playback_svc.settings import get_playback_settings
 
 log = logging.getLogger("playback_svc.counter")
+POOL_SIZE = 4
 
 
 async def serve() -> None:
-    settings = get_settings()
-    own = get_playback_settings()
+    settings, playback = get_settings(), get_playback_settings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    engine = create_engine(settings.database_url, pool_size=4)
-    redis_client = create_redis(settings.redis_url)
-    channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-    producer = Producer(settings.kafka_bootstrap, client_id="stream-counter")
-    crash_hook = crash_after(own.counter_crash_after_commits) if own.counter_crash_after_commits else None
-    runner = build_runner(
-        bootstrap=settings.kafka_bootstrap,
-        group_id=own.counter_group,
-        topic=own.counter_topic,
-        engine=engine,
-        redis_client=redis_client,
-        catalog=CatalogClient(channel),
-        producer=producer,
-        max_records=own.counter_max_records,
-        after_db_commit=crash_hook,
-    )
-    try:
+    async with AsyncExitStack() as stack:
+        engine = db.create_engine(settings.database_url, pool_size=POOL_SIZE)
+        redis_client = create_redis(settings.redis_url)
+        channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
+        for close in (engine.dispose, redis_client.aclose, channel.close):
+            stack.push_async_callback(close)
+        producer = Producer(settings.kafka_bootstrap, client_id="stream-counter")
+        stack.callback(producer.close)
+        catalog = Catalog.cached(channel, audio_files_ttl_s=playback.audio_files_cache_s)
+        runner = build_runner(settings, playback, engine, redis_client, catalog, producer)
         runner.start()
-        log.info("stream counter started", extra={"group": own.counter_group, "topic": own.counter_topic})
+        stack.push_async_callback(runner.stop)
+        log.info(
+            "stream counter started", extra={"group": playback.counter_group, "topic": playback.counter_topic}
+        )
         await stop.wait()
-    finally:
-        await runner.stop()
-        producer.close()
-        await channel.close()
-        await redis_client.aclose()
-        await engine.dispose()
     log.info("stream counter stopped")
 
 

@@ -2,7 +2,8 @@
 
 Two steps with a catalog lookup in between: :func:`candidates` keeps events that could count
 whatever the track's real duration is; :func:`qualifying` applies the rule with catalog's
-duration and keeps the first qualifying event of each session.
+duration and keeps the first qualifying event of each session, with everything counting it
+writes: its stream id, royalty weights and the ``StreamCountedEvent`` announcing it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from google.protobuf.message import DecodeError
-from spotify.catalog.v1 import catalog_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.playback.v1 import playback_pb2
 
 from meshkit import ids
 from meshkit.errors import InvalidArgument
+from playback_svc.clients import Track
 from playback_svc.counter import rules
 
 log = logging.getLogger(__name__)
@@ -28,15 +31,15 @@ def scoped_key(event: playback_pb2.PlaybackEvent) -> str:
     """The session key, made unique across users.
 
     Clients choose idempotency keys and the contract only promises they are unique per user
-    (the seed's ``<user>_<track>_<session start>``); prefixing the user id keeps one user's key
-    from ever pre-empting another's under the table's global unique constraint.
+    (e.g. ``<user>_<track>_<session start>``); prefixing the user id keeps one user's key from
+    ever pre-empting another's under the table's global unique constraint.
     """
     return f"{event.user_id}:{event.idempotency_key}"
 
 
 @dataclass(frozen=True)
 class Qualified:
-    """A session that reached the threshold in this batch: what the transaction writes."""
+    """A session that reached the threshold in this batch: what counting it writes."""
 
     key: str
     event: playback_pb2.PlaybackEvent
@@ -44,6 +47,11 @@ class Qualified:
     track_id: uuid.UUID
     artist_ids: tuple[uuid.UUID, ...]
     counted_at: datetime
+    # The counted stream's id, used only if the session was not counted before.
+    stream_id: uuid.UUID
+    # Each credited artist's royalty weight, in credit order, summing to 1.
+    weights: tuple[Decimal, ...]
+    announcement: playback_pb2.StreamCountedEvent
 
 
 def decode(records: Iterable[object]) -> list[playback_pb2.PlaybackEvent]:
@@ -71,9 +79,29 @@ def _counted_at(event: playback_pb2.PlaybackEvent) -> datetime:
     return datetime.now(UTC)
 
 
-def qualifying(
-    events: Iterable[playback_pb2.PlaybackEvent], tracks: Mapping[str, catalog_pb2.Track]
-) -> list[Qualified]:
+def _announcement(
+    key: str,
+    event: playback_pb2.PlaybackEvent,
+    stream_id: uuid.UUID,
+    artist_ids: tuple[uuid.UUID, ...],
+    counted_at: datetime,
+) -> playback_pb2.StreamCountedEvent:
+    stamp = Timestamp()
+    stamp.FromDatetime(counted_at)
+    return playback_pb2.StreamCountedEvent(
+        stream_id=ids.encode(stream_id),
+        idempotency_key=key,
+        user_id=event.user_id,
+        track_id=event.track_id,
+        artist_ids=[ids.encode(a) for a in artist_ids],
+        product=event.product,
+        country=event.country,
+        counted_at=stamp,
+        played_ms=event.position_ms,
+    )
+
+
+def qualifying(events: Iterable[playback_pb2.PlaybackEvent], tracks: Mapping[str, Track]) -> list[Qualified]:
     """The first event per session that counts by catalog's duration; unknown tracks never count."""
     chosen: dict[str, Qualified] = {}
     for event in events:
@@ -89,9 +117,14 @@ def qualifying(
         try:
             user_id = ids.decode(event.user_id)
             track_id = ids.decode(event.track_id)
-            artist_ids = tuple(dict.fromkeys(ids.decode(a.id) for a in track.artists if a.id))
+            artist_ids = tuple(dict.fromkeys(ids.decode(a) for a in track.artist_ids))
         except InvalidArgument:
             log.warning("dropping a playback event with malformed ids", extra={"event_id": event.event_id})
             continue
-        chosen[key] = Qualified(key, event, user_id, track_id, artist_ids, _counted_at(event))
+        counted_at, stream_id = _counted_at(event), uuid.uuid4()
+        weights = tuple(rules.split_weights(len(artist_ids)))
+        announcement = _announcement(key, event, stream_id, artist_ids, counted_at)
+        chosen[key] = Qualified(
+            key, event, user_id, track_id, artist_ids, counted_at, stream_id, weights, announcement
+        )
     return list(chosen.values())

@@ -3,8 +3,8 @@
 The counter writes a ``StreamCountedEvent`` row in the same transaction as the count, so an event
 exists exactly when the stream does. This relay delivers those rows at least once: a crash
 after the broker acknowledged but before the stamp commits republishes them on the next run, and
-consumers of ``streams.counted.v1`` deduplicate by ``stream_id``. ``FOR UPDATE SKIP LOCKED``
-lets every replica run a relay without two of them sending the same row at the same time.
+consumers of ``streams.counted.v1`` deduplicate by ``stream_id``. Rows are read with ``FOR UPDATE
+SKIP LOCKED``, so every replica may run a relay without two of them sending the same row at once.
 
 It runs on its own (woken after each counter commit, and every second anyway), so it never sits
 on the consumer's path between the database commit and the offset commit.
@@ -18,27 +18,25 @@ import logging
 
 from google.protobuf.message import Message
 from spotify.playback.v1 import playback_pb2
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from meshkit import topics
 from meshkit.kafka import Producer
-from playback_svc.config import COUNTED_TOPIC
+from playback_svc.counter.store import CounterStore
 from playback_svc.metrics import OUTBOX_PUBLISHED
-from playback_svc.models import OutboxEvent
 
 log = logging.getLogger(__name__)
 
 # What each outbox topic carries (payloads are parsed back so nothing malformed is ever sent).
-MESSAGE_TYPES: dict[str, type[Message]] = {COUNTED_TOPIC: playback_pb2.StreamCountedEvent}
+MESSAGE_TYPES: dict[str, type[Message]] = {topics.STREAMS_COUNTED.name: playback_pb2.StreamCountedEvent}
 
 
 class OutboxRelay:
     """Publishes unpublished outbox rows in id order, ``batch_size`` at a time."""
 
     def __init__(
-        self, engine: AsyncEngine, producer: Producer, *, batch_size: int = 500, idle_s: float = 1.0
-    ) -> None:
-        self.engine = engine
+        self, store: CounterStore, producer: Producer, *, batch_size: int = 500, idle_s: float = 1.0
+    ):
+        self.store = store
         self.producer = producer
         self.batch_size = batch_size
         self.idle_s = idle_s
@@ -50,20 +48,11 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many rows it stamped (0 when there was nothing to do)."""
-        async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.payload)
-                    .where(OutboxEvent.published_at.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
+        async with self.store.unpublished(self.batch_size) as batch:
+            if not batch.rows:
                 return 0
             by_topic: dict[str, list[tuple[str, Message]]] = {}
-            for row in rows:
+            for row in batch.rows:
                 message_type = MESSAGE_TYPES.get(row.topic)
                 if message_type is None:
                     log.error("outbox row %d names an unknown topic %r; leaving it", row.id, row.topic)
@@ -72,10 +61,8 @@ class OutboxRelay:
                 by_topic.setdefault(row.topic, []).append((key, message_type.FromString(row.payload)))
             for topic, items in by_topic.items():
                 await self.producer.publish_many(topic, items)
-            sent = [row.id for row in rows if row.topic in MESSAGE_TYPES]
-            await conn.execute(
-                update(OutboxEvent).where(OutboxEvent.id.in_(sent)).values(published_at=func.now())
-            )
+            sent = [row.id for row in batch.rows if row.topic in MESSAGE_TYPES]
+            await batch.mark_published(sent)
         OUTBOX_PUBLISHED.inc(len(sent))
         return len(sent)
 

@@ -1,10 +1,12 @@
 """When a playback session counts as a stream: at 30 s of playback, or at half of a track shorter
-than 60 s (ARCHITECTURE decision 6, the seed's "30-Second Stream Threshold").
+than 60 s; and how a counted stream's royalties split among its credited artists.
 
-Pure functions, so the rule is tested without a broker.
+Pure functions, so the rules are tested without a broker.
 """
 
 from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
 
 from spotify.playback.v1 import playback_pb2
 
@@ -12,6 +14,7 @@ STREAM_THRESHOLD_MS = 30_000
 SHORT_TRACK_MS = 60_000
 
 _EventType = playback_pb2.PlaybackEvent.EventType
+_WEIGHT_STEP = Decimal("0.000001")  # royalty_attributions.weight is NUMERIC(9, 6)
 # A start event's position is where playback began (a resume or a seek), not how far it got, so
 # it never makes a session count; every other event reports progress.
 COUNTING_EVENT_TYPES = frozenset(
@@ -50,3 +53,15 @@ def may_count(event: playback_pb2.PlaybackEvent) -> bool:
         return True
     client_duration = event.track_duration_ms
     return client_duration == 0 or client_duration < SHORT_TRACK_MS
+
+
+def split_weights(count: int) -> list[Decimal]:
+    """``count`` weights of 1/count at NUMERIC(9, 6) precision that sum to exactly 1.
+
+    The rounding remainder goes to the first (primary) artist, so a report that sums weights
+    never loses or invents a fraction of a stream.
+    """
+    if count <= 0:
+        return []
+    share = (Decimal(1) / count).quantize(_WEIGHT_STEP, rounding=ROUND_DOWN)
+    return [Decimal(1) - share * (count - 1), *([share] * (count - 1))]

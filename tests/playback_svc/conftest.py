@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from meshkit.config import Settings
 from meshkit.server import start_server
-from playback_svc.config import PlaybackSettings
 from playback_svc.counter.runner import CounterRunner
 from playback_svc.server import make_setup
+from playback_svc.settings import PlaybackSettings
 from tests.playback_svc.fakes import Neighbours, start_neighbours
 from tests.playback_svc.helpers import user_metadata
 
@@ -130,7 +130,9 @@ async def playback(
     own = PlaybackSettings(counter_group=f"test-counter-{uuid.uuid4().hex[:10]}")
     runners: list[CounterRunner] = []
     async with AsyncExitStack() as stack:
-        running = await start_server("playback_svc", make_setup(own, runners), settings, stack)
+        running = await start_server(
+            "playback_svc", make_setup(own, on_counter=runners.append), settings, stack
+        )
         stack.push_async_callback(running.stop, 0)
         channel = aio.insecure_channel(f"127.0.0.1:{running.port}")
         stack.push_async_callback(channel.close)

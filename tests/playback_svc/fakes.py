@@ -1,9 +1,9 @@
 """Test doubles for playback_svc's neighbours: catalog_svc, auth_svc and library_svc, over real gRPC.
 
-catalog's ListTrackAudioFiles is another engineer's work in progress (UNIMPLEMENTED today), so
-playback's logic is tested against this in-process CatalogService that speaks the same contract.
-It runs on its own threads (a sync grpc server), so subprocesses (the standalone counter) can call
-it too, whatever the test's event loop is doing.
+Tests register exactly the tracks, durations, artists and audio files they need (real Ogg files
+under a temporary storage root) on this in-process CatalogService, which speaks catalog's
+contract. It runs on its own threads (a sync grpc server), so subprocesses (the standalone
+counter) can call it too, whatever the test's event loop is doing.
 """
 
 from __future__ import annotations

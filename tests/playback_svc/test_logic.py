@@ -17,9 +17,10 @@ from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
 from meshkit.ttlcache import TTLCache
 from playback_svc import events
-from playback_svc.active import ActiveSessions
+from playback_svc.clients import AudioFile, audio_file_of
 from playback_svc.counter import rules
-from playback_svc.counter.store import split_weights
+from playback_svc.counter.active import ActiveSessions
+from playback_svc.counter.rules import split_weights
 from playback_svc.quality import choose, limit_kbps
 from playback_svc.queue import shuffled, step
 
@@ -67,13 +68,20 @@ def test_royalty_weights_sum_to_exactly_one(artists: int) -> None:
     assert all(w.as_tuple().exponent >= -6 for w in weights)  # fits NUMERIC(9, 6)
 
 
-def _file(kbps: int, quality: int | None = None) -> catalog_pb2.AudioFile:
+def _file(kbps: int, quality: int | None = None) -> AudioFile:
     default = {96: 1, 160: 2, 320: 3}[kbps]
-    return catalog_pb2.AudioFile(bitrate_kbps=kbps, quality=quality or default, storage_path=f"t_{kbps}.ogg")
+    return audio_file_of(
+        catalog_pb2.AudioFile(bitrate_kbps=kbps, quality=quality or default, storage_path=f"t_{kbps}.ogg")
+    )
 
 
 def test_quality_choice_never_exceeds_the_subscription() -> None:
-    files = [_file(320), _file(96), _file(160), catalog_pb2.AudioFile(bitrate_kbps=96, quality=4)]
+    files = [
+        _file(320),
+        _file(96),
+        _file(160),
+        audio_file_of(catalog_pb2.AudioFile(bitrate_kbps=96, quality=4)),
+    ]
     assert choose(files, 320, 320).chosen.bitrate_kbps == 320
     assert [f.bitrate_kbps for f in choose(files, 320, 320).alternatives] == [96, 160]  # no preview
     assert choose(files, 200, 160).chosen.bitrate_kbps == 160
@@ -134,9 +142,17 @@ def test_ttl_cache_expires_and_evicts_least_recently_used() -> None:
     assert cache.get("a") is None
 
 
-def _client_event(key: str) -> playback_pb2.ClientPlaybackEvent:
-    return playback_pb2.ClientPlaybackEvent(
-        event="progress", track_id="0" * 22, idempotency_key=key, position_ms=1_000, track_duration_ms=2_000
+def _client_event(key: str) -> events.ReportedEvent:
+    return events.ReportedEvent(
+        event="progress",
+        track_id="0" * 22,
+        idempotency_key=key,
+        position_ms=1_000,
+        track_duration_ms=2_000,
+        device_id="",
+        device_type="",
+        context_uri="",
+        client_timestamp=Timestamp(),
     )
 
 

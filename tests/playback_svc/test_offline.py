@@ -25,14 +25,15 @@ from sqlalchemy import text
 from media_svc.app import make_app
 from meshkit import ids
 from meshkit.signing import default_keyring
-from playback_svc.offline import crypto
-from playback_svc.offline.keys import DEV_MASTER, DEV_SIGNING, OfflineKeys
-from playback_svc.offline.service import MAX_DOWNLOADS_PER_DEVICE
+from playback_svc.offline import MAX_DOWNLOADS_PER_DEVICE
+from playback_svc.offline_licenses import OfflineKeys, derive_content_key
+from playback_svc.settings import DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING
+from sdk import offline_format
 from sdk.offline import OfflineError, OfflineManager, decrypt_chunks, unwrap_key
 from tests.playback_svc.conftest import PUBLIC_BASE_URL
 from tests.playback_svc.helpers import new_user_id, user_metadata
 
-TRUSTED = OfflineKeys.parse(DEV_MASTER, DEV_SIGNING).public_keys()
+TRUSTED = OfflineKeys.parse(DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING).public_keys()
 
 
 class Client:
@@ -201,7 +202,7 @@ async def test_a_license_is_checked_before_every_play(device_factory, media_trac
         device.client,
         user_id=device.user,
         device_id=device.manager.device_id,
-        trusted_keys={"dev-ed1": crypto.public_bytes(Ed25519PrivateKey.generate().public_key())},
+        trusted_keys={"dev-ed1": offline_format.public_bytes(Ed25519PrivateKey.generate().public_key())},
     )
     with pytest.raises(OfflineError) as forged:
         b"".join(untrusting.play(media_track.track_id))
@@ -317,24 +318,26 @@ async def test_a_retried_download_returns_the_same_license(playback, device_fact
 
 
 @pytest.mark.parametrize(
-    "size", [0, 1, 100, crypto.DEFAULT_CHUNK_SIZE, crypto.DEFAULT_CHUNK_SIZE + 1, 200_000]
+    "size", [0, 1, 100, offline_format.DEFAULT_CHUNK_SIZE, offline_format.DEFAULT_CHUNK_SIZE + 1, 200_000]
 )
 def test_chunked_encryption_round_trips_and_detects_truncation(size: int) -> None:
-    key = crypto.derive_content_key(b"master", "track.160.v1")
+    key = derive_content_key(b"master", "track.160.v1")
     plain = bytes(range(256)) * (size // 256) + bytes(size % 256)
     sealed = io.BytesIO()
-    crypto.encrypt_file(io.BytesIO(plain), sealed, key, "track.160.v1")
+    offline_format.encrypt_file(io.BytesIO(plain), sealed, key, "track.160.v1")
     assert b"".join(decrypt_chunks(io.BytesIO(sealed.getvalue()), key)) == plain
-    if size > crypto.DEFAULT_CHUNK_SIZE:
-        cut = sealed.getvalue()[: len(sealed.getvalue()) - (size % crypto.DEFAULT_CHUNK_SIZE or 1) - 16]
+    if size > offline_format.DEFAULT_CHUNK_SIZE:
+        cut = sealed.getvalue()[
+            : len(sealed.getvalue()) - (size % offline_format.DEFAULT_CHUNK_SIZE or 1) - 16
+        ]
         with pytest.raises(OfflineError):  # dropping the last chunk is detected, not a shorter track
             b"".join(decrypt_chunks(io.BytesIO(cut), key))
 
 
 def test_a_wrapped_key_opens_only_on_its_device() -> None:
     mine, theirs = X25519PrivateKey.generate(), X25519PrivateKey.generate()
-    key = crypto.derive_content_key(b"master", "k")
-    wrapped = crypto.wrap_key(key, crypto.public_bytes(mine.public_key()))
+    key = derive_content_key(b"master", "k")
+    wrapped = offline_format.wrap_key(key, offline_format.public_bytes(mine.public_key()))
     assert unwrap_key(wrapped, mine) == key
     with pytest.raises(OfflineError):
         unwrap_key(wrapped, theirs)

@@ -14,7 +14,7 @@ from spotify.playback.v1 import playback_pb2
 from sqlalchemy import insert
 
 from meshkit import ids
-from playback_svc.counter.store import split_weights
+from playback_svc.counter.rules import split_weights
 from playback_svc.models import CountedStream, RoyaltyAttribution
 from tests.playback_svc.helpers import new_user_id, user_metadata
 

@@ -20,7 +20,7 @@ from spotify.playback.v1 import playback_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meshkit import ids, topics
-from playback_svc.counter.service import FAST_PATH_PREFIX
+from playback_svc.counter.fast_path import FAST_PATH_PREFIX
 from tests.playback_svc.fakes import Neighbours
 from tests.playback_svc.helpers import eventually, new_user_id, rows, scalar
 
