@@ -22,15 +22,12 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from playback_common import StandInCatalog, data_tier, env_with, serve_catalog, synthetic_track
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy import create_engine, text
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from playback_common import StandInCatalog, data_tier, env_with, serve_catalog, synthetic_track
 
 from meshkit import ids, topics
 from meshkit.config import PROJECT_ROOT

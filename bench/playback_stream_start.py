@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import re
-import sys
 import tempfile
 import time
 import uuid
@@ -27,8 +26,6 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from playback_common import percentiles
 
 from devdata import demo
