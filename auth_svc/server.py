@@ -33,7 +33,7 @@ from auth_svc.settings import AuthSettings, get_auth_settings
 from auth_svc.store import AuthStore
 from meshkit import db
 from meshkit.config import Settings
-from meshkit.redis_client import create_redis
+from meshkit.resources import Resources
 from meshkit.server import Setup, run
 
 SERVICE = "auth_svc"
@@ -44,10 +44,8 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
         auth = auth_settings or get_auth_settings()
-        engine = db.create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        redis = create_redis(settings.redis_url)
-        stack.push_async_callback(redis.aclose)
+        opened = Resources(settings, stack)
+        engine, redis = opened.database(), opened.redis()
 
         store = AuthStore(db.session_factory(engine))
         session_store = SessionStore(redis, auth.session_ttl_s)

@@ -35,10 +35,10 @@ from catalog_svc.streams import StreamCountProjection
 from catalog_svc.write_store import WriteStore
 from catalog_svc.writes import Writes
 from meshkit import db, topics
-from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.kafka import ConsumerConfig, ConsumerLoop, Producer
 from meshkit.migrate import normalize_url
+from meshkit.resources import Resources
 from meshkit.server import Setup, run
 
 SERVICE = "catalog_svc"
@@ -50,12 +50,9 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
         catalog = catalog_settings or get_catalog_settings()
-        engine = db.create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        sessions = db.session_factory(engine)
-
-        auth = open_channel(settings.auth_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(auth.close)
+        opened = Resources(settings, stack)
+        sessions = db.session_factory(opened.database())
+        auth = opened.channel(settings.auth_addr)
 
         relay = OutboxRelay(
             OutboxStore(sessions),

@@ -18,10 +18,9 @@ from library_svc.settings import LibrarySettings, get_library_settings
 from library_svc.store import LibraryStore
 from meshkit import db
 from meshkit.catalog_client import CatalogClient
-from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
-from meshkit.redis_client import create_redis
+from meshkit.resources import Resources
 from meshkit.server import Setup, run
 from meshkit.ttlcache import TTLCache
 
@@ -33,14 +32,12 @@ def make_setup(library_settings: LibrarySettings | None = None) -> Setup:
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
         library = library_settings or get_library_settings()
-        engine = db.create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        redis = create_redis(settings.redis_url)
-        stack.push_async_callback(redis.aclose)
-        catalog_channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(catalog_channel.close)
-        auth_channel = open_channel(settings.auth_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(auth_channel.close)
+        opened = Resources(settings, stack)
+        engine, redis = opened.database(), opened.redis()
+        catalog_channel, auth_channel = (
+            opened.channel(settings.catalog_addr),
+            opened.channel(settings.auth_addr),
+        )
         track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(
             library.track_cache_size, library.track_cache_ttl_s
         )

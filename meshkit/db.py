@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+POOL_SIZE = 5
 
-def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+
+def create_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """An async engine on psycopg 3; tables name their schema, so no search_path is needed.
 
     Small pools: five services, their replicas and the batch jobs share one PostgreSQL

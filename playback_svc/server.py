@@ -16,11 +16,9 @@ from grpc import aio
 from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 
 from meshkit import db
-from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
-from meshkit.kafka import Producer
-from meshkit.redis_client import create_redis
+from meshkit.resources import Resources
 from meshkit.server import Setup, run
 from playback_svc.clients import Accounts, Catalog, Contexts
 from playback_svc.counter.runner import CounterRunner, build_runner
@@ -52,18 +50,12 @@ def make_setup(
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
         playback = playback_settings or get_playback_settings()
-        engine = db.create_engine(settings.database_url, pool_size=POOL_SIZE)
-        stack.push_async_callback(engine.dispose)
-        redis_client = create_redis(settings.redis_url)
-        stack.push_async_callback(redis_client.aclose)
-        catalog_channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(catalog_channel.close)
-        auth_channel = open_channel(settings.auth_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(auth_channel.close)
-        library_channel = open_channel(settings.library_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(library_channel.close)
-        producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
-        stack.callback(producer.close)
+        opened = Resources(settings, stack)
+        engine, redis_client = opened.database(POOL_SIZE), opened.redis()
+        catalog_channel = opened.channel(settings.catalog_addr)
+        auth_channel = opened.channel(settings.auth_addr)
+        library_channel = opened.channel(settings.library_addr)
+        producer = opened.producer(SERVICE)
 
         sessions = db.session_factory(engine)
         catalog = Catalog.cached(catalog_channel, audio_files_ttl_s=playback.audio_files_cache_s)

@@ -15,9 +15,9 @@ from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit import db
 from meshkit.catalog_client import CatalogClient
-from meshkit.channels import open_channel
 from meshkit.config import Settings
 from meshkit.errors import FailedPrecondition
+from meshkit.resources import Resources
 from meshkit.server import Setup, run
 from meshkit.ttlcache import TTLCache
 from rec_svc.clients import Catalog
@@ -49,10 +49,8 @@ def make_setup(
 
     async def setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) -> Sequence[str]:
         rec = rec_settings or get_rec_settings()
-        engine = db.create_engine(settings.database_url, pool_size=rec.db_pool_size)
-        stack.push_async_callback(engine.dispose)
-        channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-        stack.push_async_callback(channel.close)
+        opened = Resources(settings, stack)
+        engine, channel = opened.database(rec.db_pool_size), opened.channel(settings.catalog_addr)
         track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(rec.track_cache_size, rec.track_cache_ttl_s)
         catalog = Catalog(CatalogClient(channel, track_cache=track_cache))
         store = RecStore(db.session_factory(engine))

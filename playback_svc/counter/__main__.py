@@ -14,13 +14,10 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-from meshkit import db
-from meshkit.channels import open_channel
 from meshkit.config import get_settings
-from meshkit.kafka import Producer
 from meshkit.logs import configure_logging
 from meshkit.metrics import start_exporter
-from meshkit.redis_client import create_redis
+from meshkit.resources import Resources
 from playback_svc.clients import Catalog
 from playback_svc.counter.runner import build_runner
 from playback_svc.settings import get_playback_settings
@@ -36,13 +33,9 @@ async def serve() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
-        engine = db.create_engine(settings.database_url, pool_size=POOL_SIZE)
-        redis_client = create_redis(settings.redis_url)
-        channel = open_channel(settings.catalog_addr, timeout_s=settings.rpc_timeout_s)
-        for close in (engine.dispose, redis_client.aclose, channel.close):
-            stack.push_async_callback(close)
-        producer = Producer(settings.kafka_bootstrap, client_id="stream-counter")
-        stack.callback(producer.close)
+        opened = Resources(settings, stack)
+        engine, redis_client = opened.database(POOL_SIZE), opened.redis()
+        channel, producer = opened.channel(settings.catalog_addr), opened.producer("stream-counter")
         catalog = Catalog.cached(channel, audio_files_ttl_s=playback.audio_files_cache_s)
         runner = build_runner(settings, playback, engine, redis_client, catalog, producer)
         runner.start()
