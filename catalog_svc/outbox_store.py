@@ -1,23 +1,15 @@
-"""SQL for relaying the change-event outbox: take a batch of pending events, delete it once published."""
+"""SQL of the change-event outbox (relayed by meshkit.outbox): pending events, deleted once published."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_svc.models import OutboxEvent
-
-
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    id: int
-    topic: str
-    key: str
-    payload: bytes
+from meshkit.outbox import PendingEvent
 
 
 class OutboxStore:

@@ -21,7 +21,6 @@ from catalog_svc.audio_store import AudioStore
 from catalog_svc.clients import Auth
 from catalog_svc.ingestion import Ingestion
 from catalog_svc.objects import ObjectBuilder
-from catalog_svc.outbox import OutboxRelay
 from catalog_svc.outbox_store import OutboxStore
 from catalog_svc.permissions import Permissions
 from catalog_svc.reads import Reads
@@ -38,6 +37,7 @@ from meshkit import db, topics
 from meshkit.config import Settings
 from meshkit.kafka import ConsumerConfig, ConsumerLoop, Producer
 from meshkit.migrate import normalize_url
+from meshkit.outbox import OutboxRelay
 from meshkit.resources import Resources
 from meshkit.server import Setup, run
 
@@ -57,6 +57,7 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
         relay = OutboxRelay(
             OutboxStore(sessions),
             lambda: Producer(settings.kafka_bootstrap, client_id=SERVICE),
+            name="catalog-outbox-relay",
             interval_s=catalog.outbox_interval_s,
         )
         relay.start()

@@ -54,7 +54,6 @@ class Producer:
             max_block_ms=5000,  # send() blocks the event loop only while topic metadata is unknown
             max_in_flight_requests_per_connection=1,
             key_serializer=lambda key: key.encode(),
-            value_serializer=lambda message: message.SerializeToString(),
         )
 
     async def publish(self, topic: str, key: str, message: Message) -> None:
@@ -63,9 +62,13 @@ class Producer:
 
     async def publish_many(self, topic: str, items: Iterable[tuple[str, Message]]) -> None:
         """Send a batch; raises the first broker error after every send has settled."""
+        await self.publish_many_raw(topic, ((key, message.SerializeToString()) for key, message in items))
+
+    async def publish_many_raw(self, topic: str, items: Iterable[tuple[str, bytes]]) -> None:
+        """`publish_many` for payloads already serialised (an outbox's rows)."""
         loop = asyncio.get_running_loop()
         waits = []
-        for key, message in items:
+        for key, payload in items:
             done: asyncio.Future[None] = loop.create_future()
 
             def settle(result: object, fut: asyncio.Future[None] = done) -> None:
@@ -74,7 +77,7 @@ class Producer:
                 else:
                     loop.call_soon_threadsafe(_set_result, fut)
 
-            self._producer.send(topic, key=key, value=message).add_callback(settle).add_errback(settle)
+            self._producer.send(topic, key=key, value=payload).add_callback(settle).add_errback(settle)
             waits.append(done)
         results = await asyncio.gather(*waits, return_exceptions=True)
         for result in results:

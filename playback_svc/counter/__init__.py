@@ -9,7 +9,7 @@ nothing). Everything a count causes (the track's count, history, royalties, the
 * :mod:`.rules` decides which event makes a session count, and how royalties split (pure).
 * :mod:`.batch` turns one polled batch into the streams it may count (pure).
 * :mod:`.counting` handles a batch: fast path, catalog lookups, the transaction, side effects.
-* :mod:`.relay` publishes the outbox to ``streams.counted.v1``.
+* meshkit.outbox relays the outbox rows to ``streams.counted.v1`` (the runner runs it).
 * :mod:`.store` is its SQL, :mod:`.fast_path` the Redis set of counted sessions.
 * :mod:`.active` tracks the sessions live right now (the ``active_streams`` gauge).
 * :mod:`.runner` runs it as a consumer group, inside playback_svc or alone

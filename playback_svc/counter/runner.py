@@ -8,20 +8,18 @@ is retried with backoff and never skipped.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import redis.asyncio as redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meshkit.config import Settings
 from meshkit.kafka import AsyncConsumer, ConsumerConfig, Producer
+from meshkit.outbox import OutboxRelay
 from playback_svc.clients import Catalog
 from playback_svc.counter.active import ActiveSessions
 from playback_svc.counter.counting import StreamCounter
 from playback_svc.counter.fast_path import FastPath
-from playback_svc.counter.relay import OutboxRelay
 from playback_svc.counter.store import CounterStore
+from playback_svc.metrics import OUTBOX_PUBLISHED
 from playback_svc.settings import PlaybackSettings
 
 
@@ -32,21 +30,17 @@ class CounterRunner:
         self.counter = counter
         self.relay = relay
         self.consumer = AsyncConsumer(config, counter.handle)
-        self._relay_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start in the background (call on the event loop); returns at once, the group joins later."""
-        self.counter.after_counted = self.relay.wake
-        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        self.counter.after_counted = self.relay.kick
+        self.relay.start()
         self.consumer.start()
 
     async def stop(self) -> None:
         """Stop consuming (an in-flight batch finishes or is abandoned uncommitted), then the relay."""
         await self.consumer.stop()
-        if self._relay_task is not None:
-            self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+        await self.relay.stop()
 
 
 def build_runner(
@@ -66,4 +60,14 @@ def build_runner(
         topics=(playback.counter_topic,),
         max_records=playback.counter_max_records,
     )
-    return CounterRunner(counter, OutboxRelay(store, producer), config)
+    # It runs beside the consumer (woken after each counter commit, and every second anyway), so it
+    # never sits on the consumer's path between the database commit and the offset commit.
+    relay = OutboxRelay(
+        store,
+        producer,
+        name="playback-outbox-relay",
+        batch_size=500,
+        interval_s=1.0,
+        on_published=OUTBOX_PUBLISHED.inc,
+    )
+    return CounterRunner(counter, relay, config)

@@ -12,7 +12,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import cast
 
 from spotify.playback.v1 import playback_pb2
@@ -21,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from meshkit import topics
+from meshkit.outbox import PendingEvent
 from playback_svc.counter.batch import Qualified
 from playback_svc.models import (
     CountedStream,
@@ -68,27 +68,6 @@ _INSERT_ROYALTIES = insert(_ROYALTIES)
 _INSERT_OUTBOX = insert(_OUTBOX)
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    topic: str
-    key: bytes | None
-    payload: bytes
-
-
-class OutboxBatch:
-    """Unpublished outbox rows, locked until the transaction that read them ends."""
-
-    def __init__(self, conn: AsyncConnection, rows: list[OutboxRow]) -> None:
-        self.conn = conn
-        self.rows = rows
-
-    async def mark_published(self, row_ids: list[int]) -> None:
-        await self.conn.execute(
-            update(OutboxEvent).where(OutboxEvent.id.in_(row_ids)).values(published_at=func.now())
-        )
-
-
 class CounterStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -126,8 +105,9 @@ class CounterStore:
         return counted
 
     @asynccontextmanager
-    async def unpublished(self, limit: int) -> AsyncIterator[OutboxBatch]:
-        """The oldest unpublished outbox rows no other relay holds, locked for one transaction."""
+    async def pending(self, limit: int) -> AsyncIterator[list[PendingEvent]]:
+        """The oldest unpublished outbox rows no other relay holds, locked; stamped published when
+        the block ends normally (meshkit.outbox)."""
         async with self.engine.begin() as conn:
             rows = (
                 await conn.execute(
@@ -138,7 +118,14 @@ class CounterStore:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            yield OutboxBatch(conn, [OutboxRow(row.id, row.topic, row.key, row.payload) for row in rows])
+            events = [PendingEvent(r.id, r.topic, (r.key or b"").decode(), r.payload) for r in rows]
+            yield events
+            if events:
+                await conn.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([e.id for e in events]))
+                    .values(published_at=func.now())
+                )
 
 
 async def _record(conn: AsyncConnection, counted: list[Qualified]) -> None:
