@@ -12,9 +12,7 @@ group. Of `playback.events.v1`, rec keeps only the skips.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +23,7 @@ from spotify.playback.v1 import playback_pb2
 
 from meshkit import ids, topics
 from meshkit.errors import InvalidArgument
-from meshkit.kafka import ConsumerConfig, ConsumerLoop
+from meshkit.kafka import AsyncConsumer, ConsumerConfig
 from rec_svc.clients import Catalog, meta_of
 from rec_svc.holder import IndexHolder
 from rec_svc.model.types import TrackMeta
@@ -158,36 +156,8 @@ def _received_at(event: playback_pb2.PlaybackEvent) -> datetime:
     return datetime.now(UTC)
 
 
-class RecConsumer:
-    """The consumer group thread, handing each batch to the event loop and waiting for it."""
-
-    RETRY_MAX_S = 30.0
-
-    def __init__(
-        self, bootstrap: str, group: str, applier: EventApplier, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.applier = applier
-        self.loop = loop
-        self._stopping = threading.Event()
-        self.consumer = ConsumerLoop(ConsumerConfig(bootstrap, group, TOPICS), self._handle)
-
-    def start(self) -> None:
-        self.consumer.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.consumer.stop()
-
-    def _handle(self, records: list) -> None:
-        delay = 0.5
-        while True:
-            future = asyncio.run_coroutine_threadsafe(self.applier.apply(records), self.loop)
-            try:
-                future.result()
-                return
-            except Exception:
-                if self._stopping.is_set():
-                    raise
-                log.exception("applying %d records failed; retrying in %.1fs", len(records), delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self.RETRY_MAX_S)
+def consumer_group(bootstrap: str, group: str, applier: EventApplier) -> AsyncConsumer:
+    """rec's consumer group: every batch applied on the event loop, retried until it is (never skipped)."""
+    return AsyncConsumer(
+        ConsumerConfig(bootstrap, group, TOPICS), applier.apply, retry_s=0.5, max_retry_s=30.0
+    )

@@ -21,7 +21,7 @@ from meshkit.resources import Resources
 from meshkit.server import Setup, run
 from meshkit.ttlcache import TTLCache
 from rec_svc.clients import Catalog
-from rec_svc.consumers import EventApplier, RecConsumer
+from rec_svc.consumers import EventApplier, consumer_group
 from rec_svc.holder import IndexHolder
 from rec_svc.recommendations import Recommendations
 from rec_svc.reloading import IndexReloader
@@ -68,12 +68,9 @@ def make_setup(
             stack.push_async_callback(_cancel, poller)
         applier = EventApplier(store, catalog, holder)
         if rec.consumers:
-            consumer = RecConsumer(
-                settings.kafka_bootstrap, rec.consumer_group, applier, asyncio.get_running_loop()
-            )
+            consumer = consumer_group(settings.kafka_bootstrap, rec.consumer_group, applier)
             consumer.start()
-            # Joined off the loop: the consumer thread may be waiting for the loop to apply a batch.
-            stack.push_async_callback(asyncio.to_thread, consumer.stop)
+            stack.push_async_callback(consumer.stop)
         servicer = RecommendationServicer(recommendations, reloader, settings.public_base_url)
         rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
         if on_ready is not None:

@@ -15,9 +15,9 @@ from spotify.playback.v1 import playback_pb2
 from sqlalchemy import func, select
 
 from meshkit import ids
-from meshkit.kafka import Producer
+from meshkit.kafka import AsyncConsumer, Producer
 from rec_svc import recommend
-from rec_svc.consumers import PLAYBACK_TOPIC, STREAMS_TOPIC, EventApplier, RecConsumer
+from rec_svc.consumers import PLAYBACK_TOPIC, STREAMS_TOPIC, EventApplier, consumer_group
 from rec_svc.holder import IndexHolder
 from rec_svc.inputs import RecInputSource
 from rec_svc.model import weighting
@@ -86,18 +86,16 @@ async def _until(condition: Callable[[], Awaitable[bool]], what: str, timeout_s:
 
 
 @pytest.fixture(scope="module")
-async def group(rec_env: RecEnv, kafka_bootstrap: str) -> AsyncIterator[RecConsumer]:
+async def group(rec_env: RecEnv, kafka_bootstrap: str) -> AsyncIterator[AsyncConsumer]:
     """One consumer group for this module's Kafka tests (a group join costs seconds)."""
     store = rec_env.runtime.recommendations.store
     applier = EventApplier(store, rec_env.runtime.applier.catalog, IndexHolder())
-    consumer = RecConsumer(
-        kafka_bootstrap, f"rec-test-{uuid.uuid4().hex[:8]}", applier, asyncio.get_running_loop()
-    )
+    consumer = consumer_group(kafka_bootstrap, f"rec-test-{uuid.uuid4().hex[:8]}", applier)
     consumer.start()
     try:
         yield consumer
     finally:
-        await asyncio.to_thread(consumer.stop)
+        await consumer.stop()
 
 
 @pytest.fixture
@@ -124,7 +122,7 @@ async def test_counted_streams_are_applied_exactly_once(rec_env: RecEnv) -> None
 
 
 async def test_the_consumer_group_applies_streams_from_kafka(
-    rec_env: RecEnv, group: RecConsumer, producer: Producer
+    rec_env: RecEnv, group: AsyncConsumer, producer: Producer
 ) -> None:
     user, track, artist = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     duplicate = _event(user, track, artist)
@@ -171,7 +169,7 @@ async def test_skips_are_applied_once_and_other_playback_events_ignored(rec_env:
 
 
 async def test_skips_from_kafka_count_against_the_track_in_model_inputs(
-    rec_env: RecEnv, group: RecConsumer, producer: Producer
+    rec_env: RecEnv, group: AsyncConsumer, producer: Producer
 ) -> None:
     store = rec_env.runtime.recommendations.store
     user = uuid.uuid4()
