@@ -7,6 +7,7 @@ change that alters what a session carries (the plan) rewrites the user's live se
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from auth_svc import rules
 from auth_svc.passwords import PasswordHasher
@@ -16,11 +17,11 @@ from meshkit import ids
 from meshkit.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
 
 
+@dataclass(frozen=True)
 class Accounts:
-    def __init__(self, store: AuthStore, sessions: SessionStore, hasher: PasswordHasher) -> None:
-        self.store = store
-        self.sessions = sessions
-        self.hasher = hasher
+    store: AuthStore
+    sessions: SessionStore
+    hasher: PasswordHasher
 
     async def register(
         self, *, email: str, password: str, display_name: str, country: str, ip: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from redis.exceptions import RedisError
 
@@ -38,12 +38,13 @@ class Verdict:
     retry_after_s: int | None = None
 
 
+@dataclass(eq=False)
 class RateLimiter:
-    def __init__(self, table: RateLimitTable, window: SlidingWindow, *, fail_open: bool) -> None:
-        self.table = table
-        self.window = window
-        self.fail_open = fail_open
-        self._last_outage_log = 0.0
+    table: RateLimitTable
+    window: SlidingWindow
+    _: KW_ONLY
+    fail_open: bool
+    _last_outage_log: float = field(init=False, default=0.0)
 
     async def check(self, domain: str, descriptors: Sequence[Mapping[str, str]], hits: int) -> Verdict:
         """Count `hits` requests against every limit the descriptors name."""

@@ -43,11 +43,11 @@ class Validation:
     expires_at: int
 
 
+@dataclass(frozen=True)
 class Sessions:
-    def __init__(self, store: AuthStore, sessions: SessionStore, hasher: PasswordHasher) -> None:
-        self.store = store
-        self.sessions = sessions
-        self.hasher = hasher
+    store: AuthStore
+    sessions: SessionStore
+    hasher: PasswordHasher
 
     async def login(self, *, email: str, password: str, ip: str) -> LoginResult:
         """Check the password and open a session.

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog_svc.audio_store import AudioFileRow, AudioStore, IngestJobRow
@@ -45,25 +45,17 @@ class TrackAudio:
     seek_points: list[tuple[int, int]]
 
 
+@dataclass(eq=False)
 class Ingestion:
-    def __init__(
-        self,
-        store: AudioStore,
-        catalog: CatalogStore,
-        permissions: Permissions,
-        storage_root: Path,
-        public_base_url: str,
-        max_upload_bytes: int,
-    ) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.permissions = permissions
-        self.storage_root = storage_root
-        self.public_base_url = public_base_url
-        self.max_upload_bytes = max_upload_bytes
-        self._running: set[asyncio.Task[None]] = set()
-        # One ingest per track at a time: the last one to finish would otherwise win.
-        self._track_locks: dict[uuid.UUID, asyncio.Lock] = {}
+    store: AudioStore
+    catalog: CatalogStore
+    permissions: Permissions
+    storage_root: Path
+    public_base_url: str
+    max_upload_bytes: int
+    _running: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    # One ingest per track at a time: the last one to finish would otherwise win.
+    _track_locks: dict[uuid.UUID, asyncio.Lock] = field(init=False, default_factory=dict)
 
     def remove_stale_work(self) -> None:
         """Delete what ingests killed mid-way left in storage (run once at start)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
@@ -57,20 +58,13 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(
-        self,
-        reads: Reads,
-        search: Search,
-        objects: ObjectBuilder,
-        writes: Writes | None = None,
-        ingestion: Ingestion | None = None,
-    ) -> None:
-        self.reads = reads
-        self.search = search
-        self.objects = objects
-        self.writes = writes
-        self.ingestion = ingestion
+    reads: Reads
+    search: Search
+    objects: ObjectBuilder
+    writes: Writes | None = None
+    ingestion: Ingestion | None = None
 
     # ---- the gets every kind shares -----------------------------------------------------------
 

@@ -70,18 +70,12 @@ class ChangeEvents(Protocol):
     def change_event(self, change: Change) -> bytes: ...
 
 
+@dataclass(frozen=True)
 class Writes:
-    def __init__(
-        self,
-        store: WriteStore,
-        permissions: Permissions,
-        events: ChangeEvents,
-        wake_outbox: Callable[[], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.permissions = permissions
-        self.events = events
-        self.wake_outbox = wake_outbox
+    store: WriteStore
+    permissions: Permissions
+    events: ChangeEvents
+    wake_outbox: Callable[[], None] | None = None
 
     # ---- artists --------------------------------------------------------------------------------
 

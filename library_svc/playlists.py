@@ -81,12 +81,12 @@ class Replace:
     track_ids: list[uuid.UUID]
 
 
+@dataclass(frozen=True)
 class Playlists:
-    def __init__(self, store: LibraryStore, catalog: Catalog, auth: Auth, idempotency: Idempotency) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.auth = auth
-        self.idempotency = idempotency
+    store: LibraryStore
+    catalog: Catalog
+    auth: Auth
+    idempotency: Idempotency
 
     # ---- playlists -------------------------------------------------------------------------
 

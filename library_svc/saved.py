@@ -50,11 +50,11 @@ class FollowedArtists:
     more: bool
 
 
+@dataclass(frozen=True)
 class SavedItems:
-    def __init__(self, store: LibraryStore, catalog: Catalog, idempotency: Idempotency) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.idempotency = idempotency
+    store: LibraryStore
+    catalog: Catalog
+    idempotency: Idempotency
 
     async def save(self, caller: Caller, items: LibraryItems, key: str) -> None:
         """Save tracks, albums and artists (following an artist); saving a playlist follows it."""

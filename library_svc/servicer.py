@@ -9,6 +9,7 @@ caller, which is checked before the request is read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
 from grpc import aio
@@ -28,11 +29,11 @@ LIST_MAX_PAGE = 50
 DEFAULT_PAGE = 20
 
 
+@dataclass(frozen=True)
 class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
-    def __init__(self, playlists: Playlists, saved: SavedItems, objects: LibraryObjects) -> None:
-        self.playlists = playlists
-        self.saved = saved
-        self.objects = objects
+    playlists: Playlists
+    saved: SavedItems
+    objects: LibraryObjects
 
     # ---- playlists -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,13 +45,13 @@ TRACK = catalog_pb2.CatalogChangeEvent.ENTITY_TYPE_TRACK
 DELETED = catalog_pb2.CatalogChangeEvent.CHANGE_KIND_DELETED
 
 
+@dataclass(frozen=True)
 class EventApplier:
     """Applies polled records; runs on the service's event loop."""
 
-    def __init__(self, store: RecStore, catalog: Catalog, holder: IndexHolder) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.holder = holder
+    store: RecStore
+    catalog: Catalog
+    holder: IndexHolder
 
     async def apply(self, records: Sequence[Any]) -> None:
         streams = [r for r in records if r.topic == STREAMS_TOPIC]

@@ -61,12 +61,12 @@ class SeedResult:
     after_filtering: int
 
 
+@dataclass(frozen=True)
 class Recommendations:
-    def __init__(self, store: RecStore, catalog: Catalog, holder: IndexHolder, settings: RecSettings) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.holder = holder
-        self.settings = settings
+    store: RecStore
+    catalog: Catalog
+    holder: IndexHolder
+    settings: RecSettings
 
     def snapshot(self) -> Snapshot:
         snap = self.holder.current

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshkit.errors import FailedPrecondition, NotFound
@@ -21,12 +22,12 @@ from rec_svc.versions import read_version
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class IndexReloader:
-    def __init__(self, store: RecStore, holder: IndexHolder, settings: RecSettings) -> None:
-        self.store = store
-        self.holder = holder
-        self.settings = settings
-        self._reload_lock = asyncio.Lock()
+    store: RecStore
+    holder: IndexHolder
+    settings: RecSettings
+    _reload_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     async def reload(self, version: str = "") -> Snapshot:
         """Load `version` (default: the active one) and swap it in; the old one drains naturally."""

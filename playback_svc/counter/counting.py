@@ -44,24 +44,18 @@ class BatchOutcome:
     counted: list[Qualified] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class StreamCounter:
     """Handles polled batches of ``playback.events.v1`` records; safe to call again with any of them.
 
     ``after_counted`` is called once a batch counted something (the relay's wake-up).
     """
 
-    def __init__(
-        self,
-        store: CounterStore,
-        fast_path: FastPath,
-        catalog: Catalog,
-        active: ActiveSessions | None = None,
-    ) -> None:
-        self.store = store
-        self.fast_path = fast_path
-        self.catalog = catalog
-        self.active = active
-        self.after_counted: Callable[[], None] | None = None
+    store: CounterStore
+    fast_path: FastPath
+    catalog: Catalog
+    active: ActiveSessions | None = None
+    after_counted: Callable[[], None] | None = field(init=False, default=None)
 
     async def handle(self, records: Sequence[object]) -> BatchOutcome:
         started = time.perf_counter()
