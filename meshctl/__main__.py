@@ -141,21 +141,27 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running(hint: str) -> meshmod.Mesh | None:
+    """The mesh `make up` started, or None after telling the user (`hint`) what to do."""
+    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    if m is None:
+        print(f"the mesh is not running: {hint}", file=sys.stderr)
+    return m
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devdata import demo
 
-    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    m = _running("make up loads the demo data")
     if m is None:
-        print("the mesh is not running: make up loads the demo data", file=sys.stderr)
         return 1
     print("loaded" if demo.load_if_empty(m.database_url) else "catalog not empty: nothing loaded")
     return 0
 
 
 def cmd_recs(args: argparse.Namespace) -> int:
-    m = meshmod.Mesh.load(meshmod.Layout().run_dir)
+    m = _running("make up first")
     if m is None:
-        print("the mesh is not running: make up first", file=sys.stderr)
         return 1
     meshmod.build_recommendations(m)
     print("recommendations rebuilt and swapped into rec_svc")

@@ -66,10 +66,18 @@ def _transient_code(exc: BaseException) -> grpc.StatusCode | None:
 
 
 class _Call:
-    """Bookkeeping for one RPC: context set-up, the outcome, and what is logged and measured."""
+    """Bookkeeping for one RPC: context set-up, the outcome, and what is logged and measured.
 
-    def __init__(self, method: str, metadata: tuple[tuple[str, Any], ...]) -> None:
+    Used as `async with _Call(...)` around the handler: an exception that leaves the block aborts
+    the RPC with the status it stands for (an abort already made passes through), and the outcome
+    is recorded however the block ends.
+    """
+
+    def __init__(
+        self, method: str, metadata: tuple[tuple[str, Any], ...], context: aio.ServicerContext
+    ) -> None:
         self.method = method
+        self.context = context
         values = {key.lower(): value for key, value in metadata if isinstance(value, str)}
         self.request_id = values.get(REQUEST_ID_KEY) or uuid.uuid4().hex
         self.tokens = (
@@ -80,28 +88,40 @@ class _Call:
         self.started = time.perf_counter()
         self.code = grpc.StatusCode.OK
 
-    async def fail(self, context: aio.ServicerContext, exc: BaseException) -> None:
+    async def __aenter__(self) -> _Call:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            if isinstance(exc, Exception) and not isinstance(exc, aio.AbortError):
+                await self.fail(exc)
+        finally:
+            self.finish()
+
+    async def fail(self, exc: BaseException) -> None:
         """Abort the RPC with the status that `exc` stands for."""
         if isinstance(exc, DomainError):
             self.code = exc.code
-            await context.abort(exc.code, exc.message)
+            await self.context.abort(exc.code, exc.message)
         if isinstance(exc, NotImplementedError):  # the generated base servicer's default
             self.code = grpc.StatusCode.UNIMPLEMENTED
-            await context.abort(self.code, f"{self.method} is not implemented yet")
+            await self.context.abort(self.code, f"{self.method} is not implemented yet")
         transient = _transient_code(exc)
         if transient is not None:
             self.code = transient
             log.warning("dependency unavailable in %s: %s", self.method, exc)
-            await context.abort(
+            await self.context.abort(
                 transient, f"a dependency is unavailable, retry later (request id {self.request_id})"
             )
         self.code = grpc.StatusCode.INTERNAL
-        log.exception("unhandled error in %s", self.method)
-        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {self.request_id})")
+        log.error("unhandled error in %s", self.method, exc_info=exc)
+        await self.context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {self.request_id})")
 
-    def finish(self, context: aio.ServicerContext) -> None:
+    def finish(self) -> None:
         """Record the outcome and restore the context variables."""
-        code = context.code()
+        code = self.context.code()
         if isinstance(code, grpc.StatusCode) and self.code is grpc.StatusCode.OK:
             self.code = code
         elapsed = time.perf_counter() - self.started
@@ -123,15 +143,8 @@ class _Call:
 
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str, metadata: Any) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> Any:
-        call = _Call(method, metadata)
-        try:
+        async with _Call(method, metadata, context):
             return await behavior(request, context)
-        except aio.AbortError:
-            raise
-        except Exception as exc:
-            await call.fail(context, exc)
-        finally:
-            call.finish(context)
 
     return handler
 
@@ -140,16 +153,9 @@ def _wrap_stream(
     behavior: Callable[..., AsyncIterator[Any]], method: str, metadata: Any
 ) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-        call = _Call(method, metadata)
-        try:
+        async with _Call(method, metadata, context):
             async for response in behavior(request, context):
                 yield response
-        except aio.AbortError:
-            raise
-        except Exception as exc:
-            await call.fail(context, exc)
-        finally:
-            call.finish(context)
 
     return handler
 
