@@ -17,17 +17,15 @@ from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Value
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from spotify.common.v1 import common_pb2
 
-from catalog_svc import rules
+from catalog_svc import requests, rules
 from catalog_svc.ingestion import Ingestion, Upload
 from catalog_svc.objects import ObjectBuilder
 from catalog_svc.reads import NoFeatures, Reads
 from catalog_svc.search import MAX_OFFSET, Search
 from catalog_svc.search_query import parse_query, parse_types
-from catalog_svc.writes import WriteRequest, Writes
+from catalog_svc.writes import Writes
 from meshkit import ids, paging
-from meshkit.context import current_idempotency_key
 from meshkit.errors import InvalidArgument, NotFound
 from meshkit.json_values import as_value
 
@@ -38,20 +36,6 @@ MAX_FEATURE_IDS = 100
 # ListGenres pages only when asked to (page_size 0 is every genre), and any int32 size is fine.
 ALL_GENRES = 2**31 - 1
 
-ARTIST_FIELDS = ("name", "genres", "images", "manager_user_ids")
-ALBUM_FIELDS = (
-    "name",
-    "album_type",
-    "release_date",
-    "release_date_precision",
-    "label",
-    "genres",
-    "images",
-    "artist_ids",
-    "copyrights",
-    "available_markets",
-)
-TRACK_FIELDS = ("name", "track_number", "disc_number", "explicit", "isrc", "artist_ids")
 
 M = TypeVar("M", bound=Message)
 R = TypeVar("R")
@@ -326,43 +310,53 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateArtist(
         self, request: catalog_pb2.CreateArtistRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Artist:
-        write = _write_request("CreateArtist", request)
-        return self.objects.artist(await self._writes().create_artist(write, partial(_artist_draft, request)))
+        write = requests.write_request("CreateArtist", request)
+        return self.objects.artist(
+            await self._writes().create_artist(write, partial(requests.artist_draft, request))
+        )
 
     async def UpdateArtist(
         self, request: catalog_pb2.UpdateArtistRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Artist:
-        write = _write_request("UpdateArtist", request)
+        write = requests.write_request("UpdateArtist", request)
         return self.objects.artist(
-            await self._writes().update_artist(write, partial(_artist_changes, request))
+            await self._writes().update_artist(write, partial(requests.artist_changes, request))
         )
 
     async def CreateAlbum(
         self, request: catalog_pb2.CreateAlbumRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Album:
-        write = _write_request("CreateAlbum", request)
-        return self.objects.album(await self._writes().create_album(write, partial(_album_draft, request)))
+        write = requests.write_request("CreateAlbum", request)
+        return self.objects.album(
+            await self._writes().create_album(write, partial(requests.album_draft, request))
+        )
 
     async def UpdateAlbum(
         self, request: catalog_pb2.UpdateAlbumRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Album:
-        write = _write_request("UpdateAlbum", request)
-        return self.objects.album(await self._writes().update_album(write, partial(_album_changes, request)))
+        write = requests.write_request("UpdateAlbum", request)
+        return self.objects.album(
+            await self._writes().update_album(write, partial(requests.album_changes, request))
+        )
 
     async def CreateTrack(
         self, request: catalog_pb2.CreateTrackRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Track:
-        write = _write_request("CreateTrack", request)
-        return self.objects.track(await self._writes().create_track(write, partial(_track_draft, request)))
+        write = requests.write_request("CreateTrack", request)
+        return self.objects.track(
+            await self._writes().create_track(write, partial(requests.track_draft, request))
+        )
 
     async def UpdateTrack(
         self, request: catalog_pb2.UpdateTrackRequest, context: aio.ServicerContext
     ) -> catalog_pb2.Track:
-        write = _write_request("UpdateTrack", request)
-        return self.objects.track(await self._writes().update_track(write, partial(_track_changes, request)))
+        write = requests.write_request("UpdateTrack", request)
+        return self.objects.track(
+            await self._writes().update_track(write, partial(requests.track_changes, request))
+        )
 
 
-# ---- requests into domain values ------------------------------------------------------------------
+# ---- helpers ---------------------------------------------------------------------------------------
 
 
 def _found(value: T | None, what: str) -> T:
@@ -391,140 +385,3 @@ async def _chunks(messages: AsyncIterator[catalog_pb2.IngestTrackAudioRequest]) 
         if message.WhichOneof("payload") != "chunk":
             raise InvalidArgument("only the first message of an upload may carry metadata")
         yield message.chunk
-
-
-def _write_request(rpc: str, request: Message) -> WriteRequest:
-    """The retry identity of a write: its request_id (or Idempotency-Key header) and its content."""
-    key = current_idempotency_key(getattr(request, "request_id", ""))
-    return WriteRequest(rpc=rpc, request_id=key, content=request.SerializeToString(deterministic=True))
-
-
-def _present(request: Message, names: Sequence[str]) -> set[str]:
-    """The fields a request sets: optional scalars that are present, repeated fields that are non-empty."""
-    present = set()
-    for name in names:
-        field = request.DESCRIPTOR.fields_by_name[name]
-        if field.is_repeated:
-            if len(getattr(request, name)):
-                present.add(name)
-        elif field.has_presence and request.HasField(name):
-            present.add(name)
-    return present
-
-
-def _changed(
-    request: catalog_pb2.UpdateArtistRequest
-    | catalog_pb2.UpdateAlbumRequest
-    | catalog_pb2.UpdateTrackRequest,
-    allowed: Sequence[str],
-) -> set[str]:
-    """The fields an update touches (its update_mask, or else the fields it sets)."""
-    return rules.fields_to_change(request.update_mask.paths, _present(request, allowed), allowed)
-
-
-def _images(images: Sequence[common_pb2.Image]) -> tuple[rules.Image, ...]:
-    return rules.images([(i.url, i.height, i.width) for i in images])
-
-
-def _artist_draft(request: catalog_pb2.CreateArtistRequest) -> rules.ArtistDraft:
-    rules.no_managers(request.manager_user_ids)
-    return rules.ArtistDraft(
-        name=rules.name(request.name), genres=rules.genres(request.genres), images=_images(request.images)
-    )
-
-
-def _artist_changes(request: catalog_pb2.UpdateArtistRequest) -> rules.ArtistChanges:
-    artist_id = ids.parse_id_or_uri(request.id, "artist")
-    changed = _changed(request, ARTIST_FIELDS)
-    if "manager_user_ids" in changed:
-        rules.no_managers(request.manager_user_ids or ["-"])
-    return rules.ArtistChanges(
-        id=artist_id,
-        name=rules.name(request.name) if "name" in changed else None,
-        genres=rules.genres(request.genres) if "genres" in changed else None,
-        images=_images(request.images) if "images" in changed else None,
-    )
-
-
-def _album_draft(request: catalog_pb2.CreateAlbumRequest) -> rules.AlbumDraft:
-    if request.release_date_precision and not request.release_date:
-        raise InvalidArgument("release_date_precision: given without a release_date")
-    return rules.AlbumDraft(
-        name=rules.name(request.name),
-        album_type=rules.album_type(request.album_type),
-        artist_ids=rules.artist_list(request.artist_ids, required=True),
-        release_date=(
-            rules.release_date(request.release_date, request.release_date_precision)
-            if request.release_date
-            else None
-        ),
-        genres=rules.genres(request.genres),
-        label=rules.label(request.label),
-        images=_images(request.images),
-        copyrights=rules.copyrights([(c.text, c.type) for c in request.copyrights]),
-        upc=rules.upc(request.upc),
-        markets=rules.markets(request.available_markets),
-    )
-
-
-def _album_changes(request: catalog_pb2.UpdateAlbumRequest) -> rules.AlbumChanges:
-    album_id = ids.parse_id_or_uri(request.id, "album")
-    changed = _changed(request, ALBUM_FIELDS)
-    if "release_date_precision" in changed and "release_date" not in changed:
-        raise InvalidArgument("release_date_precision: change it together with release_date")
-    release, clear_release = None, False
-    if "release_date" in changed:
-        if request.release_date:
-            precision = request.release_date_precision if "release_date_precision" in changed else ""
-            release = rules.release_date(request.release_date, precision)
-        else:
-            clear_release = True
-    label = rules.label(request.label) if "label" in changed else None
-    return rules.AlbumChanges(
-        id=album_id,
-        name=rules.name(request.name) if "name" in changed else None,
-        album_type=rules.album_type(request.album_type) if "album_type" in changed else None,
-        artist_ids=rules.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None,
-        release_date=release,
-        clear_release_date=clear_release,
-        label=label,
-        clear_label="label" in changed and label is None,
-        genres=rules.genres(request.genres) if "genres" in changed else None,
-        images=_images(request.images) if "images" in changed else None,
-        copyrights=(
-            rules.copyrights([(c.text, c.type) for c in request.copyrights])
-            if "copyrights" in changed
-            else None
-        ),
-        markets=rules.markets(request.available_markets) if "available_markets" in changed else None,
-    )
-
-
-def _track_draft(request: catalog_pb2.CreateTrackRequest) -> rules.TrackDraft:
-    if not request.album_id:
-        raise InvalidArgument("album_id: required")
-    return rules.TrackDraft(
-        album_id=ids.parse_id_or_uri(request.album_id, "album"),
-        name=rules.name(request.name),
-        artist_ids=rules.artist_list(request.artist_ids, required=False),
-        track_number=rules.track_number(request.track_number),
-        disc_number=rules.disc_number(request.disc_number or 1),
-        explicit=request.explicit,
-        isrc=rules.isrc(request.isrc),
-    )
-
-
-def _track_changes(request: catalog_pb2.UpdateTrackRequest) -> rules.TrackChanges:
-    track_id = ids.parse_id_or_uri(request.id, "track")
-    changed = _changed(request, TRACK_FIELDS)
-    isrc = rules.isrc(request.isrc) if "isrc" in changed else None
-    return rules.TrackChanges(
-        id=track_id,
-        name=rules.name(request.name) if "name" in changed else None,
-        track_number=rules.track_number(request.track_number) if "track_number" in changed else None,
-        disc_number=rules.disc_number(request.disc_number) if "disc_number" in changed else None,
-        explicit=request.explicit if "explicit" in changed else None,
-        isrc=isrc,
-        clear_isrc="isrc" in changed and isrc is None,
-        artist_ids=rules.artist_list(request.artist_ids, required=True) if "artist_ids" in changed else None,
-    )
