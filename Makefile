@@ -92,7 +92,7 @@ logs: $(STAMP)
 	@$(PYTHON) -m meshctl logs
 
 test: $(STAMP) $(GAPI)
-	$(BIN)/pytest
+	@$(BIN)/pytest
 
 clean: down
 	rm -rf .run .build

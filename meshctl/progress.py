@@ -44,11 +44,16 @@ class Steps:
 
     @contextlib.contextmanager
     def items(self, title: str) -> Iterator[Callable[[int, int], None]]:
-        """A step that counts items: yields `update(done, total)` and draws a bar."""
+        """A step that counts items: yields `update(done, total)` and draws a bar (on a terminal;
+        piped output, as in CI logs, gets only the step's line)."""
         if not self.enabled:
             yield lambda done, total: None
             return
         started = time.monotonic()
+        if not self.console.is_terminal:
+            yield lambda done, total: None
+            self.done(title, time.monotonic() - started)
+            return
         columns = (
             SpinnerColumn(),
             TextColumn("{task.description}"),
