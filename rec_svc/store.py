@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, union_all, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meshkit import db
 from rec_svc.model.types import Play, TrackMeta
-from rec_svc.models import DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
+from rec_svc.models import Base, DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
 
 
 @dataclass(frozen=True)
@@ -152,20 +152,7 @@ class RecStore:
             if event is not None and not await self._claim(session, *event):
                 return False
             if metas:
-                stmt = insert(TrackInfo).values([_row(m) for m in metas])
-                await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[TrackInfo.track_id],
-                        set_={
-                            "artist_ids": stmt.excluded.artist_ids,
-                            "genres": stmt.excluded.genres,
-                            "features": stmt.excluded.features,
-                            "popularity": stmt.excluded.popularity,
-                            "deleted": stmt.excluded.deleted,
-                            "updated_at": func.now(),
-                        },
-                    )
-                )
+                await session.execute(_upsert(TrackInfo, [_row(m) for m in metas], updated_at=func.now()))
         return True
 
     async def mark_deleted(
@@ -203,28 +190,17 @@ class RecStore:
     async def save_discover_weekly(self, mixes: Sequence[StoredMix]) -> None:
         if not mixes:
             return
+        rows = [
+            {
+                "user_id": m.user_id,
+                "track_ids": m.track_ids,
+                "generated_at": m.generated_at,
+                "model_version": m.model_version,
+            }
+            for m in mixes
+        ]
         async with self.sessions.begin() as session:
-            stmt = insert(DiscoverWeekly).values(
-                [
-                    {
-                        "user_id": m.user_id,
-                        "track_ids": m.track_ids,
-                        "generated_at": m.generated_at,
-                        "model_version": m.model_version,
-                    }
-                    for m in mixes
-                ]
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[DiscoverWeekly.user_id],
-                    set_={
-                        "track_ids": stmt.excluded.track_ids,
-                        "generated_at": stmt.excluded.generated_at,
-                        "model_version": stmt.excluded.model_version,
-                    },
-                )
-            )
+            await session.execute(_upsert(DiscoverWeekly, rows))
 
     # -- index versions -------------------------------------------------------------------------
 
@@ -299,3 +275,11 @@ def _row(meta: TrackMeta) -> dict[str, Any]:
         "popularity": round(meta.popularity),
         "deleted": False,
     }
+
+
+def _upsert(model: type[Base], rows: list[dict[str, Any]], **also: Any) -> Insert:
+    """INSERT rows, or on a primary-key conflict overwrite the columns they carry (and `also`)."""
+    stmt = insert(model).values(rows)
+    key = [column.name for column in model.__table__.primary_key]
+    changed = {name: stmt.excluded[name] for name in rows[0] if name not in key}
+    return stmt.on_conflict_do_update(index_elements=key, set_={**changed, **also})

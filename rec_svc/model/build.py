@@ -59,17 +59,8 @@ def _cf_factors(
     obs = als.observations(
         len(inputs.interactions.users), n_tracks, inter.user_idx, cols, strength, params.als_alpha
     )
-    _, factors = als.factorize(
-        obs,
-        params.cf_dims,
-        iterations=params.als_iterations,
-        regularization=params.als_regularization,
-        cg_steps=params.als_cg_steps,
-        seed=params.seed,
-    )
-    support = np.bincount(obs.cols[obs.preference > 0], minlength=n_tracks).astype(np.float32)
-    factors[support == 0] = 0.0
-    return factors, support
+    support = np.bincount(obs.cols[obs.preference > 0], minlength=n_tracks)
+    return _track_factors(obs, support, params.cf_dims, params, seed=params.seed)
 
 
 def _playlist_factors(
@@ -89,17 +80,25 @@ def _playlist_factors(
     obs = als.observations(
         len(inputs.playlists), n_tracks, r, c, np.ones(r.size, np.float32), params.als_alpha
     )
+    return _track_factors(
+        obs, np.bincount(obs.cols, minlength=n_tracks), params.playlist_dims, params, seed=params.seed + 1
+    )
+
+
+def _track_factors(
+    obs: als.Observations, support: np.ndarray, dims: int, params: ModelParams, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """ALS item factors with the model's hyper-parameters, zeroed where nothing supports a track."""
     _, factors = als.factorize(
         obs,
-        params.playlist_dims,
+        dims,
         iterations=params.als_iterations,
         regularization=params.als_regularization,
         cg_steps=params.als_cg_steps,
-        seed=params.seed + 1,
+        seed=seed,
     )
-    support = np.bincount(obs.cols, minlength=n_tracks).astype(np.float32)
     factors[support == 0] = 0.0
-    return factors, support
+    return factors, support.astype(np.float32)
 
 
 def build_model(inputs: ModelInputs, params: ModelParams | None = None) -> Model:
