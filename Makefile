@@ -61,8 +61,8 @@ lint: $(STAMP)
 check-imports: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
-# Every product package, the launcher, the SDK and the development data are type-checked.
-TYPED := meshkit meshctl sdk devdata auth_svc catalog_svc library_svc playback_svc rec_svc media_svc
+# Every product package, the launcher, the SDK, the development data and the benchmarks are type-checked.
+TYPED := meshkit meshctl sdk devdata bench auth_svc catalog_svc library_svc playback_svc rec_svc media_svc
 typecheck: $(STAMP)
 	$(BIN)/mypy $(TYPED)
 

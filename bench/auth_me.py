@@ -1,8 +1,8 @@
 """GET /v1/me through Envoy (ext_authz + rate-limit filter + transcoder) vs GetMe straight to auth_svc.
 
-    .venv/bin/python bench/auth_me.py                  # starts a private mesh (own ports and database)
-    .venv/bin/python bench/auth_me.py --running        # uses the mesh `make up` started
-    .venv/bin/python bench/auth_me.py --seconds 10 --concurrency 1 32
+    .venv/bin/python -m bench.auth_me                  # starts a private mesh (own ports and database)
+    .venv/bin/python -m bench.auth_me --running        # uses the mesh `make up` started
+    .venv/bin/python -m bench.auth_me --seconds 10 --concurrency 1 32
 
 Through Envoy every request is one ext_authz Check (a Redis round trip in auth_svc) plus the
 transcoded GetMe (one PostgreSQL query); direct, it is GetMe alone with the identity metadata an
@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 
 import aiohttp
-from edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
+from bench.edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
 from devdata import demo
 from meshctl import mesh
 from meshkit.services import DEFAULT_PORTS
@@ -63,7 +63,7 @@ async def bench(
 
 
 def main() -> None:
-    args = arguments(__doc__.split("\n")[0])
+    args = arguments("python -m bench.auth_me", __doc__.split("\n")[0])
     with contextlib.ExitStack() as stack:
         target = target_mesh(args, stack, "bench-auth-")
         auth_addr = f"127.0.0.1:{target.layout.ports.get('auth_svc', DEFAULT_PORTS['auth_svc'])}"

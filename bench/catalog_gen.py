@@ -1,6 +1,6 @@
 """Generate a large catalog (metadata only) into a database with COPY: 1,000,000 tracks by default.
 
-    .venv/bin/python bench/catalog_gen.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench \
+    .venv/bin/python -m bench.catalog_gen --url postgresql+psycopg://postgres@127.0.0.1:5432/bench \
         [--tracks 1000000] [--seed 7] [--create] [--replace]
 
 --create creates the database and migrates the catalog schema; --replace empties a catalog that
@@ -156,7 +156,8 @@ def generate(
     names = Names(rng)
     size = sizes_for(tracks)
     with psycopg.connect(libpq_url(normalize_url(url)), autocommit=False) as conn:
-        existing = conn.execute("SELECT count(*) FROM catalog.artists").fetchone()[0]
+        row = conn.execute("SELECT count(*) FROM catalog.artists").fetchone()
+        existing = row[0] if row is not None else 0
         if existing and not replace:
             raise SystemExit(f"the catalog already has {existing} artists; pass --replace to empty it first")
         if existing:
@@ -316,7 +317,7 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.catalog_gen", description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True, help="database URL (postgresql+psycopg://...)")
     parser.add_argument("--tracks", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)

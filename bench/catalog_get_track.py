@@ -1,13 +1,14 @@
 """GET /v1/tracks/{id} through Envoy (ext_authz + transcoder) vs GetTrack straight to catalog_svc.
 
-    .venv/bin/python bench/catalog_get_track.py              # starts a private mesh (own ports and database)
-    .venv/bin/python bench/catalog_get_track.py --running    # uses the mesh `make up` started
-    .venv/bin/python bench/catalog_get_track.py --seconds 10 --concurrency 1 32
+    .venv/bin/python -m bench.catalog_get_track              # starts a private mesh (own ports and database)
+    .venv/bin/python -m bench.catalog_get_track --running    # uses the mesh `make up` started
+    .venv/bin/python -m bench.catalog_get_track --seconds 10 --concurrency 1 32
 
-Requests cycle through the demo catalog's tracks (600), so every one is a real lookup: the track
-row with its album and artists from PostgreSQL, built into Spotify's track object. Through Envoy
-each request also costs one ext_authz Check in auth_svc (a Redis round trip), whose CPU is
-printed beside catalog_svc's and Envoy's.
+Requests cycle through the demo catalog's tracks (600; their ids come from devdata.demo, which
+loaded them into every mesh), so every one is a real lookup: the track row with its album and
+artists from PostgreSQL, built into Spotify's track object. Through Envoy each request also
+costs one ext_authz Check in auth_svc (a Redis round trip), whose CPU is printed beside
+catalog_svc's and Envoy's.
 """
 
 from __future__ import annotations
@@ -18,27 +19,22 @@ import contextlib
 import itertools
 
 import aiohttp
-import sqlalchemy
-from edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from bench.edge_vs_direct import Result, arguments, closed_loop, login, mesh_processes, table, target_mesh
+from devdata import demo
 from meshctl import mesh
 from meshkit import ids
-from meshkit.migrate import normalize_url
 from meshkit.services import DEFAULT_PORTS
 
 SERVICES = ("envoy", "catalog_svc", "auth_svc")
 
 
-def track_ids(database_url: str) -> list[str]:
-    engine = sqlalchemy.create_engine(normalize_url(database_url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sqlalchemy.text("SELECT id FROM catalog.tracks ORDER BY id LIMIT 600"))
-            return [ids.encode(row[0]) for row in rows]
-    finally:
-        engine.dispose()
+def track_ids() -> list[str]:
+    """The demo catalog's track ids (in id order), as devdata loaded them into the mesh."""
+    _, _, tracks = demo.catalog()
+    return [ids.encode(t.id) for t in sorted(tracks, key=lambda t: t.id)]
 
 
 async def bench(target: mesh.Mesh, token: str, tracks: list[str], args: argparse.Namespace) -> list[Result]:
@@ -73,10 +69,10 @@ async def bench(target: mesh.Mesh, token: str, tracks: list[str], args: argparse
 
 
 def main() -> None:
-    args = arguments(__doc__.split("\n")[0])
+    args = arguments("python -m bench.catalog_get_track", __doc__.split("\n")[0])
     with contextlib.ExitStack() as stack:
         target = target_mesh(args, stack, "bench-get-track-")
-        tracks = track_ids(target.database_url)
+        tracks = track_ids()
         token = login(target.envoy_url)["access_token"]
         results = asyncio.run(bench(target, token, tracks, args))
     print(table(results, SERVICES))

@@ -1,6 +1,6 @@
 """Closed-loop load for "one route through Envoy vs the same RPC straight to its service" benchmarks.
 
-Shared by bench/auth_me.py and bench/catalog_get_track.py: N clients each send the next request
+Shared by bench.auth_me and bench.catalog_get_track: N clients each send the next request
 as soon as the previous one answers, for a fixed time after a warm-up; the figures are req/s,
 p50/p99, the client's own CPU and the CPU each named mesh process spent per request (on a
 2-core machine the client and the mesh share the cores, so that is part of what is measured).
@@ -144,8 +144,8 @@ def table(results: list[Result], services: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def arguments(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def arguments(prog: str, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--running", action="store_true", help="use the mesh `make up` started")
     parser.add_argument(
         "--run-dir", type=Path, default=mesh.Layout().run_dir, help="with --running: its run dir"

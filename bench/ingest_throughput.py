@@ -6,7 +6,7 @@ chosen format, then ingests them one after another in this one process with the 
 Everything the pipeline calls is single-threaded (PyAV audio decode, libvorbis, numpy's FFT), so
 one process is one core; CPU time is measured alongside wall time to show that.
 
-    .venv/bin/python bench/ingest_throughput.py [--tracks 10] [--seconds 30] [--format wav]
+    .venv/bin/python -m bench.ingest_throughput [--tracks 10] [--seconds 30] [--format wav]
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ STAGES = ("decode", "encode", "seek", "features", "publish")
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.ingest_throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--tracks", type=int, default=10, help="how many tracks to ingest (default 10)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each track (default 30)")

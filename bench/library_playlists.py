@@ -1,8 +1,8 @@
 """Playlist writes under contention and deep item pages with catalog hydration.
 
-    .venv/bin/python bench/library_playlists.py            # starts a private mesh (own ports and database)
-    .venv/bin/python bench/library_playlists.py --running  # uses the mesh `make up` started
-    .venv/bin/python bench/library_playlists.py --collaborators 20 --requests 50 --batch 10 --reads 400
+    .venv/bin/python -m bench.library_playlists            # starts a private mesh (own ports and database)
+    .venv/bin/python -m bench.library_playlists --running  # uses the mesh `make up` started
+    .venv/bin/python -m bench.library_playlists --collaborators 20 --requests 50 --batch 10 --reads 400
 
 1. Add items: `--collaborators` users (20) of one collaborative playlist each send `--requests`
    (50) add-items requests of `--batch` (10) new tracks, all at once: 20 x 50 x 10 = 10,000 items,
@@ -19,6 +19,12 @@
    just resolved every track, so pages are served from that cache; --no-track-cache measures the
    path where every page calls catalog_svc.
 
+The bench's own data goes in through the services' seed entry points, as the demo data does:
+the tracks (one artist, one album) through `catalog_svc.seed.load_catalog`, the accounts (role
+user, password hashed by auth_svc) through `auth_svc.seed.load_accounts`. Each playlist's
+contents are checked after its add phase through ListPlaylistItems (every page read: the count,
+the total and no item lost or doubled).
+
 The client shares the machine's cores with Envoy, every service, Redis and PostgreSQL: its own
 CPU use is printed, since on a small machine it is part of what is measured.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import random
 import secrets
@@ -35,20 +42,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import bcrypt
 import httpx
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.library.v1 import library_pb2, library_pb2_grpc
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
-from auth_svc import models as auth
-from catalog_svc import models as catalog
+from auth_svc.seed import SeedAccount, load_accounts
+from catalog_svc.seed import SeedAlbum, SeedArtist, SeedTrack, load_catalog
 from meshctl import mesh
 from meshkit import ids
+from meshkit.context import USER_ID_KEY, USER_ROLES_KEY
 
 PASSWORD = "bench-password"
 PAGE = 100
@@ -80,7 +86,7 @@ class Account:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("x-user-id", ids.encode(self.id)), ("x-user-roles", "user"))
+        return ((USER_ID_KEY, ids.encode(self.id)), (USER_ROLES_KEY, "user"))
 
 
 def loopback() -> str:
@@ -89,38 +95,46 @@ def loopback() -> str:
 
 
 def seed(database_url: str, tracks: int, users: int) -> tuple[list[uuid.UUID], list[Account]]:
-    """Tracks in the catalog and accounts in auth, written through those services' models."""
-    engine = create_engine(database_url)
-    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()).decode()
+    """Tracks in the catalog and accounts in auth, each written by its service's seed entry point."""
     artist_id, album_id = uuid.uuid4(), uuid.uuid4()
     track_ids = [uuid.uuid4() for _ in range(tracks)]
     accounts = [Account(uuid.uuid4(), f"bench-{secrets.token_hex(6)}@example.com") for _ in range(users)]
-    try:
-        with Session(engine) as session, session.begin():
-            session.add(catalog.Artist(id=artist_id, name="Bench Ensemble", genres=[]))
-            session.flush()
-            session.add(
-                catalog.Album(id=album_id, artist_id=artist_id, title="Bench Tracks", total_tracks=tracks)
-            )
-            session.flush()
-            session.add_all(
-                catalog.Track(
-                    id=t, album_id=album_id, title=f"Bench {i}", duration_ms=180_000, track_number=i + 1
-                )
-                for i, t in enumerate(track_ids)
-            )
-            session.flush()
-            session.add_all(
-                catalog.TrackArtist(track_id=t, artist_id=artist_id, position=0) for t in track_ids
-            )
-            session.add_all(
-                auth.User(id=a.id, email=a.email, password_hash=password_hash, display_name=a.email[:12])
-                for a in accounts
-            )
-            session.flush()
-            session.add_all(auth.UserRole(user_id=a.id, role="user") for a in accounts)
-    finally:
-        engine.dispose()
+    artist = SeedArtist(
+        id=artist_id,
+        name="Bench Ensemble",
+        genres=(),
+        verified=False,
+        follower_count=0,
+        popularity=0,
+        bio="",
+    )
+    album = SeedAlbum(
+        id=album_id,
+        artist_id=artist_id,
+        title="Bench Tracks",
+        release_date=dt.date(2024, 1, 1),
+        album_type="album",
+        total_tracks=tracks,
+        label="",
+    )
+    rows = [
+        SeedTrack(
+            id=t,
+            album_id=album_id,
+            artist_id=artist_id,
+            title=f"Bench {i}",
+            duration_ms=180_000,
+            track_number=i + 1,
+            explicit=False,
+            popularity=0,
+        )
+        for i, t in enumerate(track_ids)
+    ]
+    load_catalog(database_url, [artist], [album], rows, only_if_empty=False)
+    load_accounts(
+        database_url,
+        [SeedAccount(a.id, a.email, PASSWORD, display_name=a.email[:12], roles=("user",)) for a in accounts],
+    )
     return track_ids, accounts
 
 
@@ -194,27 +208,32 @@ async def add_phase(
     return result, playlist_id
 
 
-def check_dense(database_url: str, playlist_id: str, expected: int) -> str:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            count, lo, hi, distinct = conn.execute(
-                text(
-                    "SELECT count(*), min(position), max(position), count(DISTINCT position) "
-                    "FROM library.playlist_items WHERE playlist_id = :p"
-                ),
-                {"p": ids.decode(playlist_id)},
-            ).one()
-    finally:
-        engine.dispose()
-    ok = (count, lo, hi, distinct) == (expected, 0, expected - 1, expected)
-    return f"{count} items, positions {lo}..{hi}, {distinct} distinct: {'dense' if ok else 'NOT DENSE'}"
+async def check_items(
+    stub: library_pb2_grpc.LibraryServiceStub, owner: Account, playlist_id: str, expected: int
+) -> str:
+    """Every page of the playlist through ListPlaylistItems: as many items as were added, each once."""
+    seen: list[str] = []
+    total = -1
+    for offset in range(0, max(expected, 1), PAGE):
+        page = await stub.ListPlaylistItems(
+            library_pb2.ListPlaylistItemsRequest(id=playlist_id, limit=PAGE, offset=offset),
+            metadata=owner.metadata,
+            timeout=30,
+        )
+        total = page.total
+        seen += [entry.item.id for entry in page.items]
+    distinct = len(set(seen))
+    ok = (len(seen), total, distinct) == (expected, expected, expected)
+    return (
+        f"{len(seen)} items read, total {total}, {distinct} distinct: {'complete' if ok else 'NOT COMPLETE'}"
+    )
 
 
 async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
     n_users = args.collaborators + 1
     total = args.collaborators * args.requests * args.batch
-    track_ids, accounts = seed(target.database_url, total, n_users)
+    # Off the event loop: auth's seed runs its password hasher on a loop of its own.
+    track_ids, accounts = await asyncio.to_thread(seed, target.database_url, total, n_users)
     owner, collaborators = accounts[0], accounts[1:]
     via_envoy = login_all(target.envoy_url, accounts)
     library_addr = f"127.0.0.1:{target.layout.ports['library_svc']}"
@@ -283,7 +302,8 @@ async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
                     "add via Envoy JSON", envoy_create, envoy_add, collaborators, track_ids, args
                 )
                 results.append(result)
-                print("  " + check_dense(target.database_url, playlists["envoy"], result.items), flush=True)
+                checked = await check_items(stub, owner, playlists["envoy"], result.items)
+                print("  " + checked, flush=True)
             finally:
                 for http in clients.values():
                     await http.aclose()
@@ -293,7 +313,7 @@ async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
             "add direct gRPC", grpc_create, grpc_add, collaborators, track_ids, args
         )
         results.append(result)
-        print("  " + check_dense(target.database_url, playlists["grpc"], result.items), flush=True)
+        print("  " + await check_items(stub, owner, playlists["grpc"], result.items), flush=True)
         print_adds(results, args)
 
         read_id = playlists.get("envoy") or playlists["grpc"]
@@ -341,28 +361,26 @@ async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
                                 raise RuntimeError(f"{reply.status_code} {reply.text[:200]}")
                             return len(reply.json()["items"])
 
-                        await measured(
-                            "warm-up", [lambda o=o: envoy_page(o) for o in offsets[:20]], concurrency
-                        )
+                        await measured("warm-up", [partial(envoy_page, o) for o in offsets[:20]], concurrency)
                         reads.append(
                             await measured(
                                 f"GET items via Envoy c={concurrency}",
-                                [lambda o=o: envoy_page(o) for o in offsets],
+                                [partial(envoy_page, o) for o in offsets],
                                 concurrency,
                             )
                         )
-                await measured("warm-up", [lambda o=o: grpc_page(o) for o in offsets[:20]], concurrency)
+                await measured("warm-up", [partial(grpc_page, o) for o in offsets[:20]], concurrency)
                 reads.append(
                     await measured(
                         f"ListPlaylistItems gRPC c={concurrency}",
-                        [lambda o=o: grpc_page(o) for o in offsets],
+                        [partial(grpc_page, o) for o in offsets],
                         concurrency,
                     )
                 )
                 reads.append(
                     await measured(
                         f"2x BatchGetTracks c={concurrency}",
-                        [lambda o=o: hydration_only(o) for o in offsets],
+                        [partial(hydration_only, o) for o in offsets],
                         concurrency,
                     )
                 )
@@ -404,7 +422,9 @@ def print_reads(reads: list[Result], via_envoy: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.library_playlists", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--running", action="store_true", help="use the mesh `make up` started")
     parser.add_argument(
         "--run-dir", type=Path, default=mesh.Layout().run_dir, help="with --running: its run dir"

@@ -8,7 +8,7 @@ Events are produced straight to ``playback.events.v1`` with acks=all (the servic
 front of that is measured by the stream-start benchmark's neighbour, not here). Sessions are
 start, progress at 10/20/30/40 s and complete; 10% of sessions are sent twice (client retries).
 
-    .venv/bin/python bench/playback_events.py [--sessions 10000] [--rate 5000]
+    .venv/bin/python -m bench.playback_events [--sessions 10000] [--rate 5000]
 
 Without --rate the producer outruns the counter and the figure is the counter's capacity; with
 --rate the lag shows whether that rate is sustained (bounded lag) or not (lag keeps growing).
@@ -25,10 +25,10 @@ import uuid
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from playback_common import StandInCatalog, data_tier, env_with, serve_catalog, synthetic_track
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy import create_engine, text
 
+from bench.playback_common import StandInCatalog, data_tier, env_with, serve_catalog, synthetic_track
 from meshkit import ids, topics
 from meshkit.config import PROJECT_ROOT
 
@@ -105,7 +105,9 @@ def count(engine, sql: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.playback_events", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--tracks", type=int, default=300)
@@ -156,8 +158,8 @@ def main() -> None:
         ]
         retried = set(rng.sample(range(args.sessions), args.sessions // 10))
         messages = []
-        for i, (user, track, key) in enumerate(sessions):
-            events = session_events(user, track, key)
+        for i, (user, track, idempotency_key) in enumerate(sessions):
+            events = session_events(user, track, idempotency_key)
             messages += events + (events if i in retried else [])
         print(
             f"events: {len(messages):,} ({args.sessions:,} sessions, {len(retried):,} sent twice), "

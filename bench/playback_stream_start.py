@@ -9,7 +9,7 @@ synthesized audio at 96/160/320 kbps). One deliberate departure from ``make up``
 per-user GetStreamUrl rate limit (300 per minute) is raised, since one signed-in user drives
 every client here.
 
-    .venv/bin/python bench/playback_stream_start.py [--requests 2000]
+    .venv/bin/python -m bench.playback_stream_start [--requests 2000]
 """
 
 from __future__ import annotations
@@ -26,23 +26,25 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from playback_common import percentiles
 
+from auth_svc.settings import AuthSettings
+from bench.playback_common import percentiles
 from devdata import demo
 from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
 from meshkit import services
-from meshkit.config import PROJECT_ROOT
 
 FIRST_BYTES = 65_536
 
 
 def raised_limits(run_dir: Path) -> Path:
-    """The repository's rate-limit file with the GetStreamUrl limit raised for one bench user."""
-    text = (PROJECT_ROOT / "auth_svc" / "ratelimits.toml").read_text()
+    """auth_svc's rate-limit file (AUTH_RATELIMIT_CONFIG, else its own) with the GetStreamUrl limit
+    raised for one bench user; the mesh's auth_svc is pointed at the copy through the same setting."""
+    source = AuthSettings().ratelimit_config
+    text = source.read_text()
     text, changed = re.subn(r"(\[categories\.playback\][^\[]*?limit = )\d+", r"\g<1>100000000", text)
     if not changed:
-        raise SystemExit("could not find [categories.playback] limit in auth_svc/ratelimits.toml")
+        raise SystemExit(f"could not find [categories.playback] limit in {source}")
     path = run_dir / "ratelimits-bench.toml"
     path.write_text(text)
     return path
@@ -202,7 +204,9 @@ def server_side(running: mesh.Mesh) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.playback_stream_start", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--requests", type=int, default=2000, help="stream starts per concurrency level")
     args = parser.parse_args()
     with ExitStack() as stack:

@@ -1,7 +1,7 @@
 """hnswlib track and user indexes at scale, against exact numpy search, and GetDiscoverWeekly's latency.
 
-    .venv/bin/python bench/rec_ann.py                            # 1,000,000 tracks, 100,000 users
-    .venv/bin/python bench/rec_ann.py --tracks 50000 --users 10000 --queries 300   # a quick run
+    .venv/bin/python -m bench.rec_ann                            # 1,000,000 tracks, 100,000 users
+    .venv/bin/python -m bench.rec_ann --tracks 50000 --users 10000 --queries 300   # a quick run
 
 Vectors are 128-d, random but clustered (tracks around genre-like centres, users near the
 tracks they would like), L2-normalised like the model's. For each index: build time (on
@@ -15,11 +15,12 @@ started in-process (meshkit's bootstrap and interceptors, rec_svc's own setup, a
 PostgreSQL), two ways, user by user alternately: through the domain layer (Recommendations: the
 history and stored-mix read, ANN queries, blend, diversify) and through a real gRPC call to the
 server (the same, plus the interceptors, protobuf framing over loopback, and the response
-hydrated with one BatchGetTracks to a catalog stand-in, bench/playback_common.py, serving
-track objects from memory; a real catalog_svc adds its own database read). The first call per
-user generates the mix on demand, the second is served from the store (after 10 unmeasured
-warm-up users per path: pool connections, cold pages). A private database is created on
-DATABASE_URL's server (default: the machine's) and dropped.
+hydrated with one BatchGetTracks to a catalog stand-in, bench.playback_common, serving
+track objects from memory; a real catalog_svc adds its own database read). Listening history
+goes in as counted-stream events (streams.counted.v1) handed to rec_svc's own consumer path. The
+first call per user generates the mix on demand, the second is served from the store (after 10
+unmeasured warm-up users per path: pool connections, cold pages). A private database is created
+on DATABASE_URL's server (default: the machine's) and dropped.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import argparse
 import asyncio
 import gc
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -44,26 +44,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import hnswlib
 import numpy as np
 import psutil
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2
+from spotify.playback.v1 import playback_pb2
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
+from bench.playback_common import StandInCatalog, serve_catalog
 from meshctl import datatier
 from meshkit import ids, migrate
 from meshkit.config import Settings
 from meshkit.context import USER_ID_KEY, USER_ROLES_KEY
 from meshkit.server import start_server
-from rec_svc.index import AnnIndex
+from rec_svc.index import SPACE, AnnIndex
 from rec_svc.model.params import DIM, ModelParams
 from rec_svc.model.types import FEATURE_NAMES
 from rec_svc.server import RecRuntime, make_setup
 from rec_svc.settings import RecSettings
 from rec_svc.snapshot import Ragged, Snapshot, Vocabulary
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from playback_common import StandInCatalog, serve_catalog
 
 EF_SWEEP = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
 TARGET_RECALL = 0.95
@@ -123,13 +124,16 @@ def measure_index(
     )
     build_s = time.perf_counter() - started
     rss_per_vector = (rss_mb() - before) * 2**20 / n
+    # The library itself is measured on a copy loaded from the saved file (hnswlib's own format),
+    # then the service's wrapper on the index it built.
+    raw = hnswlib.Index(space=SPACE, dim=data.shape[1])
     with tempfile.TemporaryDirectory() as tmp:
         index.save(Path(tmp) / "i.hnsw")
         file_per_vector = (Path(tmp) / "i.hnsw").stat().st_size / n
+        raw.load_index(str(Path(tmp) / "i.hnsw"), max_elements=n)
     print(f"  {name}: built {n:,} vectors in {build_s:.1f}s on {threads} thread(s)", flush=True)
 
     truth = exact_topk(data, queries, K)
-    raw = index._index  # the hnswlib object: measure the library itself, then the service's wrapper
     sweep: list[tuple[int, float, float, float]] = []
     chosen = None
     for ef in EF_SWEEP:
@@ -150,6 +154,7 @@ def measure_index(
         if recall >= TARGET_RECALL and chosen is None:
             chosen = ef
             break
+    del raw
     exact_times = []
     for q in queries[: min(50, len(queries))]:
         t0 = time.perf_counter()
@@ -297,24 +302,31 @@ async def seed_history(
     rng: np.random.Generator,
     now: datetime,
 ) -> None:
-    """60 counted streams per user over the last 28 days, all from one cluster of tracks."""
+    """60 counted streams per user over the last 28 days, all from one cluster of tracks, as the
+    counted-stream events playback publishes, applied by rec_svc's consumer path."""
     members: dict[int, np.ndarray] = {}
-    rows = []
+    events = []
     for user in users:
         cluster = int(rng.integers(0, int(track_cluster.max()) + 1))
         if cluster not in members:
             members[cluster] = np.flatnonzero(track_cluster == cluster)
         for t in rng.choice(members[cluster], 60):
-            rows.append(
-                {
-                    "stream_id": uuid.uuid4().hex,
-                    "user_id": user,
-                    "track_id": snap.track_id(int(t)),
-                    "counted_at": now - timedelta(seconds=float(rng.uniform(0, 27 * 86400))),
-                }
+            counted_at = Timestamp()
+            counted_at.FromDatetime(now - timedelta(seconds=float(rng.uniform(0, 27 * 86400))))
+            stream_id = uuid.uuid4().hex
+            events.append(
+                playback_pb2.StreamCountedEvent(
+                    stream_id=stream_id,
+                    idempotency_key=stream_id,
+                    user_id=ids.encode(user),
+                    track_id=ids.encode(snap.track_id(int(t))),
+                    product="premium",
+                    counted_at=counted_at,
+                    played_ms=180_000,
+                ).SerializeToString()
             )
-    for i in range(0, len(rows), 5000):
-        await runtime.recommendations.store.add_listens(rows[i : i + 5000])
+    for i in range(0, len(events), 5000):
+        await runtime.applier.apply_streams(events[i : i + 5000])
 
 
 async def measure_discover_weekly(
@@ -410,7 +422,7 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.rec_ann", description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000, help="queries for recall and latency")

@@ -54,13 +54,22 @@ class SeedTrack:
 
 
 def load_catalog(
-    database_url: str, artists: Sequence[SeedArtist], albums: Sequence[SeedAlbum], tracks: Sequence[SeedTrack]
+    database_url: str,
+    artists: Sequence[SeedArtist],
+    albums: Sequence[SeedAlbum],
+    tracks: Sequence[SeedTrack],
+    *,
+    only_if_empty: bool = True,
 ) -> bool:
-    """Write the catalog unless it already has artists (one transaction); True when it wrote."""
+    """Write the catalog in one transaction; True when it wrote.
+
+    With `only_if_empty` (demo data) nothing is written when the catalog already has artists;
+    without it the rows are added to what is there (a benchmark's own rows on a loaded mesh).
+    """
     engine = create_engine(normalize_url(database_url))
     try:
         with engine.begin() as conn:
-            if conn.scalar(select(func.count()).select_from(models.Artist)):
+            if only_if_empty and conn.scalar(select(func.count()).select_from(models.Artist)):
                 return False
             conn.execute(insert(models.Artist), [{**asdict(a), "genres": list(a.genres)} for a in artists])
             conn.execute(

@@ -24,7 +24,7 @@ class RecSettings(BaseSettings):
     consumers: bool = True
     consumer_group: str = "rec_svc"
     # hnswlib: graph degree, build-time and query-time candidate list sizes. On 1M clustered
-    # 128-d vectors (bench/rec_ann.py) ef=48 was the smallest with recall@10 >= 0.95 (0.963);
+    # 128-d vectors (python -m bench.rec_ann) ef=48 was the smallest with recall@10 >= 0.95 (0.963);
     # 64 leaves headroom. Queries for more than ef neighbours raise ef to k for that query.
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import grpc
@@ -20,6 +16,7 @@ from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
+from bench import catalog_gen
 from catalog_svc.search_query import parse_query
 from catalog_svc.search_store import CORRECTIONS, PLANNER_SETTINGS, POPULAR, TOTAL_CAP, build_search
 from devdata import demo
@@ -301,21 +298,10 @@ async def test_bad_searches_are_invalid_arguments(catalog: Stub, request_fields:
 # ---- query plans ----------------------------------------------------------------------------------
 
 
-def _load_generator() -> ModuleType:
-    """bench/catalog_gen.py (bench/ is a folder of scripts, not a package)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "catalog_gen.py"
-    spec = importlib.util.spec_from_file_location("bench_catalog_gen", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def generated_catalog(scratch_database_url: str) -> Iterator[str]:
     """20,000 generated tracks (2,000 albums, 1,000 artists) in the scratch database, and a rare word."""
-    _load_generator().generate(scratch_database_url, 20_000, seed=3, replace=True, log=lambda _: None)
+    catalog_gen.generate(scratch_database_url, 20_000, seed=3, replace=True, log=lambda _: None)
     with psycopg.connect(libpq_url(scratch_database_url)) as conn:
         for table, column in (("tracks", "title"), ("albums", "title"), ("artists", "name")):
             conn.execute(

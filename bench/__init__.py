@@ -1,0 +1,1 @@
+"""Benchmarks of the mesh, run as `python -m bench.<name>` (see bench/README.md)."""
