@@ -107,7 +107,7 @@ class _Call:
             await self.context.abort(exc.code, exc.message)
         if isinstance(exc, NotImplementedError):  # the generated base servicer's default
             self.code = grpc.StatusCode.UNIMPLEMENTED
-            await self.context.abort(self.code, f"{self.method} is not implemented yet")
+            await self.context.abort(self.code, f"{self.method} is not implemented")
         transient = _transient_code(exc)
         if transient is not None:
             self.code = transient
