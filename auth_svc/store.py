@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_svc.models import AuditLog, User, UserArtist, UserRole
-from meshkit import db, ids
+from meshkit import ids
 from meshkit.context import current_request_id
+from meshkit.db import SqlStore
 from meshkit.errors import AlreadyExists, NotFound
 
 UNIQUE_VIOLATION = "23505"
@@ -136,12 +137,7 @@ def _audit_row(entry: AuditEntry) -> AuditLog:
     return row
 
 
-class AuthStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        # GetMe (behind every /v1/me) and login read one statement each.
-        self._reads = db.single_statement_reads(sessions)
-
+class AuthStore(SqlStore):
     # ---- reads -------------------------------------------------------------------------------
 
     async def account(self, user_id: uuid.UUID) -> Account | None:
@@ -159,7 +155,7 @@ class AuthStore:
         return await self._one_account(_ACCOUNT_BY_EMAIL, {"email": email.lower()})
 
     async def _one_account(self, query: Select, params: dict[str, object]) -> Account | None:
-        async with self._reads.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(query, params)).mappings().one_or_none()
             return _account(row) if row else None
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Executable, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_svc.ingest.pipeline import IngestResult
 from catalog_svc.models import AudioFile, IngestJob, Track
 from catalog_svc.store import row_columns, select_row
+from meshkit.db import SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +51,7 @@ class AudioFileRow:
     created_at: dt.datetime
 
 
-class AudioStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class AudioStore(SqlStore):
     async def create_job(
         self,
         job_id: uuid.UUID,

@@ -6,16 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_svc.models import OutboxEvent
+from meshkit.db import SqlStore
 from meshkit.outbox import PendingEvent
 
 
-class OutboxStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class OutboxStore(SqlStore):
     @asynccontextmanager
     async def pending(self, limit: int) -> AsyncIterator[list[PendingEvent]]:
         """The oldest `limit` pending events, locked; deleted when the block ends normally.

@@ -42,9 +42,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_svc.search_query import SearchQuery, tsquery_text
+from meshkit.db import SqlStore
 
 # Which kind of hit ranks first: the entity's own name, then a credited artist, then its album.
 TITLE, CREDIT, ALBUM = 3, 2, 1
@@ -508,10 +509,7 @@ PLANNER_SETTINGS = (
 )
 
 
-class SearchStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class SearchStore(SqlStore):
     async def search(self, kind: str, query: SearchQuery, limit: int, offset: int) -> SearchHits:
         """One page of `kind` ids matching `query`: full text; if that finds nothing, full text with
         misspelt words corrected against the vocabulary; if still nothing, trigrams on names."""

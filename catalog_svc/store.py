@@ -21,10 +21,10 @@ from datetime import date
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, case, func, literal, select, text, union_all
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from catalog_svc.models import ALBUM_GROUPS, Album, AlbumArtist, Artist, Track, TrackArtist
-from meshkit import db
+from meshkit.db import SqlStore
 
 TOP_TRACKS = 10
 
@@ -135,18 +135,14 @@ class AudioFeaturesRow:
     features: dict[str, Any]
 
 
-class CatalogStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        self._reads = db.single_statement_reads(sessions)
-
+class CatalogStore(SqlStore):
     # ---- tracks ---------------------------------------------------------------------------
 
     async def tracks_by_id(self, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRecord]:
         """The tracks that exist among `track_ids`, each with its album and artists (one statement)."""
         if not track_ids:
             return {}
-        async with self._reads.connect() as conn:
+        async with self.reads.connect() as conn:
             return await load_tracks(conn, track_ids)
 
     async def album_tracks(self, album_id: uuid.UUID, limit: int, offset: int) -> Page[TrackRecord] | None:
@@ -204,7 +200,7 @@ class CatalogStore:
             return {}
         # Statements outside a transaction: under READ COMMITTED a transaction would not give the
         # albums and their tracks one snapshot either, and it costs two round trips more.
-        async with self._reads.connect() as conn:
+        async with self.reads.connect() as conn:
             return await load_albums(conn, album_ids, tracks_limit=tracks_limit)
 
     async def artist_albums(
@@ -262,7 +258,7 @@ class CatalogStore:
     async def artists_by_id(self, artist_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ArtistRow]:
         if not artist_ids:
             return {}
-        async with self._reads.connect() as conn:
+        async with self.reads.connect() as conn:
             return await load_artists(conn, artist_ids)
 
     async def genres(self) -> list[str]:

@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from catalog_svc import rules
 from catalog_svc.models import Album, AlbumArtist, Artist, OutboxEvent, Track, TrackArtist, WriteRequest
 from catalog_svc.store import AlbumRecord, ArtistRow, TrackRecord, load_albums, load_artists, load_tracks
+from meshkit.db import SqlStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +51,7 @@ class PriorWrite:
     entity_id: uuid.UUID
 
 
-class WriteStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class WriteStore(SqlStore):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTx]:
         """A transaction that commits when the block ends normally and rolls back on an error."""

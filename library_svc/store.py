@@ -33,11 +33,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.engine import ScalarResult
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from library_svc.models import Playlist, PlaylistCollaborator, PlaylistFollower, PlaylistItem, SavedItem
 from meshkit import ids
+from meshkit.db import SqlStore
 from meshkit.errors import Aborted, NotFound
 
 # Declarative classes map a Table; SQLAlchemy's stubs type `__table__` as the wider FromClause.
@@ -292,10 +293,7 @@ class PlaylistEdit:
         self._playlist.snapshot_version += 1
 
 
-class LibraryStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class LibraryStore(SqlStore):
     # ---- playlists -------------------------------------------------------------------------
 
     async def create_playlist(

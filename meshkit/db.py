@@ -36,3 +36,12 @@ def single_statement_reads(sessions: async_sessionmaker[AsyncSession]) -> AsyncE
     """
     engine: AsyncEngine = sessions.kw["bind"]
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class SqlStore:
+    """Base of a service's SQL store: the session factory its queries and transactions open, and
+    `reads` for the hot path's single statements (see single_statement_reads)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.reads = single_statement_reads(sessions)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meshkit.db import SqlStore
 from playback_svc.models import ListeningHistory
 
 
@@ -20,10 +20,7 @@ class PlayRow:
     context_uri: str | None
 
 
-class HistoryStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class HistoryStore(SqlStore):
     async def plays(
         self,
         user_id: uuid.UUID,

@@ -12,8 +12,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from meshkit.db import SqlStore
 from playback_svc.models import OfflineDevice, OfflineLicense
 
 
@@ -104,10 +105,7 @@ class OfflineTransaction:
         await self.session.flush()
 
 
-class OfflineStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class OfflineStore(SqlStore):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[OfflineTransaction]:
         """One transaction, committed when the block ends (rolled back if it raises)."""

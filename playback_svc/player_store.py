@@ -8,15 +8,12 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meshkit.db import SqlStore
 from playback_svc.models import PlayState
 
 
-class PlayerStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class PlayerStore(SqlStore):
     async def get(self, user_id: uuid.UUID) -> PlayState | None:
         async with self.sessions() as session:
             return await session.get(PlayState, user_id)

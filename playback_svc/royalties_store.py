@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import Date, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meshkit.db import SqlStore
 from playback_svc.models import CountedStream, RoyaltyAttribution
 
 
@@ -28,10 +28,7 @@ class DailyCount:
     streams: int
 
 
-class RoyaltiesStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
+class RoyaltiesStore(SqlStore):
     async def artist_totals(self, start: dt.datetime, end: dt.datetime) -> tuple[list[ArtistTotal], int]:
         """Per artist credited in [start, end), largest share first; and the streams counted then."""
         ra = RoyaltyAttribution

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, select, union_all, update
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from meshkit import db
+from meshkit.db import SqlStore
 from rec_svc.model.types import Play, TrackMeta
 from rec_svc.models import Base, DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
 
@@ -33,12 +33,7 @@ class VersionRow:
     active: bool
 
 
-class RecStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        # Serving a stored Discover Weekly is one statement (stored_mix).
-        self._reads = db.single_statement_reads(sessions)
-
+class RecStore(SqlStore):
     # -- listening history ------------------------------------------------------------------------
 
     async def add_listens(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -98,7 +93,7 @@ class RecStore:
         query = select(
             DiscoverWeekly.track_ids, DiscoverWeekly.generated_at, DiscoverWeekly.model_version, heard
         ).where(DiscoverWeekly.user_id == user_id)
-        async with self._reads.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return None, False
