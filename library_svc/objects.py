@@ -1,4 +1,10 @@
-"""Builds Spotify's playlist, playlist item and saved-item objects from the domain's answers."""
+"""Builds Spotify's playlist, playlist item and saved-item objects from the domain's answers.
+
+Spotify renamed a playlist's `tracks` to `items` and each entry's `track` to `item`, and still sends
+the old name beside the new one, the same object under both: so do these builders, and clients
+written against either shape keep working. Saved tracks and albums have no such pair in Spotify's
+reference and keep their one name.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +39,9 @@ class LibraryObjects:
         """The full playlist object (GET /v1/playlists/{id}): followers and the first page of items."""
         full = self.simplified(details.playlist, details.owner)
         full.followers.CopyFrom(common_pb2.Followers(total=details.playlist.follower_count))
-        full.items.CopyFrom(self.item_page(details.items))
+        page = self.item_page(details.items)
+        full.items.CopyFrom(page)
+        full.tracks.CopyFrom(page)
         full.collaborator_ids.extend(ids.encode(c) for c in details.collaborators)
         return full
 
@@ -41,6 +49,7 @@ class LibraryObjects:
         """The simplified playlist object of lists: items carry only href and total."""
         key = ids.encode(playlist.id)
         where = links.of(self.base, "playlist", key)
+        items = library_pb2.PlaylistItemPage(href=f"{where.href}/items", total=playlist.item_count)
         return library_pb2.Playlist(
             id=key,
             name=playlist.name,
@@ -53,24 +62,29 @@ class LibraryObjects:
             uri=where.uri,
             href=where.href,
             external_urls=common_pb2.ExternalUrls(spotify=where.open_url),
-            items=library_pb2.PlaylistItemPage(href=f"{where.href}/items", total=playlist.item_count),
+            items=items,
+            tracks=items,
         )
 
     def item_page(self, page: ItemPage) -> library_pb2.PlaylistItemPage:
-        """A page of playlist items. A track the catalog no longer has keeps its place without `item`
-        (Spotify sends `"track": null`), so offsets and totals stay right."""
+        """A page of playlist items, each track under `item` and the deprecated `track`. A track the
+        catalog no longer has keeps its place without either (Spotify sends null), so offsets and
+        totals stay right."""
         path = f"/v1/playlists/{ids.encode(page.playlist.id)}/items"
-        return library_pb2.PlaylistItemPage(
-            **self._paging(path, page.window, page.playlist.item_count),
-            items=[
+        items = []
+        for entry in page.items:
+            track = page.tracks.get(ids.encode(entry.track_id))
+            items.append(
                 library_pb2.PlaylistItem(
-                    added_at=timestamp(item.added_at),
-                    added_by=page.adders.get(item.added_by) if item.added_by else None,
+                    added_at=timestamp(entry.added_at),
+                    added_by=page.adders.get(entry.added_by) if entry.added_by else None,
                     is_local=False,
-                    item=page.tracks.get(ids.encode(item.track_id)),
+                    item=track,
+                    track=track,
                 )
-                for item in page.items
-            ],
+            )
+        return library_pb2.PlaylistItemPage(
+            **self._paging(path, page.window, page.playlist.item_count), items=items
         )
 
     def playlist_page(self, path: str, listed: PlaylistList) -> library_pb2.PlaylistPage:

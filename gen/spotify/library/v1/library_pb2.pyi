@@ -19,11 +19,18 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Playlist(_message.Message):
-    """Playlist is the Spotify playlist object (full; simplified playlists in lists carry only items.href and items.total)."""
+    """Playlist is the Spotify playlist object (full; simplified playlists in lists carry only items.href and items.total).
+    Its items are also under the deprecated name `tracks`, as Spotify still sends them.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -42,6 +49,7 @@ class Playlist(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     URI_FIELD_NUMBER: _builtins.int
     COLLABORATOR_IDS_FIELD_NUMBER: _builtins.int
+    TRACKS_FIELD_NUMBER: _builtins.int
     collaborative: _builtins.bool
     """true when other users may edit the playlist."""
     description: _builtins.str
@@ -84,6 +92,11 @@ class Playlist(_message.Message):
     def collaborator_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the users who may edit besides the owner (not in Spotify's object)."""
 
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def tracks(self) -> Global___PlaylistItemPage:
+        """Spotify's deprecated name of `items`, the same page, sent beside it while Spotify does; new clients read `items`."""
+
     def __init__(
         self,
         *,
@@ -102,10 +115,11 @@ class Playlist(_message.Message):
         type: _builtins.str = ...,
         uri: _builtins.str = ...,
         collaborator_ids: _abc.Iterable[_builtins.str] | None = ...,
+        tracks: Global___PlaylistItemPage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["external_urls", b"external_urls", "followers", b"followers", "items", b"items", "owner", b"owner"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["external_urls", b"external_urls", "followers", b"followers", "items", b"items", "owner", b"owner", "tracks", b"tracks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collaborative", b"collaborative", "collaborator_ids", b"collaborator_ids", "description", b"description", "external_urls", b"external_urls", "followers", b"followers", "href", b"href", "id", b"id", "images", b"images", "items", b"items", "name", b"name", "owner", b"owner", "public", b"public", "snapshot_id", b"snapshot_id", "type", b"type", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collaborative", b"collaborative", "collaborator_ids", b"collaborator_ids", "description", b"description", "external_urls", b"external_urls", "followers", b"followers", "href", b"href", "id", b"id", "images", b"images", "items", b"items", "name", b"name", "owner", b"owner", "public", b"public", "snapshot_id", b"snapshot_id", "tracks", b"tracks", "type", b"type", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -113,7 +127,7 @@ Global___Playlist: _TypeAlias = Playlist  # noqa: Y015
 
 @_typing.final
 class PlaylistItem(_message.Message):
-    """PlaylistItem is Spotify's playlist track object, current revision (the item is under `item`)."""
+    """PlaylistItem is Spotify's playlist track object: the item under `item`, and again under the deprecated `track`."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -121,6 +135,7 @@ class PlaylistItem(_message.Message):
     ADDED_BY_FIELD_NUMBER: _builtins.int
     IS_LOCAL_FIELD_NUMBER: _builtins.int
     ITEM_FIELD_NUMBER: _builtins.int
+    TRACK_FIELD_NUMBER: _builtins.int
     added_at: _builtins.str
     """When the item was added, RFC 3339 (UTC)."""
     is_local: _builtins.bool
@@ -133,6 +148,11 @@ class PlaylistItem(_message.Message):
     def item(self) -> _catalog_pb2.Track:
         """The track."""
 
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def track(self) -> _catalog_pb2.Track:
+        """Spotify's deprecated name of `item`, the same track, sent beside it while Spotify does; new clients read `item`."""
+
     def __init__(
         self,
         *,
@@ -140,10 +160,11 @@ class PlaylistItem(_message.Message):
         added_by: _common_pb2.PublicUser | None = ...,
         is_local: _builtins.bool = ...,
         item: _catalog_pb2.Track | None = ...,
+        track: _catalog_pb2.Track | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["added_by", b"added_by", "item", b"item"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["added_by", b"added_by", "item", b"item", "track", b"track"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "added_by", b"added_by", "is_local", b"is_local", "item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "added_by", b"added_by", "is_local", b"is_local", "item", b"item", "track", b"track"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
