@@ -9,8 +9,9 @@ is NotFound, anything else catalog cannot answer is Unavailable ("retry later"),
 either fails its request with a clear status or, like the stream counter, retries its batch.
 
 Caching is the caller's choice, because callers differ: playback reads the same few tracks on
-every stream start and also remembers unknown ids briefly (a client hammering a bogus id must
-not hammer catalog); library and rec cache found tracks only; a batch job caches nothing.
+every stream start and also remembers unknown ids briefly, for tracks and their audio files
+alike (a client hammering a bogus id must not hammer catalog); library and rec cache found
+tracks only; a batch job caches nothing.
 """
 
 from __future__ import annotations
@@ -113,12 +114,20 @@ class CatalogClient:
         return await _batched(list(dict.fromkeys(keys)), FEATURE_BATCH, batch, "BatchGetAudioFeatures")
 
     async def audio_files(self, key: str) -> tuple[catalog_pb2.AudioFile, ...]:
-        """The track's encoded files, lowest bitrate first; NotFound when catalog does not know it."""
+        """The track's encoded files, lowest bitrate first; NotFound when catalog does not know it
+        (remembered, like an unknown id of `tracks`, when the caller asked for that)."""
         cached = self.audio_files_cache.get(key)
         if cached is not None:
             return cached
+        if self.track_cache.get(key) is _UNKNOWN:
+            raise NotFound(f"track {key} not found")
         request = catalog_pb2.ListTrackAudioFilesRequest(track_id=key)
-        reply = await _one("ListTrackAudioFiles", f"track {key}", self.stub.ListTrackAudioFiles(request))
+        try:
+            reply = await _one("ListTrackAudioFiles", f"track {key}", self.stub.ListTrackAudioFiles(request))
+        except NotFound:
+            if self.unknown_track_ttl_s > 0:  # remembered like an unknown id of tracks()
+                self.track_cache.put(key, _UNKNOWN, self.unknown_track_ttl_s)
+            raise
         files = tuple(sorted(reply.audio_files, key=lambda f: f.bitrate_kbps))
         if files:  # an empty list may be an ingest in progress: ask again next time
             self.audio_files_cache.put(key, files)

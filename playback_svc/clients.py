@@ -28,7 +28,7 @@ from spotify.library.v1 import library_pb2, library_pb2_grpc
 
 from meshkit import ids
 from meshkit.catalog_client import CatalogClient
-from meshkit.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from meshkit.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from meshkit.ttlcache import TTLCache
 
 TRACK_CACHE_SIZE = 50_000
@@ -188,6 +188,8 @@ class Accounts:
         try:
             me = await self.auth.GetMe(auth_pb2.GetMeRequest())
         except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:  # no such account: retrying will not help
+                raise Unauthenticated(exc.details() or "your account is not known") from exc
             raise Unavailable(f"cannot check which artists you manage right now ({exc.code().name})") from exc
         found = set()
         for value in me.artist_ids:

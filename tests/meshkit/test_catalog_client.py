@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from spotify.catalog.v1.catalog_pb2_grpc import CatalogServiceStub
 
 from devdata import demo
 from meshctl import datatier
@@ -69,6 +70,22 @@ async def test_audio_files_are_sorted_and_an_unknown_track_is_not_found(running_
             await client.audio_files(UNKNOWN)
 
 
+async def test_an_unknown_tracks_audio_files_are_not_asked_for_again_when_unknown_ids_are_remembered(
+    running_mesh: Mesh,
+) -> None:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+        client = CatalogClient(channel, track_cache=TTLCache(100, 60), unknown_track_ttl_s=30)
+        with pytest.raises(NotFound):
+            await client.audio_files(UNKNOWN)
+    async with open_channel(f"127.0.0.1:{datatier.free_port()}", timeout_s=1) as nowhere:
+        client.stub = CatalogServiceStub(nowhere)  # a call now would be Unavailable
+        with pytest.raises(NotFound):
+            await client.audio_files(UNKNOWN)
+        assert await client.track(UNKNOWN) is None
+        with pytest.raises(Unavailable):
+            await client.audio_files(demo.DEMO_TRACK_ID)  # a known track is still asked for
+
+
 async def test_a_catalog_that_does_not_answer_is_unavailable() -> None:
     async with open_channel(f"127.0.0.1:{datatier.free_port()}", timeout_s=1) as channel:
         client = CatalogClient(channel)
@@ -90,5 +107,5 @@ async def test_an_albums_tracks_and_an_artists_top_tracks(running_mesh: Mesh) ->
         with pytest.raises(NotFound):
             await client.artist_top_tracks(UNKNOWN)
     assert demo.DEMO_TRACK_ID in [t.id for t in page.items]
-    assert page.total >= len(page.items)
+    assert page.total == len(page.items) == demo.TRACKS_PER_ALBUM
     assert top and all(demo.DEMO_ARTIST_ID in [a.id for a in t.artists] for t in top)

@@ -1,16 +1,20 @@
 """Fixtures for playback_svc: the service in-process on the test database, a private Redis
-database and the test broker, with fake catalog/auth neighbours over real gRPC, real Ogg files
-for the media origin, and helpers to report events as a user and poll the database.
+database and the test broker, against the mesh's real catalog_svc, auth_svc and library_svc
+(`data.py` writes the tracks and accounts a test needs into them), with real audio ingested
+by catalog_svc for the media origin, and helpers to report events as a user and poll the database.
 
 One in-process server (and so one consumer group join, about 5 s on tansu) serves every test
-module here; its counter group id is unique to the run. Redis is a database of its own (not the
-shared test db 1) because the counter tests FLUSHDB it.
+module here; its counter group id is unique to the run. The mesh's own playback_svc counts the
+same topic in its own group: both write through the unique idempotency key, so every count the
+tests assert stays exact whichever counter gets there first. Redis is a database of its own (not
+the shared test db 1) because the counter tests FLUSHDB it.
+
+`neighbours` (fake catalog and auth over gRPC) is left only for test_counter_crash.py, which
+moves off it on its own; nothing else here uses it.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -18,29 +22,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile as sf
 from grpc import aio
+from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from meshctl.mesh import Mesh
 from meshkit.config import Settings
 from meshkit.server import start_server
 from playback_svc.counter.runner import CounterRunner
 from playback_svc.server import make_setup
 from playback_svc.settings import PlaybackSettings
+from tests.playback_svc.data import CatalogWriter
 from tests.playback_svc.fakes import Neighbours, start_neighbours
 from tests.playback_svc.helpers import user_metadata
 
 PRIVATE_REDIS_DB = 13
 PUBLIC_BASE_URL = "http://media.test"
-# libsndfile's Vorbis quality per nominal bitrate (measured by catalog's encoder: 0.5 → 160 kbps).
-COMPRESSION_LEVELS = {96: 0.8, 160: 0.5, 320: 0.1}
+MEDIA_SECONDS = 6.0
 
 
 @pytest.fixture(scope="session")
 def neighbours() -> Iterator[Neighbours]:
+    """The fakes test_counter_crash.py still runs its standalone counter against (only it uses them)."""
     running = start_neighbours()
     yield running
     running.server.stop(grace=None)
@@ -52,41 +57,42 @@ def private_redis_url(redis_url: str) -> str:
     return f"{base}/{PRIVATE_REDIS_DB}"
 
 
-def ogg_vorbis(seconds: float, kbps: int, seed: int) -> bytes:
-    """A real Ogg Vorbis file: tones plus noise, so it does not compress to nothing."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(44100 * seconds)) / 44100
-    tones = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 660 * t)], axis=1)
-    signal = (tones + 0.1 * rng.standard_normal(tones.shape)).astype("float32")
-    buf = io.BytesIO()
-    sf.write(buf, signal, 44100, format="OGG", subtype="VORBIS", compression_level=COMPRESSION_LEVELS[kbps])
-    return buf.getvalue()
+@pytest.fixture(scope="session")
+async def catalog_stub(running_mesh: Mesh) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
+    """The mesh's catalog_svc, on its own port (as another service reaches it)."""
+    async with aio.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+        yield catalog_pb2_grpc.CatalogServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def catalog_writer(running_mesh: Mesh, catalog_stub: catalog_pb2_grpc.CatalogServiceStub) -> CatalogWriter:
+    return CatalogWriter(running_mesh.database_url, catalog_stub)
 
 
 @dataclass(frozen=True)
 class MediaTrack:
-    """A track with real files at 96/160/320 kbps under the test storage root."""
+    """A catalog track with real audio ingested by catalog_svc: its files at 96/160/320 kbps."""
 
     track_id: str
     root: Path
     files: dict[int, bytes]
+    duration_ms: int
 
 
 @pytest.fixture(scope="session")
-def media_track(tmp_path_factory: pytest.TempPathFactory, neighbours: Neighbours) -> MediaTrack:
-    root = tmp_path_factory.mktemp("objects")
-    (root / "tracks").mkdir()
-    track_id = neighbours.catalog.add_track(duration_ms=6_000, artists=2, name="Media Test")
-    files: dict[int, bytes] = {}
-    entries = []
-    for seed, kbps in enumerate((96, 160, 320)):
-        files[kbps] = ogg_vorbis(6.0, kbps, seed)
-        path, seek = f"tracks/{track_id}_{kbps}kbps.ogg", f"tracks/{track_id}_{kbps}kbps.seek.json"
-        (root / path).write_bytes(files[kbps])
-        (root / seek).write_text(json.dumps({"interval_ms": 1000, "points": [[0, 0]]}))
-        entries.append((kbps, path, seek))
-    neighbours.catalog.set_files(track_id, entries)
-    return MediaTrack(track_id, root, files)
+async def media_track(running_mesh: Mesh, catalog_writer: CatalogWriter) -> MediaTrack:
+    track_id = await catalog_writer.track(name="Media Test")
+    await catalog_writer.ingest(track_id, seconds=MEDIA_SECONDS)
+    root = running_mesh.layout.storage_root
+    files = {
+        f.bitrate_kbps: (root / f.storage_path).read_bytes()
+        for f in await catalog_writer.audio_files(track_id)
+        if f.bitrate_kbps in (96, 160, 320) and f.storage_path.endswith("kbps.ogg")
+    }
+    assert sorted(files) == [96, 160, 320]
+    track = await catalog_writer.catalog.GetTrack(catalog_pb2.GetTrackRequest(id=track_id))
+    assert abs(track.duration_ms - MEDIA_SECONDS * 1000) <= 50  # measured by ingest
+    return MediaTrack(track_id, root, files, track.duration_ms)
 
 
 @dataclass
@@ -110,22 +116,19 @@ class Playback:
 
 @pytest.fixture(scope="session")
 async def playback(
-    database_url: str,
-    private_redis_url: str,
-    kafka_bootstrap: str,
-    neighbours: Neighbours,
-    media_track: MediaTrack,
+    running_mesh: Mesh, private_redis_url: str, kafka_bootstrap: str
 ) -> AsyncIterator[Playback]:
+    ports = running_mesh.layout.ports
     settings = Settings(
-        database_url=database_url,
+        database_url=running_mesh.database_url,
         redis_url=private_redis_url,
         kafka_bootstrap=kafka_bootstrap,
-        catalog_addr=neighbours.address,
-        auth_addr=neighbours.address,
-        library_addr=neighbours.address,
+        catalog_addr=f"127.0.0.1:{ports['catalog_svc']}",
+        auth_addr=f"127.0.0.1:{ports['auth_svc']}",
+        library_addr=f"127.0.0.1:{ports['library_svc']}",
         listen_addr="127.0.0.1:0",
         public_base_url=PUBLIC_BASE_URL,
-        storage_root=media_track.root,
+        storage_root=running_mesh.layout.storage_root,
     )
     own = PlaybackSettings(counter_group=f"test-counter-{uuid.uuid4().hex[:10]}")
     runners: list[CounterRunner] = []

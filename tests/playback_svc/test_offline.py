@@ -1,5 +1,6 @@
 """Offline downloads end to end: the SDK's offline manager (SQLite) against the in-process
-playback_svc, the encrypted file fetched from the real media origin app, and the limits."""
+playback_svc (over the mesh's catalog_svc and library_svc), the encrypted file fetched from the
+real media origin app serving what catalog's ingest wrote, and the limits."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ class Client:
         self.playback = playback_pb2_grpc.PlaybackServiceStub(
             grpc.intercept_channel(self._channels[0], _Metadata(md))
         )
-        self.library = library_pb2_grpc.LibraryServiceStub(self._channels[1])
+        self.library = library_pb2_grpc.LibraryServiceStub(
+            grpc.intercept_channel(self._channels[1], _Metadata(md))
+        )
 
     def close(self) -> None:
         for channel in self._channels:
@@ -86,10 +89,10 @@ class Device:
     """One user's device with the SDK's offline manager; every call runs off the event loop."""
 
     def __init__(
-        self, playback, neighbours, media_base: str, tmp: Path, *, user: str, product: str, name: str
+        self, playback, library_addr: str, media_base: str, tmp: Path, *, user: str, product: str, name: str
     ):
         self.user = user
-        self.client = Client(playback.port, neighbours.address, user, product)
+        self.client = Client(playback.port, library_addr, user, product)
         self.clock = [datetime.now(UTC).timestamp()]
 
         def fetch(url: str) -> Iterator[bytes]:
@@ -120,13 +123,13 @@ class Device:
 
 
 @pytest.fixture
-def device_factory(playback, neighbours, media_base, tmp_path):
+def device_factory(playback, media_base, tmp_path):
     made: list[Device] = []
 
     def make(user: str | None = None, product: str = "premium", name: str | None = None) -> Device:
         device = Device(
             playback,
-            neighbours,
+            playback.settings.library_addr,
             media_base,
             tmp_path,
             user=user or new_user_id(),
@@ -214,9 +217,10 @@ async def test_a_license_is_checked_before_every_play(device_factory, media_trac
     with db:
         rowid = db.execute("SELECT rowid FROM tracks").fetchone()[0]
         with db.blobopen("tracks", "audio", rowid) as blob:
-            blob.seek(70_000)
+            middle = len(blob) // 2
+            blob.seek(middle)
             byte = blob.read(1)
-            blob.seek(70_000)
+            blob.seek(middle)
             blob.write(bytes([byte[0] ^ 1]))
     with pytest.raises(OfflineError) as tampered:
         await device.play(media_track.track_id)

@@ -1,5 +1,6 @@
 """Play state (/v1/me/player...) on the in-process playback_svc: commands from one device, reads
-from any, Spotify's shapes, retried commands applied once, recently played with cursor paging."""
+from any, Spotify's shapes, retried commands applied once, recently played with cursor paging.
+Tracks, albums and playlists are the mesh's own (catalog_svc, library_svc)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,28 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from grpc import aio
+from spotify.catalog.v1 import catalog_pb2
+from spotify.library.v1 import library_pb2, library_pb2_grpc
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy import insert
 
 from meshkit import ids
 from playback_svc.models import ListeningHistory
 from tests.playback_svc.conftest import PUBLIC_BASE_URL
+from tests.playback_svc.data import ADMIN, Account, Album, CatalogWriter, seed_accounts
 from tests.playback_svc.helpers import new_user_id, user_metadata
 
 
 class Remote:
     """One user's player over gRPC, as their devices (or Envoy on their behalf) call it."""
 
-    def __init__(self, playback, user: str | None = None) -> None:
+    def __init__(self, playback, user: str | Account | None = None) -> None:
         self.stub = playback.stub
-        self.user = user or new_user_id()
-        self.md = user_metadata(self.user)
+        if isinstance(user, Account):
+            self.user, self.md = user.id, user.metadata
+        else:
+            self.user = user or new_user_id()
+            self.md = user_metadata(self.user)
 
     async def state(self) -> playback_pb2.PlaybackState:
         return await self.stub.GetPlaybackState(playback_pb2.GetPlaybackStateRequest(), metadata=self.md)
@@ -64,8 +71,19 @@ def uris(tracks: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def tracks(neighbours) -> list[str]:
-    return [neighbours.catalog.add_track(duration_ms=200_000, name=f"Queue {i}") for i in range(4)]
+async def album(catalog_writer: CatalogWriter) -> Album:
+    return await catalog_writer.album([200_000] * 4, names=[f"Queue {i}" for i in range(4)])
+
+
+@pytest.fixture
+def tracks(album: Album) -> list[str]:
+    return album.tracks
+
+
+@pytest.fixture(scope="session")
+async def library(running_mesh) -> library_pb2_grpc.LibraryServiceStub:
+    async with aio.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['library_svc']}") as channel:
+        yield library_pb2_grpc.LibraryServiceStub(channel)
 
 
 async def test_nothing_playing_is_an_empty_state(playback) -> None:
@@ -123,11 +141,11 @@ async def test_next_previous_seek_and_repeat(playback, tracks) -> None:
     assert state.item.id == tracks[0] and state.repeat_state == "context"
 
 
-async def test_shuffle_visits_every_track_once_and_off_restores_order(playback, neighbours) -> None:
-    queue = [neighbours.catalog.add_track(duration_ms=100_000) for _ in range(8)]
-    album = neighbours.catalog.add_album(queue)
+async def test_shuffle_visits_every_track_once_and_off_restores_order(playback, catalog_writer) -> None:
+    album = await catalog_writer.album([100_000] * 8)
+    queue = album.tracks
     remote = Remote(playback)
-    await remote.play(context_uri=f"spotify:album:{album}", offset=playback_pb2.PlaybackOffset(position=2))
+    await remote.play(context_uri=f"spotify:album:{album.id}", offset=playback_pb2.PlaybackOffset(position=2))
     await remote.shuffle(True)
     seen = [await remote.current()]
     for _ in range(7):
@@ -145,23 +163,77 @@ async def test_shuffle_visits_every_track_once_and_off_restores_order(playback, 
     assert await remote.current() == expected  # the album's own order again
 
 
-async def test_album_and_playlist_contexts_start_at_the_offset(playback, neighbours, tracks) -> None:
-    album = neighbours.catalog.add_album(tracks)
-    remote = Remote(playback)
+async def test_album_and_playlist_contexts_start_at_the_offset(
+    playback, album: Album, library, running_mesh
+) -> None:
+    tracks = album.tracks
+    (owner,) = await seed_accounts(running_mesh.database_url, 1)
+    remote = Remote(playback, owner)
     await remote.play(
-        context_uri=f"spotify:album:{album}", offset=playback_pb2.PlaybackOffset(uri=uris(tracks)[2])
+        context_uri=f"spotify:album:{album.id}", offset=playback_pb2.PlaybackOffset(uri=uris(tracks)[2])
     )
     state = await remote.state()
     assert state.item.id == tracks[2]
-    assert state.context.type == "album" and state.context.uri == f"spotify:album:{album}"
-    assert state.context.href == f"{PUBLIC_BASE_URL}/v1/albums/{album}"
+    assert state.context.type == "album" and state.context.uri == f"spotify:album:{album.id}"
+    assert state.context.href == f"{PUBLIC_BASE_URL}/v1/albums/{album.id}"
     await remote.next()
     assert await remote.current() == tracks[3]
-    playlist = neighbours.library.add_playlist([tracks[3], tracks[0]])
+    playlist = await _playlist(library, owner, [tracks[3], tracks[0]], public=True)
     await remote.play(
         context_uri=f"spotify:playlist:{playlist}", offset=playback_pb2.PlaybackOffset(position=1)
     )
     assert await remote.current() == tracks[0]
+    # Another listener plays the public playlist as well.
+    other = Remote(playback)
+    await other.play(context_uri=f"spotify:playlist:{playlist}")
+    assert await other.current() == tracks[3]
+
+
+async def test_a_private_playlist_plays_for_its_owner_only(
+    playback, album: Album, library, running_mesh
+) -> None:
+    owner, stranger = await seed_accounts(running_mesh.database_url, 2)
+    private = await _playlist(library, owner, album.tracks[1:3], public=False)
+    context = f"spotify:playlist:{private}"
+    mine = Remote(playback, owner)
+    await mine.play(context_uri=context)
+    assert await mine.current() == album.tracks[1]
+    theirs = Remote(playback, stranger)
+    await theirs.play(uris=uris(album.tracks[:1]))
+    assert await code_of(theirs.play(context_uri=context)) == grpc.StatusCode.NOT_FOUND
+    state = await theirs.state()
+    assert state.item.id == album.tracks[0] and not state.HasField("context"), "the refusal changed nothing"
+
+
+async def _playlist(
+    library: library_pb2_grpc.LibraryServiceStub, owner: Account, tracks: list[str], *, public: bool
+) -> str:
+    """A playlist of `owner`'s in the mesh's library_svc, holding `tracks` in order."""
+    made = await library.CreatePlaylist(
+        library_pb2.CreatePlaylistRequest(name="Playback context", public=public), metadata=owner.metadata
+    )
+    await library.AddPlaylistItems(
+        library_pb2.AddPlaylistItemsRequest(id=made.id, uris=uris(tracks)), metadata=owner.metadata
+    )
+    return made.id
+
+
+async def test_track_objects_are_cached_by_playback_not_asked_for_on_every_read(
+    playback, catalog_writer: CatalogWriter
+) -> None:
+    """The player shows catalog's track objects from playback's cache: once catalog renames a
+    track (UpdateTrack, as an admin), catalog answers the new name and playback, within its
+    cache's minutes, still the one it fetched when the track started."""
+    (track,) = (await catalog_writer.album([200_000], names=["Before"])).tracks
+    remote = Remote(playback)
+    await remote.play(uris=uris([track]))
+    assert (await remote.state()).item.name == "Before"
+    rename = catalog_pb2.UpdateTrackRequest(id=track, name="After")
+    assert (await catalog_writer.catalog.UpdateTrack(rename, metadata=ADMIN)).name == "After"
+    fresh = await catalog_writer.catalog.GetTrack(catalog_pb2.GetTrackRequest(id=track))
+    assert fresh.name == "After"
+    for _ in range(3):
+        assert (await remote.state()).item.name == "Before"
 
 
 async def test_a_retried_skip_skips_once(playback, tracks) -> None:
@@ -197,9 +269,9 @@ async def test_bad_commands_change_nothing(playback, tracks) -> None:
     assert await code_of(anonymous) == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_recently_played_pages_backwards_with_cursors_and_tokens(playback, neighbours, db) -> None:
+async def test_recently_played_pages_backwards_with_cursors_and_tokens(playback, catalog_writer, db) -> None:
     user = new_user_id()
-    tracks = [neighbours.catalog.add_track(name=f"Played {i}") for i in range(5)]
+    tracks = (await catalog_writer.album([180_000] * 5, names=[f"Played {i}" for i in range(5)])).tracks
     start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     async with db.begin() as conn:
         await conn.execute(

@@ -1,5 +1,6 @@
 """Royalty reports over counted streams: admin pro-rata shares, artists' daily counts of their own
-artists only (who manages which artist comes from auth's GetMe, asked with the caller's metadata)."""
+artists only (who manages which artist comes from the mesh's auth_svc: GetMe, asked with the
+caller's metadata)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import insert
 from meshkit import ids
 from playback_svc.counter.rules import split_weights
 from playback_svc.models import CountedStream, RoyaltyAttribution
+from tests.playback_svc.data import seed_accounts
 from tests.playback_svc.helpers import new_user_id, user_metadata
 
 # A month nothing else in the test database counts streams in (everything else counts "now").
@@ -103,12 +105,11 @@ async def test_royalty_report_is_for_admins_and_checks_its_period(playback, cata
 
 
 async def test_artists_see_daily_streams_of_their_own_artists_only(
-    playback, neighbours, catalog_of_march
+    playback, running_mesh, catalog_of_march
 ) -> None:
     x, y, a, b = (catalog_of_march[k] for k in "XYAB")
-    manager = new_user_id()
-    neighbours.auth.artists_of[manager] = [x]
-    as_manager = user_metadata(manager, roles="user,artist")
+    (manager,) = await seed_accounts(running_mesh.database_url, 1, roles=("user", "artist"), manages=[x])
+    as_manager = manager.metadata
 
     def daily(artist: str, metadata, start: str = MARCH_2001[0], end: str = MARCH_2001[1]) -> object:
         request = playback_pb2.ListArtistDailyStreamsRequest(artist_id=artist, start=start, end=end)
@@ -121,6 +122,9 @@ async def test_artists_see_daily_streams_of_their_own_artists_only(
     assert await code_of(daily(y, as_manager)) == grpc.StatusCode.PERMISSION_DENIED
     listener = user_metadata(new_user_id(), roles="user")
     assert await code_of(daily(x, listener)) == grpc.StatusCode.PERMISSION_DENIED
+    # auth_svc has no such account: the answer says so, instead of "retry later".
+    stranger = user_metadata(new_user_id(), roles="user,artist")
+    assert await code_of(daily(x, stranger)) == grpc.StatusCode.UNAUTHENTICATED
     seen_by_admin = await daily(f"spotify:artist:{y}", admin())
     assert [(r.date, r.streams) for r in seen_by_admin.rows] == [("2001-03-02", 2), ("2001-03-31", 1)]
     april = await daily(x, admin(), "2001-04-01", "2001-04-01")

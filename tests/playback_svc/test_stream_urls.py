@@ -1,21 +1,26 @@
-"""GetStreamUrl on the in-process playback_svc (fake catalog over gRPC), and its URLs fetched from
-the real media origin app serving real Ogg Vorbis files."""
+"""GetStreamUrl on the in-process playback_svc against the mesh's catalog_svc, and its URLs fetched
+from the real media origin app serving the Ogg Vorbis files catalog's ingest wrote."""
 
 from __future__ import annotations
 
 import struct
 import time
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import grpc
+import httpx
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from grpc import aio
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 from spotify.playback.v1 import playback_pb2
 
 from media_svc.app import make_app
+from meshctl.mesh import Mesh
+from meshkit import ids
 from meshkit.signing import default_keyring
 from tests.playback_svc.conftest import PUBLIC_BASE_URL, MediaTrack
 from tests.playback_svc.helpers import new_user_id, user_metadata
@@ -70,7 +75,7 @@ async def test_premium_on_wifi_gets_320_with_every_alternative(playback, media_t
     )
     assert reply.quality_kbps == 320 and kbps_in_path(reply.url) == 320
     assert reply.codec == "vorbis"
-    assert reply.track_id == media_track.track_id and reply.duration_ms == 6_000
+    assert reply.track_id == media_track.track_id and reply.duration_ms == media_track.duration_ms
     assert before + 3600 <= reply.expires_at.seconds <= int(time.time()) + 3600
     assert sorted(a.quality_kbps for a in reply.alternatives) == [96, 160]
     for alternative in reply.alternatives:
@@ -120,9 +125,9 @@ async def test_quality_is_the_lowest_of_request_subscription_and_connection(
     assert kbps_in_path(reply.url) == expected
 
 
-async def test_no_url_for_unknown_tracks_missing_audio_or_bad_input(playback, neighbours) -> None:
+async def test_no_url_for_unknown_tracks_missing_audio_or_bad_input(playback, catalog_writer) -> None:
     user = new_user_id()
-    silent = neighbours.catalog.add_track()  # a track whose audio has not been ingested
+    silent = await catalog_writer.track()  # a track whose audio has not been ingested
     assert await status_of(playback, user, track_id="4uLU6hMCjMI75M1A2tKUQC") == grpc.StatusCode.NOT_FOUND
     assert await status_of(playback, user, track_id=silent) == grpc.StatusCode.FAILED_PRECONDITION
     assert await status_of(playback, user, track_id="not-an-id") == grpc.StatusCode.INVALID_ARGUMENT
@@ -178,10 +183,32 @@ async def test_a_modified_path_user_expiry_or_signature_gets_403(playback, media
         assert b"OggS" not in body, what
 
 
-async def test_audio_files_are_cached_between_stream_starts(playback, neighbours, media_track) -> None:
-    track = neighbours.catalog.add_track(files=[(160, "tracks/cached_160kbps.ogg", "")])
-    before = neighbours.catalog.calls.get("ListTrackAudioFiles", 0)
+async def test_audio_files_are_cached_between_stream_starts(
+    playback, media_track, running_mesh: Mesh
+) -> None:
+    """The real catalog answers ListTrackAudioFiles once for five stream starts (a 30 s cache);
+    nothing but stream starts and downloads calls it, so its own request count says so."""
+    track = media_track.track_id
+    await stream_url(playback, new_user_id(), track_id=track)  # cached from here on
+    before = catalog_calls(running_mesh, "ListTrackAudioFiles")
     for _ in range(5):
         reply = await stream_url(playback, new_user_id(), track_id=track)
-        assert reply.quality_kbps == 160 and reply.seek_index_url == ""
-    assert neighbours.catalog.calls["ListTrackAudioFiles"] - before == 1
+        assert reply.track_id == track and reply.url
+    assert catalog_calls(running_mesh, "ListTrackAudioFiles") == before
+    # A client hammering an id catalog does not know does not hammer catalog either.
+    unknown, refused = ids.encode(uuid.uuid4()), catalog_calls(running_mesh, "ListTrackAudioFiles", "404")
+    for _ in range(5):
+        assert await status_of(playback, new_user_id(), track_id=unknown) == grpc.StatusCode.NOT_FOUND
+    assert catalog_calls(running_mesh, "ListTrackAudioFiles", "404") == refused + 1
+
+
+def catalog_calls(mesh: Mesh, rpc: str, status: str = "200") -> float:
+    """How many `rpc` calls the mesh's catalog_svc answered with `status`, from its own /metrics."""
+    reply = httpx.get(f"http://127.0.0.1:{mesh.layout.metrics_ports['catalog_svc']}/metrics", timeout=5)
+    reply.raise_for_status()
+    labels = {"method": rpc, "route": f"/spotify.catalog.v1.CatalogService/{rpc}", "status_code": status}
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            if sample.name == "http_request_duration_seconds_count" and sample.labels == labels:
+                return sample.value
+    return 0.0
