@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import create_engine, func, insert, select
@@ -51,6 +51,8 @@ class SeedTrack:
     track_number: int
     explicit: bool
     popularity: int
+    # Audio features of a catalog imported with its analysis (Spotify's names); None until ingest.
+    audio_features: Mapping[str, float] | None = None
 
 
 def load_catalog(
@@ -71,15 +73,26 @@ def load_catalog(
         with engine.begin() as conn:
             if only_if_empty and conn.scalar(select(func.count()).select_from(models.Artist)):
                 return False
-            conn.execute(insert(models.Artist), [{**asdict(a), "genres": list(a.genres)} for a in artists])
-            conn.execute(
-                insert(models.Album), [{**asdict(b), "release_date_precision": "day"} for b in albums]
-            )
-            conn.execute(insert(models.Track), [_track_row(t) for t in tracks])
-            conn.execute(
-                insert(models.TrackArtist),
-                [{"track_id": t.id, "artist_id": t.artist_id, "position": 0} for t in tracks],
-            )
+            if artists:  # new tracks may join artists and albums already there
+                conn.execute(
+                    insert(models.Artist), [{**asdict(a), "genres": list(a.genres)} for a in artists]
+                )
+            if albums:
+                conn.execute(
+                    insert(models.Album), [{**asdict(b), "release_date_precision": "day"} for b in albums]
+                )
+            # Two statements: a row either has features or leaves the column out (SQL NULL, not JSON null).
+            for group in (
+                [t for t in tracks if t.audio_features is None],
+                [t for t in tracks if t.audio_features is not None],
+            ):
+                if group:
+                    conn.execute(insert(models.Track), [_track_row(t) for t in group])
+            if tracks:
+                conn.execute(
+                    insert(models.TrackArtist),
+                    [{"track_id": t.id, "artist_id": t.artist_id, "position": 0} for t in tracks],
+                )
         return True
     finally:
         engine.dispose()
@@ -87,7 +100,9 @@ def load_catalog(
 
 def _track_row(track: SeedTrack) -> dict[str, object]:
     """The track's columns (its artist is a credit, in track_artists)."""
-    row = {key: value for key, value in asdict(track).items() if key != "artist_id"}
+    row = {key: value for key, value in asdict(track).items() if key not in ("artist_id", "audio_features")}
+    if track.audio_features is not None:
+        row["audio_features"] = dict(track.audio_features)
     return {**row, "disc_number": 1}
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from catalog_svc.seed import SeedAlbum, SeedArtist, SeedTrack
+from meshkit import ids
 from rec_svc.model.types import FEATURE_NAMES, Interactions, ModelInputs, TrackMeta
 
 GENRE_NAMES = (
@@ -190,3 +192,59 @@ def generate(config: SyntheticConfig) -> World:
         weight=arr[:, 3].astype(np.float32),
     )
     return World(config, tracks, track_genre, track_artist, users, interactions, playlists)
+
+
+TRACK_DURATION_MS = 180_000
+
+
+def catalog(world: World) -> tuple[list[SeedArtist], list[SeedAlbum], list[SeedTrack]]:
+    """The world's catalog as catalog_svc's seed values (`catalog_svc.seed.load_catalog`), so a
+    real catalog_svc serves it: every artist with its genres and one album of its tracks, each
+    track with the world's popularity and, unless the world left them out, its audio features."""
+    genres: dict[uuid.UUID, dict[str, None]] = {}
+    for meta in world.tracks:
+        for artist in meta.artist_ids:
+            genres.setdefault(artist, {}).update(dict.fromkeys(meta.genres))
+    artists = [
+        SeedArtist(
+            id=artist,
+            name=f"Artist {ids.encode(artist)[:6]}",
+            genres=tuple(found),
+            verified=False,
+            follower_count=0,
+            popularity=0,
+            bio="",
+        )
+        for artist, found in genres.items()
+    ]
+    albums = {
+        artist: SeedAlbum(
+            id=uuid.uuid5(artist, "album"),
+            artist_id=artist,
+            title=f"Album {ids.encode(artist)[:6]}",
+            release_date=world.config.start.date(),
+            album_type="album",
+            total_tracks=sum(artist in m.artist_ids[:1] for m in world.tracks),
+            label="Synthetic",
+        )
+        for artist in genres
+    }
+    numbers: dict[uuid.UUID, int] = {}
+    tracks = []
+    for meta in world.tracks:
+        artist = meta.artist_ids[0]
+        numbers[artist] = numbers.get(artist, 0) + 1
+        tracks.append(
+            SeedTrack(
+                id=meta.track_id,
+                album_id=albums[artist].id,
+                artist_id=artist,
+                title=f"Track {ids.encode(meta.track_id)[:6]}",
+                duration_ms=TRACK_DURATION_MS,
+                track_number=numbers[artist],
+                explicit=False,
+                popularity=int(meta.popularity),
+                audio_features=dict(meta.features) if meta.features is not None else None,
+            )
+        )
+    return artists, list(albums.values()), tracks

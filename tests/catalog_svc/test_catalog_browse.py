@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +15,7 @@ from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy import create_engine, text
 
+from catalog_svc.seed import SeedAlbum, SeedArtist, SeedTrack, load_catalog
 from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids, paging
@@ -234,51 +235,66 @@ async def test_top_tracks_follow_stream_counts(catalog: Stub, catalog_database_u
         (t.popularity for t in before.tracks), reverse=True
     )
     least = before.tracks[-1].id
-    # Streams change the order (the projection writes stream_count; set it directly here).
+    # Streams change the order (the projection writes stream_count; set it directly here, and put
+    # the demo row back as it was).
     engine = create_engine(catalog_database_url)
+    count = text("SELECT stream_count FROM catalog.tracks WHERE id = :id")
+    with engine.connect() as conn:
+        original = conn.execute(count, {"id": ids.decode(least)}).scalar_one()
     try:
         with engine.begin() as conn:
             conn.execute(
-                text("UPDATE catalog.tracks SET stream_count = 5 WHERE id = :id"), {"id": ids.decode(least)}
+                text("UPDATE catalog.tracks SET stream_count = :n WHERE id = :id"),
+                {"n": original + 5, "id": ids.decode(least)},
             )
         after = await catalog.ListArtistTopTracks(catalog_pb2.ListArtistTopTracksRequest(id=artist))
         assert after.tracks[0].id == least
     finally:
         with engine.begin() as conn:
             conn.execute(
-                text("UPDATE catalog.tracks SET stream_count = 0 WHERE id = :id"), {"id": ids.decode(least)}
+                text("UPDATE catalog.tracks SET stream_count = :n WHERE id = :id"),
+                {"n": original, "id": ids.decode(least)},
             )
+            restored = conn.execute(count, {"id": ids.decode(least)}).scalar_one()
         engine.dispose()
+    assert restored == original
 
 
 # ---- audio features and genres ----------------------------------------------------------------
 
 
 async def test_audio_features_come_from_the_track_and_are_404_without(
-    catalog: Stub, people: People, catalog_database_url: str
+    catalog: Stub, catalog_database_url: str
 ) -> None:
-    album = await catalog.CreateAlbum(
-        catalog_pb2.CreateAlbumRequest(name="Features", artist_ids=[people.artist_a_id]),
-        metadata=people.admin.metadata,
-    )
-    track = await catalog.CreateTrack(
-        catalog_pb2.CreateTrackRequest(album_id=album.id, name="Analysed", track_number=1),
-        metadata=people.admin.metadata,
-    )
-    missing = catalog_pb2.GetAudioFeaturesRequest(id=track.id)
-    assert await _code(lambda: catalog.GetAudioFeatures(missing)) == grpc.StatusCode.NOT_FOUND
+    """A track seeded with its analysis (catalog_svc.seed) serves it; one seeded without has none."""
+    artist, album, analysed, plain = (uuid.uuid4() for _ in range(4))
     features = {"tempo": 128.0, "energy": 0.8, "loudness": -7.5, "key": 5, "mode": 1, "duration_ms": 61_000}
-    engine = create_engine(catalog_database_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                text("UPDATE catalog.tracks SET audio_features = CAST(:f AS jsonb) WHERE id = :id"),
-                {"f": json.dumps(features), "id": ids.decode(track.id)},
-            )
-    finally:
-        engine.dispose()
-    got = await catalog.GetAudioFeatures(missing)
-    assert (got.id, got.type, got.uri) == (track.id, "audio_features", f"spotify:track:{track.id}")
+
+    def track(track_id: uuid.UUID, number: int, analysis: dict | None) -> SeedTrack:
+        return SeedTrack(
+            id=track_id,
+            album_id=album,
+            artist_id=artist,
+            title="Analysed",
+            duration_ms=60_000,
+            track_number=number,
+            explicit=False,
+            popularity=0,
+            audio_features=analysis,
+        )
+
+    assert load_catalog(
+        catalog_database_url,
+        [SeedArtist(artist, "Features Artist", (), False, 0, 0, "")],  # no genres: the demo's stay the list
+        [SeedAlbum(album, artist, "Features", date(2020, 1, 1), "album", 2, "")],
+        [track(analysed, 1, features), track(plain, 2, None)],
+        only_if_empty=False,
+    )
+    key, without = ids.encode(analysed), ids.encode(plain)
+    missing = catalog_pb2.GetAudioFeaturesRequest(id=without)
+    assert await _code(lambda: catalog.GetAudioFeatures(missing)) == grpc.StatusCode.NOT_FOUND
+    got = await catalog.GetAudioFeatures(catalog_pb2.GetAudioFeaturesRequest(id=key))
+    assert (got.id, got.type, got.uri) == (key, "audio_features", f"spotify:track:{key}")
     assert (got.tempo, got.energy, got.loudness, got.key, got.mode, got.duration_ms) == (
         128.0,
         0.8,
@@ -287,11 +303,11 @@ async def test_audio_features_come_from_the_track_and_are_404_without(
         1,
         61_000,
     )
-    assert got.track_href == f"http://catalog.test/v1/tracks/{track.id}"
+    assert got.track_href == f"http://catalog.test/v1/tracks/{key}"
     batch = await catalog.BatchGetAudioFeatures(
-        catalog_pb2.BatchGetAudioFeaturesRequest(ids=f"{SILENT_TRACK},{track.id}")
+        catalog_pb2.BatchGetAudioFeaturesRequest(ids=f"{SILENT_TRACK},{without},{key}")
     )
-    assert [f.id for f in batch.audio_features] == [track.id]  # the silent demo track has none
+    assert [f.id for f in batch.audio_features] == [key]  # the silent demo track has none either
 
 
 async def test_genres_are_the_demo_genres_and_page(catalog: Stub) -> None:

@@ -18,7 +18,6 @@ from meshkit import ids
 from rec_svc import batch
 from rec_svc.models import EventApplied, TrackInfo
 from tests.rec_svc.conftest import NOW, RecEnv, user_metadata
-from tests.rec_svc.rec_fakes import track_pb
 
 ADMIN = user_metadata(uuid.uuid4(), "user", "admin")
 
@@ -112,17 +111,17 @@ async def test_a_new_track_shows_up_in_similar_tracks_without_a_rebuild(
         features={**seed.features, "energy": min(1.0, seed.features["energy"] + 0.01)},
         popularity=0.0,
     )
-    rec_env.catalog.add(twin)  # the catalog has it (created, audio ingested) ...
+    await rec_env.add_track(twin)  # the catalog has it (created, audio ingested) ...
     before = await stub.GetSimilarTracks(
         rec_pb2.GetSimilarTracksRequest(id=ids.encode(seed.track_id), limit=10)
     )
     assert ids.encode(twin.track_id) not in {t.id for t in before.tracks}
 
-    # ... and announces it on catalog.changes.v1, which rec's consumer applies.
+    # ... and announces it on catalog.changes.v1 (with catalog's own track object), which rec's
+    # consumer applies.
+    track = await rec_env.catalog_stub.GetTrack(catalog_pb2.GetTrackRequest(id=ids.encode(twin.track_id)))
     event_id = f"evt-{uuid.uuid4()}"
-    event = _change(
-        track_pb(twin, rec_env.catalog), catalog_pb2.CatalogChangeEvent.CHANGE_KIND_CREATED, event_id
-    )
+    event = _change(track, catalog_pb2.CatalogChangeEvent.CHANGE_KIND_CREATED, event_id)
     await rec_env.runtime.applier.apply_change(event)
     await rec_env.runtime.applier.apply_change(event)  # redelivered: no second effect
     after = await stub.GetSimilarTracks(
@@ -153,13 +152,8 @@ async def test_a_new_track_shows_up_in_similar_tracks_without_a_rebuild(
         await stub.ReloadIndexes(rec_pb2.ReloadIndexesRequest(version=rec_env.version), metadata=ADMIN)
 
     # Deleted from the catalog: gone from results, without a rebuild either.
-    gone = _change(
-        track_pb(twin, rec_env.catalog),
-        catalog_pb2.CatalogChangeEvent.CHANGE_KIND_DELETED,
-        f"evt-{uuid.uuid4()}",
-    )
+    gone = _change(track, catalog_pb2.CatalogChangeEvent.CHANGE_KIND_DELETED, f"evt-{uuid.uuid4()}")
     await rec_env.runtime.applier.apply_change(gone)
-    del rec_env.catalog.tracks[twin.track_id]
     final = await stub.GetSimilarTracks(
         rec_pb2.GetSimilarTracksRequest(id=ids.encode(seed.track_id), limit=10)
     )
