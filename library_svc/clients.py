@@ -105,8 +105,8 @@ class Auth:
     ) -> None:
         """Append to auth_svc's audit log. Best effort: the change it records has already committed.
 
-        If auth_svc cannot take it (down, or an older auth_svc without RecordAuditEvent) the event
-        is written to this service's log instead, so it is not lost silently.
+        If auth_svc cannot take it the event is written to this service's log instead, as a
+        warning, so it is not lost silently.
         """
         payload = struct_pb2.Struct()
         payload.update(details)
@@ -122,9 +122,7 @@ class Auth:
         try:
             await self.stub.RecordAuditEvent(auth_pb2.RecordAuditEventRequest(event=event))
         except aio.AioRpcError as exc:
-            level = logging.INFO if exc.code() == grpc.StatusCode.UNIMPLEMENTED else logging.WARNING
-            log.log(
-                level,
+            log.warning(
                 "audit event not recorded by auth_svc (%s); logged here instead",
                 exc.code().name,
                 extra={

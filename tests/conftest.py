@@ -13,6 +13,13 @@ Everything through Envoy needs a session except register, login, /healthz and /m
 - `envoy_client()` is an httpx client whose connections come from a fresh 127.x.y.z address.
   Envoy limits login/register to 5 per 15 minutes per client IP, so every login here uses its
   own address; a test about that limit gets an address no other test shares.
+
+Skips: a test may be skipped only when the machine lacks a capability it needs, and the skip's
+reason says so, starting with "needs " ("needs docker", "needs an NVIDIA GPU"). Every other skip
+(a failed login, a service that is "not implemented yet", an import that failed, a bare
+`@pytest.mark.skip`) and every `xfail` fails that test instead, so `make test` and CI fail: a
+precondition that does not hold is a failure. The hooks below (from tests/skip_rule.py) enforce
+it; tests/test_skip_rule.py holds them to it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import pytest
 from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
 from meshkit import services
+from tests.skip_rule import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
 
 
 @pytest.fixture(scope="session")

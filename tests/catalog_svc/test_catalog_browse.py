@@ -327,19 +327,9 @@ def _query(url: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def envoy(running_mesh: Mesh) -> Iterator[httpx.Client]:
-    """JSON through the mesh's Envoy, signed in when login works (ext_authz), anonymous before."""
-    headers = {}
-    # A fresh loopback address: Envoy rate-limits logins per client address.
-    address = f"127.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
-    with httpx.Client(
-        base_url=running_mesh.envoy_url, timeout=10, transport=httpx.HTTPTransport(local_address=address)
-    ) as login_client:
-        reply = login_client.post(
-            "/api/auth/login", json={"email": "admin@example.com", "password": "admin-password"}
-        )
-        if reply.status_code == 200:
-            headers["authorization"] = f"Bearer {reply.json()['access_token']}"
+def envoy(running_mesh: Mesh, demo_token: str) -> Iterator[httpx.Client]:
+    """JSON through the mesh's Envoy, signed in as the demo listener (a failed login fails the tests)."""
+    headers = {"authorization": f"Bearer {demo_token}"}
     with httpx.Client(base_url=running_mesh.envoy_url, timeout=10, headers=headers) as client:
         yield client
 

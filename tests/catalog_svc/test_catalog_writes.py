@@ -551,19 +551,12 @@ async def test_new_and_changed_entries_are_searchable_at_once(catalog: Stub, peo
 
 
 @pytest.mark.e2e
-def test_json_writes_need_a_session_and_work_with_one(running_mesh: Mesh) -> None:
+def test_json_writes_need_a_session_and_work_with_one(running_mesh: Mesh, admin_token: str) -> None:
     body = {"name": _unique("JSON Artist"), "genres": ["jazz"]}
     with httpx.Client(base_url=running_mesh.envoy_url, timeout=10) as anonymous:
         assert anonymous.post("/api/catalog/artists", json=body).status_code == 401
-    address = f"127.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
-    with httpx.Client(
-        base_url=running_mesh.envoy_url, timeout=10, transport=httpx.HTTPTransport(local_address=address)
-    ) as client:
-        login = client.post(
-            "/api/auth/login", json={"email": "admin@example.com", "password": "admin-password"}
-        )
-        assert login.status_code == 200, login.text
-        token = {"authorization": f"Bearer {login.json()['access_token']}"}
+    with httpx.Client(base_url=running_mesh.envoy_url, timeout=10) as client:
+        token = {"authorization": f"Bearer {admin_token}"}
         created = client.post("/api/catalog/artists", json=body, headers=token)
         assert created.status_code == 200, created.text
         artist = created.json()

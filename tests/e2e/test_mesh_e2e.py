@@ -181,7 +181,8 @@ def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh)
     consumer.seek_to_end()
     for p in partitions:
         consumer.position(p)  # resolve the end offsets before publishing
-    key = f"{demo.DEMO_USER_ID}_{demo.DEMO_TRACK_ID}_{uuid.uuid4().hex}"
+    listener = ids.encode(uuid.uuid4())  # not the demo user: the stream counts, into that user's history
+    key = f"{listener}_{demo.DEMO_TRACK_ID}_{uuid.uuid4().hex}"
     with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['playback_svc']}") as chan:
         reply = playback_pb2_grpc.PlaybackServiceStub(chan).ReportPlaybackEvents(
             playback_pb2.ReportPlaybackEventsRequest(
@@ -195,7 +196,7 @@ def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh)
                     ),
                 ]
             ),
-            metadata=(("x-user-id", demo.DEMO_USER_ID), ("x-user-roles", "user,premium")),
+            metadata=(("x-user-id", listener), ("x-user-roles", "user,premium")),
             timeout=10,
         )
     assert reply.accepted == 1
@@ -217,7 +218,7 @@ def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh)
     consumer.close()
     assert len(received) == 1
     event = playback_pb2.PlaybackEvent.FromString(received[0].value)
-    assert received[0].key == demo.DEMO_USER_ID.encode()
+    assert received[0].key == listener.encode()
     assert (event.idempotency_key, event.position_ms, event.product) == (key, 31_000, "premium")
     assert event.event_type == playback_pb2.PlaybackEvent.EVENT_TYPE_PROGRESS
 

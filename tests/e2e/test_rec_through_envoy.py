@@ -1,8 +1,8 @@
 """Recommendations as web clients see them: the mesh's own batch build, then JSON through Envoy.
 
-The in-process rec tests (tests/rec_svc) use a synthetic world and a fake catalog; these run the
-real chain once: `rec_svc.batch build` against the demo catalog, rec_svc hot-loading the
-version, and the catalog filling in the track objects.
+The in-process rec tests (tests/rec_svc) use a synthetic world in a catalog_svc of their own;
+these run the mesh's chain once: `rec_svc.batch build` against the demo catalog, rec_svc
+hot-loading the version, and the catalog filling in the track objects.
 """
 
 from __future__ import annotations

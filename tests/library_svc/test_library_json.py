@@ -1,17 +1,16 @@
-"""Library JSON through the test mesh's Envoy (grpc_json_transcoder, and ext_authz once it is on).
+"""Library JSON through the test mesh's Envoy (grpc_json_transcoder behind ext_authz).
 
-Every call carries `Authorization: Bearer <token>` from `POST /api/auth/login` as the demo user
-when login answers; before auth existed Envoy served reads anonymously and had no way to pass an
-identity (client x-user-* headers are stripped), which is why the identity-heavy cases live in
-test_library_playlists.py at the gRPC level. Playlists are set up through the in-process
-library_svc, which shares the database with the mesh's library_svc behind Envoy.
+Every call carries `Authorization: Bearer <token>` of a fresh account of this module's own, so
+the demo user's playlists and library stay as the demo has them (the one demo row touched, the
+demo playlist's follower count, is put back in `finally`). A failed registration or login fails
+the tests. Playlists are set up through the in-process library_svc, which shares the database
+with the mesh's library_svc behind Envoy.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,25 +25,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-DEMO = demo.demo_uuid("user:demo@example.com")
-
-
-def loopback() -> str:
-    """A client address of our own (Envoy limits logins per client IP): any 127.x.y.z reaches it."""
-    return "127." + ".".join(str(1 + b % 254) for b in secrets.token_bytes(3))
+DISPLAY_NAME = "JSON Listener"
 
 
 @pytest.fixture(scope="module")
-def token(running_mesh: Mesh) -> str:
-    """The demo user's bearer token (a failed login fails the tests that need it)."""
-    with httpx.Client(
-        base_url=running_mesh.envoy_url, transport=httpx.HTTPTransport(local_address=loopback()), timeout=10
-    ) as client:
-        reply = client.post(
-            "/api/auth/login", json={"email": "demo@example.com", "password": "demo-password"}
-        )
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["access_token"])
+def token(new_account: Callable[..., tuple[str, str, str]]) -> str:
+    """A fresh account's bearer token."""
+    return new_account(DISPLAY_NAME)[2]
 
 
 @pytest.fixture(scope="module")
@@ -55,35 +42,39 @@ async def http(running_mesh: Mesh, token: str) -> AsyncIterator[httpx.AsyncClien
 
 
 @pytest.fixture(scope="module")
-def demo_user(lib: LibraryHarness) -> User:
-    return lib.user(DEMO)
+async def me(http: httpx.AsyncClient, lib: LibraryHarness) -> User:
+    """The module's account, as the in-process library_svc's callers name it."""
+    reply = await http.get("/v1/me")
+    assert reply.status_code == 200, reply.text
+    return lib.user(ids.decode(reply.json()["id"]))
 
 
 def message(reply: httpx.Response) -> str:
-    """The error message in Spotify's shape {"error": {...}} or the transcoder's {"code", "message"}."""
+    """The error message, from Spotify's error object (the only error shape Envoy may answer in)."""
     body: dict[str, Any] = reply.json()
-    return str(body["error"]["message"] if "error" in body else body["message"])
+    assert set(body) == {"error"} and body["error"]["status"] == reply.status_code, body
+    return str(body["error"]["message"])
 
 
 async def test_public_playlist_as_json_with_tracks_from_the_catalog(
-    http: httpx.AsyncClient, lib: LibraryHarness, demo_user: User
+    http: httpx.AsyncClient, lib: LibraryHarness, me: User
 ) -> None:
-    playlist = await lib.create(demo_user, name="JSON public", public=True)
-    await lib.add(demo_user, playlist.id, lib.tracks[300:305])
+    playlist = await lib.create(me, name="JSON public", public=True)
+    await lib.add(me, playlist.id, lib.tracks[300:305])
 
     reply = await http.get(f"/v1/playlists/{playlist.id}", params={"market": "SE", "fields": "ignored"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["name"] == "JSON public"
-    assert body["owner"]["id"] == demo.DEMO_USER_ID
-    assert body["owner"]["display_name"] == "Demo Listener"
+    assert body["owner"]["id"] == me.key
+    assert body["owner"]["display_name"] == DISPLAY_NAME
     assert body["type"] == "playlist"
     assert body["snapshot_id"] == playlist.snapshot_id[:8] + body["snapshot_id"][8:]
     first = body["items"]["items"][0]
     assert first["item"]["id"] == ids.encode(lib.tracks[300])
     assert first["item"]["album"]["name"] == "Fixture Tracks"
     assert first["item"]["artists"][0]["name"] == "Library Fixture Ensemble"
-    assert first["added_by"]["id"] == demo.DEMO_USER_ID
+    assert first["added_by"]["id"] == me.key
     assert first["is_local"] is False
 
     page = (await http.get(f"/v1/playlists/{playlist.id}/items", params={"limit": 2, "offset": 2})).json()
@@ -118,19 +109,15 @@ async def test_writes_without_a_session_are_401_and_change_nothing(
     assert lib.playlist_row(demo.DEMO_PLAYLIST_ID)["item_count"] == 10
 
 
-async def test_json_write_round_trip(http: httpx.AsyncClient, token: str, lib: LibraryHarness) -> None:
+async def test_json_write_round_trip(http: httpx.AsyncClient, me: User, lib: LibraryHarness) -> None:
     created = await http.post(
         "/v1/me/playlists", json={"name": "JSON round trip", "description": "via Envoy", "public": False}
     )
     assert created.status_code == 200, created.text
     playlist = created.json()
     pid = playlist["id"]
-    assert (playlist["public"], playlist["collaborative"], playlist["owner"]["id"]) == (
-        False,
-        False,
-        demo.DEMO_USER_ID,
-    )
-    also_mine = await http.post(f"/v1/users/{demo.DEMO_USER_ID}/playlists", json={"name": "also mine"})
+    assert (playlist["public"], playlist["collaborative"], playlist["owner"]["id"]) == (False, False, me.key)
+    also_mine = await http.post(f"/v1/users/{me.key}/playlists", json={"name": "also mine"})
     assert also_mine.status_code == 200, also_mine.text
     for_someone = await http.post(f"/v1/users/{ids.encode(uuid.uuid4())}/playlists", json={"name": "x"})
     assert for_someone.status_code == 403, for_someone.text
@@ -179,14 +166,18 @@ async def test_json_write_round_trip(http: httpx.AsyncClient, token: str, lib: L
     assert pid in [p["id"] for p in listed["items"]]
 
     followers = lib.playlist_row(demo.DEMO_PLAYLIST_ID)["follower_count"]
-    assert (await http.put(f"/v1/playlists/{demo.DEMO_PLAYLIST_ID}/followers", json={})).status_code == 200
-    assert lib.playlist_row(demo.DEMO_PLAYLIST_ID)["follower_count"] == followers + 1
-    assert (await http.delete(f"/v1/playlists/{demo.DEMO_PLAYLIST_ID}/followers")).status_code == 200
+    try:
+        followed = await http.put(f"/v1/playlists/{demo.DEMO_PLAYLIST_ID}/followers", json={})
+        assert followed.status_code == 200, followed.text
+        assert lib.playlist_row(demo.DEMO_PLAYLIST_ID)["follower_count"] == followers + 1
+    finally:
+        unfollowed = await http.delete(f"/v1/playlists/{demo.DEMO_PLAYLIST_ID}/followers")
+    assert unfollowed.status_code == 200, unfollowed.text
     assert lib.playlist_row(demo.DEMO_PLAYLIST_ID)["follower_count"] == followers
 
 
 async def test_add_items_takes_every_body_spotify_documents(
-    http: httpx.AsyncClient, token: str, lib: LibraryHarness
+    http: httpx.AsyncClient, lib: LibraryHarness
 ) -> None:
     """A bare JSON array, {"uris","position"}, or ?uris=&position= (which wins over the body)."""
     created = await http.post("/v1/me/playlists", json={"name": "Every add body", "public": False})
@@ -218,7 +209,7 @@ async def test_add_items_takes_every_body_spotify_documents(
     assert (lib.rows(pid), lib.playlist_row(pid)["version"]) == before
 
 
-async def test_json_library_round_trip(http: httpx.AsyncClient, token: str, lib: LibraryHarness) -> None:
+async def test_json_library_round_trip(http: httpx.AsyncClient, lib: LibraryHarness) -> None:
     saved, other = ids.uri("track", lib.tracks[500]), ids.uri("track", lib.tracks[501])
     assert (await http.put("/v1/me/library", params={"uris": saved})).status_code == 200
     contains = await http.get("/v1/me/library/contains", params={"uris": f"{saved},{other}"})

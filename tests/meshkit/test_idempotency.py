@@ -75,10 +75,25 @@ async def test_a_failed_write_releases_its_key(client: redis.Redis) -> None:
     assert (await once.run("rpc", "user", key, request(), Reply, write)).snapshot_id == "v1"
 
 
-async def test_concurrent_duplicates_wait_for_the_first_answer(client: redis.Redis) -> None:
+async def test_concurrent_duplicates_wait_for_the_first_answer(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     once, key = Idempotency(client, wait_s=10), str(uuid.uuid4())
     release, started = asyncio.Event(), asyncio.Event()
     runs = 0
+    reads: dict[asyncio.Task | None, int] = {}
+    duplicates: list[asyncio.Task] = []
+    polling = asyncio.Event()  # every duplicate has read the pending claim and come back to read it again
+    get = client.get
+
+    async def counted_get(name: str) -> object:
+        task = asyncio.current_task()
+        reads[task] = reads.get(task, 0) + 1
+        if duplicates and all(reads.get(d, 0) >= 2 for d in duplicates):
+            polling.set()
+        return await get(name)
+
+    monkeypatch.setattr(client, "get", counted_get)
 
     async def slow() -> library_pb2.AddPlaylistItemsResponse:
         nonlocal runs
@@ -89,8 +104,10 @@ async def test_concurrent_duplicates_wait_for_the_first_answer(client: redis.Red
 
     first = asyncio.create_task(once.run("rpc", "user", key, request(), Reply, slow))
     await started.wait()
-    duplicates = [asyncio.create_task(once.run("rpc", "user", key, request(), Reply, slow)) for _ in range(5)]
-    await asyncio.sleep(0.1)  # the duplicates are polling a pending claim by now
+    duplicates.extend(
+        asyncio.create_task(once.run("rpc", "user", key, request(), Reply, slow)) for _ in range(5)
+    )
+    await asyncio.wait_for(polling.wait(), timeout=5)
     assert not any(d.done() for d in duplicates)
     release.set()
     answers = await asyncio.gather(first, *duplicates)

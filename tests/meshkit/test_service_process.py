@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -57,12 +58,11 @@ def test_logs_are_json_with_the_request_id_and_sigterm_drains_cleanly(
         unknown = ids.encode(ids.new_id())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-            try:
+            with pytest.raises(grpc.RpcError) as err:
                 stub.GetTrack(
                     catalog_pb2.GetTrackRequest(id=unknown), metadata=(("x-request-id", "req-e2e-7"),)
                 )
-            except grpc.RpcError as err:
-                assert err.code() == grpc.StatusCode.NOT_FOUND
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:

@@ -9,7 +9,7 @@ import io
 import uuid
 from collections import namedtuple
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -284,16 +284,27 @@ async def test_at_most_ten_thousand_downloads_per_device(device_factory, media_t
     assert license.track_id == media_track.track_id
 
 
-async def test_renewal_extends_and_deletion_revokes(device_factory, media_track, playback) -> None:
+async def test_renewal_extends_and_deletion_revokes(device_factory, media_track, playback, db) -> None:
     device = device_factory()
     await device.run("register", "Speaker", "speaker")
     first = await device.run("download_track", media_track.track_id, "normal")
+    license_row = text("SELECT renewed_at, expires_at FROM playback.offline_licenses WHERE id = :id")
+
+    async def stored() -> tuple[datetime | None, datetime]:
+        async with db.connect() as conn:
+            row = (await conn.execute(license_row, {"id": ids.decode(first.license_id)})).one()
+            return row[0], row[1]
+
     assert await device.run("renew") == 0  # nothing close to expiry
+    assert (await stored())[0] is None
     device.clock[0] += 25 * 86_400
     assert await device.run("renew") == 1
     renewed = playback_pb2.OfflineLicense.FromString(device.manager._stored(media_track.track_id)[0])
     assert renewed.license_id == first.license_id
-    assert renewed.expires_at.seconds >= first.expires_at.seconds
+    renewed_at, expires_at = await stored()
+    assert renewed_at is not None, "the server renewed it"
+    assert expires_at - renewed_at == timedelta(days=30)  # another 30 days from the renewal
+    assert renewed.expires_at.seconds == int(expires_at.timestamp())
     assert await device.play(media_track.track_id) == media_track.files[160]
     await device.run("remove", media_track.track_id)
     assert await device.run("tracks") == []
