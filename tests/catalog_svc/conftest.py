@@ -14,6 +14,7 @@ state (popularity jobs) or need thousands of rows (query plans).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -23,10 +24,8 @@ from pathlib import Path
 import pytest
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
-from auth_svc import models as auth_models
+from auth_svc.seed import SeedAccount, load_accounts
 from catalog_svc.server import make_setup
 from catalog_svc.settings import CatalogSettings
 from meshctl import datatier
@@ -118,19 +117,18 @@ async def catalog(catalog_server: RunningServer) -> AsyncIterator[catalog_pb2_gr
         yield catalog_pb2_grpc.CatalogServiceStub(channel)
 
 
-def _grant(database_url: str, person: Person, email: str, artist_ids: list[uuid.UUID]) -> None:
-    """Create the user in auth's tables (test set-up of another service's data, as auth would hold it)."""
-    engine = create_engine(database_url)
-    try:
-        with Session(engine) as session, session.begin():
-            session.add(
-                auth_models.User(id=person.user_id, email=email, password_hash="x", display_name=email)
-            )
-            session.flush()
-            session.add_all(auth_models.UserRole(user_id=person.user_id, role=r) for r in person.roles)
-            session.add_all(auth_models.UserArtist(user_id=person.user_id, artist_id=a) for a in artist_ids)
-    finally:
-        engine.dispose()
+async def _grant(database_url: str, person: Person, email: str, artist_ids: list[uuid.UUID]) -> None:
+    """Create the account, with the artists it manages, through auth_svc's seed entry point."""
+    account = SeedAccount(
+        id=person.user_id,
+        email=email,
+        password=uuid.uuid4().hex,
+        display_name=email,
+        roles=person.roles,
+        managed_artists=tuple(artist_ids),
+    )
+    # load_accounts runs an event loop of its own (its password hasher's): off this one's thread.
+    assert await asyncio.to_thread(load_accounts, database_url, [account], bcrypt_rounds=4) == 1
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +136,7 @@ async def people(catalog: catalog_pb2_grpc.CatalogServiceStub, catalog_database_
     """An admin, two artist managers (each of a fresh artist) and a listener."""
     tag = uuid.uuid4().hex[:6]
     admin = Person(ids.new_id(), ("user", "admin"))
-    _grant(catalog_database_url, admin, f"admin-{tag}@test.example", [])
+    await _grant(catalog_database_url, admin, f"admin-{tag}@test.example", [])
     made = []
     for label in ("A", "B"):
         artist = await catalog.CreateArtist(
@@ -149,9 +147,9 @@ async def people(catalog: catalog_pb2_grpc.CatalogServiceStub, catalog_database_
     artist_a = Person(ids.new_id(), ("user", "artist"))
     artist_b = Person(ids.new_id(), ("user", "artist"))
     listener = Person(ids.new_id(), ("user",))
-    _grant(catalog_database_url, artist_a, f"artist-a-{tag}@test.example", [ids.decode(made[0])])
-    _grant(catalog_database_url, artist_b, f"artist-b-{tag}@test.example", [ids.decode(made[1])])
-    _grant(catalog_database_url, listener, f"listener-{tag}@test.example", [])
+    await _grant(catalog_database_url, artist_a, f"artist-a-{tag}@test.example", [ids.decode(made[0])])
+    await _grant(catalog_database_url, artist_b, f"artist-b-{tag}@test.example", [ids.decode(made[1])])
+    await _grant(catalog_database_url, listener, f"listener-{tag}@test.example", [])
     return People(admin, artist_a, artist_b, listener, made[0], made[1])
 
 

@@ -1,6 +1,6 @@
 """Fixtures for library_svc: the service in-process on the test database and Redis, its neighbours
-(catalog_svc, auth_svc) from the running mesh, and test users and tracks written through the owning
-services' models (as meshctl.demo does).
+(catalog_svc, auth_svc) from the running mesh, and test users and tracks written by the owning
+services' seed entry points (`auth_svc.seed`, `catalog_svc.seed`), as the demo data is.
 
 The in-process server and the mesh's own library_svc share the database, so a playlist created
 here over gRPC can be read through Envoy as JSON.
@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from grpc import aio
 from spotify.library.v1 import library_pb2, library_pb2_grpc
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from auth_svc import models as auth
-from catalog_svc import models as catalog
+from auth_svc.seed import SeedAccount, load_accounts
+from catalog_svc import seed as catalog_seed
+from catalog_svc.seed import SeedAlbum, SeedArtist, SeedTrack
+from devdata import demo
 from library_svc.server import setup
 from meshctl.mesh import Mesh
 from meshkit import ids
@@ -54,59 +57,60 @@ def sync_engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def track_ids(sync_engine: Engine, running_mesh: Mesh) -> list[uuid.UUID]:
-    """1,000 tracks of one test artist, written into the catalog schema (the demo has 160).
+def track_ids(running_mesh: Mesh) -> list[uuid.UUID]:
+    """1,000 tracks of one test artist, through catalog_svc's seed entry point (the demo has 600).
 
     The artist has no genres, so the catalog's genre seeds (asserted elsewhere) do not change.
     """
     artist_id, album_id = uuid.uuid4(), uuid.uuid4()
     tracks = [uuid.uuid4() for _ in range(TEST_TRACKS)]
-    with Session(sync_engine) as session, session.begin():
-        session.add(catalog.Artist(id=artist_id, name="Library Fixture Ensemble", genres=[]))
-        session.flush()
-        session.add(
-            catalog.Album(id=album_id, artist_id=artist_id, title="Fixture Tracks", total_tracks=len(tracks))
-        )
-        session.flush()
-        session.add_all(
-            catalog.Track(
-                id=t, album_id=album_id, title=f"Fixture {i:04d}", duration_ms=120_000, track_number=i + 1
-            )
+    wrote = catalog_seed.load_catalog(
+        running_mesh.database_url,
+        [SeedArtist(artist_id, "Library Fixture Ensemble", (), False, 0, 0, "")],
+        [SeedAlbum(album_id, artist_id, "Fixture Tracks", date(2024, 1, 1), "album", len(tracks), "")],
+        [
+            SeedTrack(t, album_id, artist_id, f"Fixture {i:04d}", 120_000, i + 1, False, 0)
             for i, t in enumerate(tracks)
-        )
-        session.flush()
-        session.add_all(catalog.TrackArtist(track_id=t, artist_id=artist_id, position=0) for t in tracks)
+        ],
+        only_if_empty=False,
+    )
+    assert wrote
     return tracks
 
 
 @pytest.fixture(scope="session")
-def artist_ids(sync_engine: Engine, track_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """Artists of the catalog (demo ones), for follow tests."""
-    with sync_engine.connect() as conn:
-        return [row[0] for row in conn.execute(text("SELECT id FROM catalog.artists ORDER BY name LIMIT 5"))]
+def artist_ids(running_mesh: Mesh) -> list[uuid.UUID]:
+    """Five demo artists, for follow tests."""
+    artists, _albums, _tracks = demo.catalog()
+    return [a.id for a in sorted(artists, key=lambda a: a.name)[:5]]
 
 
 @pytest.fixture(scope="session")
-def album_ids(sync_engine: Engine, track_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    with sync_engine.connect() as conn:
-        return [row[0] for row in conn.execute(text("SELECT id FROM catalog.albums ORDER BY title LIMIT 3"))]
+def album_ids(running_mesh: Mesh) -> list[uuid.UUID]:
+    """Three demo albums, for saved-album tests."""
+    _artists, albums, _tracks = demo.catalog()
+    return [b.id for b in sorted(albums, key=lambda b: b.title)[:3]]
 
 
-def make_users_in(engine: Engine) -> Callable[[int], list[User]]:
-    """A factory of users in auth's schema (auth_svc's GetUser must know collaborators)."""
+def make_users_in(database_url: str) -> Callable[[int], list[User]]:
+    """A factory of accounts in auth_svc, through its seed entry point (auth_svc's GetUser must
+    know collaborators)."""
 
     def make(count: int) -> list[User]:
         users = [User(uuid.uuid4()) for _ in range(count)]
-        with Session(engine) as session, session.begin():
-            session.add_all(
-                auth.User(
-                    id=u.id,
-                    email=f"library-{u.id.hex}@example.test",
-                    password_hash="!not-a-login-account",
-                    display_name=f"Library Tester {u.key[:6]}",
-                )
-                for u in users
+        accounts = [
+            SeedAccount(
+                id=u.id,
+                email=f"library-{u.id.hex}@example.test",
+                password=uuid.uuid4().hex,
+                display_name=f"Library Tester {u.key[:6]}",
+                roles=("user",),
             )
+            for u in users
+        ]
+        # load_accounts runs an event loop of its own (its password hasher's): not on the test's.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(load_accounts, database_url, accounts, bcrypt_rounds=4).result() == count
         return users
 
     return make
@@ -144,11 +148,17 @@ def library(library_channel: aio.Channel) -> library_pb2_grpc.LibraryServiceStub
 class LibraryHarness:
     """What the tests do over and over: make users and playlists, read items and the stored rows."""
 
-    def __init__(self, stub: library_pb2_grpc.LibraryServiceStub, engine: Engine, tracks: list[uuid.UUID]):
+    def __init__(
+        self,
+        stub: library_pb2_grpc.LibraryServiceStub,
+        engine: Engine,
+        database_url: str,
+        tracks: list[uuid.UUID],
+    ):
         self.stub = stub
         self.engine = engine
         self.tracks = tracks
-        self._users = make_users_in(engine)
+        self._users = make_users_in(database_url)
 
     def user(self, user_id: uuid.UUID) -> User:
         """An existing user (e.g. a demo account) to call as."""
@@ -222,9 +232,12 @@ class LibraryHarness:
 
 @pytest.fixture(scope="session")
 def lib(
-    library: library_pb2_grpc.LibraryServiceStub, sync_engine: Engine, track_ids: list[uuid.UUID]
+    library: library_pb2_grpc.LibraryServiceStub,
+    sync_engine: Engine,
+    database_url: str,
+    track_ids: list[uuid.UUID],
 ) -> LibraryHarness:
-    return LibraryHarness(library, sync_engine, track_ids)
+    return LibraryHarness(library, sync_engine, database_url, track_ids)
 
 
 def uris(track_ids: list[uuid.UUID]) -> list[str]:
