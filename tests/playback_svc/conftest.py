@@ -9,7 +9,7 @@ same topic in its own group: both write through the unique idempotency key, so e
 tests assert stays exact whichever counter gets there first. Redis is a database of its own (not
 the shared test db 1) because the counter tests FLUSHDB it.
 
-`neighbours` (fake catalog and auth over gRPC) is left only for test_counter_crash.py, which
+`neighbours` (a stand-in catalog over gRPC, fakes.py) is left only for test_counter_crash.py, which
 moves off it on its own; nothing else here uses it.
 """
 
@@ -45,7 +45,7 @@ MEDIA_SECONDS = 6.0
 
 @pytest.fixture(scope="session")
 def neighbours() -> Iterator[Neighbours]:
-    """The fakes test_counter_crash.py still runs its standalone counter against (only it uses them)."""
+    """The stand-in catalog test_counter_crash.py still runs its standalone counter against."""
     running = start_neighbours()
     yield running
     running.server.stop(grace=None)
