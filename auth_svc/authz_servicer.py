@@ -7,11 +7,19 @@ the services trust because Envoy strips those headers from every client request 
 else is a 401 in Spotify's error shape for JSON clients, or plain UNAUTHENTICATED for native gRPC
 ones.
 
+A write authenticated only by the session cookie must come from a page of an allowed origin (the
+edge's own, and those the Envoy render passes as the `allowed_origins` context extension, which
+are also its CORS origins): a browser attaches the cookie to requests any page makes, and
+SameSite=Lax still lets sibling sites (another port or subdomain) send it. Anything else is a 403
+before the session is even looked up. Bearer tokens are never attached by a browser on its own,
+so they need no such check; reads change nothing, and CORS keeps their answers from other pages.
+
 Envoy runs this after the JSON transcoder, so the request path is always the gRPC method.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,13 +30,20 @@ from envoyapi.envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 from grpc import aio
 
-from auth_svc.credentials import token_from_headers
+from auth_svc import rules
+from auth_svc.credentials import credentials_from_headers, page_origin
 from auth_svc.sessions import Sessions
-from meshkit import ids
+from meshkit import ids, services
 from meshkit.context import USER_COUNTRY_KEY, USER_ID_KEY, USER_PRODUCT_KEY, USER_ROLES_KEY
 
 NO_TOKEN = "No token provided"
 BAD_TOKEN = "Invalid access token: the session expired or was closed"
+CROSS_SITE = (
+    "Cross-site request refused: the session cookie is accepted for changes only from this site's "
+    "own pages; other clients send the token as Authorization: Bearer"
+)
+# The context extension that carries the configured origins (space-separated).
+ALLOWED_ORIGINS_KEY = "allowed_origins"
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
@@ -71,15 +86,24 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
     """Answered from Redis alone (one session read), since every routed request waits for it."""
 
     sessions: Sessions
+    # The edge's own public URL: its pages may always write with the cookie.
+    public_base_url: str
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: aio.ServicerContext
     ) -> external_auth_pb2.CheckResponse:
-        headers = request.attributes.request.http.headers
-        token = token_from_headers(headers)
-        if not token:
+        http = request.attributes.request.http
+        headers = http.headers
+        credentials = credentials_from_headers(headers)
+        if not credentials.token:
             return denied(401, NO_TOKEN, headers)
-        session = await self.sessions.authorize(token)
+        if (
+            credentials.from_cookie
+            and not services.is_read_only(http.path)
+            and rules.cross_site(page_origin(headers), self._allowed(request))
+        ):
+            return denied(403, CROSS_SITE, headers)
+        session = await self.sessions.authorize(credentials.token)
         if session is None:
             return denied(401, BAD_TOKEN, headers)
         headers = [
@@ -93,3 +117,13 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
             status=status_pb2.Status(code=code_pb2.OK),
             ok_response=external_auth_pb2.OkHttpResponse(headers=headers),
         )
+
+    def _allowed(self, request: external_auth_pb2.CheckRequest) -> frozenset[str]:
+        configured = request.attributes.context_extensions.get(ALLOWED_ORIGINS_KEY, "")
+        return _allowed_origins(configured, self.public_base_url)
+
+
+@functools.lru_cache(maxsize=16)
+def _allowed_origins(configured: str, public_base_url: str) -> frozenset[str]:
+    """Parsed once: every request of a route carries the same string."""
+    return rules.allowed_origins(configured.split(), public_base_url)

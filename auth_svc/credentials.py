@@ -15,19 +15,48 @@ from grpc import aio
 SESSION_COOKIE = "session"
 
 
-def token_from_headers(headers: Mapping[str, str]) -> str:
-    """The session token: `Authorization: Bearer <token>` first, else the `session` cookie."""
+@dataclass(frozen=True)
+class Credentials:
+    """The session token a request carries, and how it came."""
+
+    token: str
+    # True when it came in the `session` cookie, which a browser attaches by itself, whichever
+    # page made the request (so a write needs the page's origin checked); False for a Bearer token.
+    from_cookie: bool = False
+
+
+def credentials_from_headers(headers: Mapping[str, str]) -> Credentials:
+    """`Authorization: Bearer <token>` first, else the `session` cookie; an empty token if neither."""
     authorization = headers.get("authorization", "")
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        return Credentials(value.strip())
     # Parsed by hand: http.cookies gives up on the first cookie it dislikes, and browsers send
     # whatever other sites' cookies look like.
     for pair in headers.get("cookie", "").split(";"):
         name, sep, value = pair.strip().partition("=")
         if sep and name.strip() == SESSION_COOKIE and value.strip().strip('"'):
-            return value.strip().strip('"')
-    return ""
+            return Credentials(value.strip().strip('"'), from_cookie=True)
+    return Credentials("")
+
+
+def token_from_headers(headers: Mapping[str, str]) -> str:
+    """The session token (see credentials_from_headers)."""
+    return credentials_from_headers(headers).token
+
+
+def page_origin(headers: Mapping[str, str]) -> str | None:
+    """The origin of the page that made the request, as the browser states it: `Origin`, else the
+    `Referer` (sent without Origin by older browsers); None when neither is there (not a browser).
+
+    Browsers set both themselves and no page's script can change them; "null" (a sandboxed or
+    privacy-redirected page) is returned as it is, an origin no configuration allows.
+    """
+    origin = headers.get("origin", "").strip()
+    if origin:
+        return origin
+    referer = headers.get("referer", "").strip()
+    return referer or None
 
 
 def client_ip(headers: Mapping[str, str]) -> str:

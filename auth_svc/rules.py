@@ -11,6 +11,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from auth_svc.models import ROLES
 from auth_svc.passwords import MAX_BYTES
@@ -146,3 +147,41 @@ def check_audit_event(action: str, resource_type: str, actor_ip: str, request_id
             raise InvalidArgument(f"event.actor_ip {actor_ip!r} is not an IP address") from None
     if len(request_id) > MAX_REQUEST_ID:
         raise InvalidArgument(f"event.request_id must be at most {MAX_REQUEST_ID} characters")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL or an Origin header, lower-cased, without a default port;
+    "" when it names no web origin ("null", a relative or malformed URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def allowed_origins(configured: Iterable[str], own_base_url: str) -> frozenset[str]:
+    """The origins whose pages may write with the session cookie: the configured ones and the
+    edge's own (the public base URL), always."""
+    found = {origin_of(value) for value in configured} | {origin_of(own_base_url)}
+    return frozenset(found - {""})
+
+
+def cross_site(page_origin: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a write that a browser authenticated with the session cookie comes from a page
+    outside `allowed` (a cross-site request forgery).
+
+    No origin at all means no browser made the request: browsers state it on every request that
+    is not a GET or HEAD, and only a browser attaches a cookie on someone else's behalf.
+    """
+    if page_origin is None:
+        return False
+    return origin_of(page_origin) not in allowed

@@ -72,7 +72,9 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
         auth_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(Admin(store, session_store), audit, objects), server
         )
-        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(sessions), server)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+            AuthorizationServicer(sessions, settings.public_base_url), server
+        )
         rls_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(limiter), server)
         services = auth_pb2.DESCRIPTOR.services_by_name
         return [

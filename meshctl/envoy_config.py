@@ -49,9 +49,6 @@ GRPC_SERVICES: dict[str, tuple[str, ...]] = {
 }
 MEDIA_SERVICE = services.MEDIA.name
 
-# Method-name prefixes of read-only RPCs (AIP naming): safe to retry.
-READ_PREFIXES: tuple[str, ...] = ("Get", "List", "BatchGet", "Search", "Check")
-
 # Each RPC's edge policy (anonymous, authenticated, gRPC-only, internal) comes from
 # meshkit.services.edge_policy: health, media (signed URLs carry their own authorization) and
 # unknown paths (404) are not RPCs.
@@ -253,7 +250,7 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "health_check": cfg["health_check"],
         "descriptor": descriptor,
         "access_log": access_log,
-        "cors_origins": list(cfg["cors_origins"]),
+        "cors_origins": _cors_origins(cfg["cors_origins"]),
         "default_timeout": cfg["default_timeout"],
         "read_per_try_timeout": cfg["read_per_try_timeout"],
         "grpc_upstreams": upstreams,
@@ -287,10 +284,26 @@ def _rpc_route(
         "path": path,
         "cluster": cluster,
         "timeout": rpc_timeouts.pop(path, cfg["default_timeout"]),
-        "retry": method.name.startswith(READ_PREFIXES) and not method.client_streaming,
+        "retry": services.is_read_only(path) and not method.client_streaming,
         "anonymous": policy is EdgePolicy.ANONYMOUS,
         "ratelimit": {"category": category.name, "scope": category.scope} if category else None,
     }
+
+
+def _cors_origins(origins: list[str]) -> list[str]:
+    """The configured browser origins, each `scheme://host[:port]`.
+
+    They are allowed credentials (the session cookie), so "*" or a pattern is refused: it would
+    let every site's pages act with a visitor's session.
+    """
+    for origin in origins:
+        scheme, sep, rest = str(origin).partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or any(c in rest for c in "/*?# "):
+            raise ValueError(
+                f"cors_origins: {origin!r} is not an origin (scheme://host[:port]); list each origin "
+                "that may use the session cookie, a wildcard would allow every site"
+            )
+    return [str(origin) for origin in origins]
 
 
 def _paths(routes: list[dict[str, Any]]) -> set[str]:

@@ -131,6 +131,16 @@ GRPC_ONLY_RPCS: frozenset[str] = frozenset(
 )
 
 
+# Method-name prefixes of the read-only RPCs (AIP naming): Envoy retries them, and a session
+# cookie may call them from any page (they change nothing, and CORS keeps their answers private).
+READ_PREFIXES: tuple[str, ...] = ("Get", "List", "BatchGet", "Search", "Check")
+
+
+def is_read_only(path: str) -> bool:
+    """Whether the RPC at `path` (`/pkg.Service/Method`, a query string ignored) only reads."""
+    return path.partition("?")[0].rpartition("/")[2].startswith(READ_PREFIXES)
+
+
 def get(name: str) -> Service:
     """The registry entry of `name`, with the known names in the error."""
     try:
