@@ -144,11 +144,17 @@ class OfflineManager:
         )
 
     def download_track(self, track_id: str, quality: str = "high") -> playback_pb2.OfflineLicense:
-        """Download (or refresh) one track; an existing download with a healthy license is kept."""
+        """Download (or refresh) one track; an existing download with a healthy license is kept.
+
+        A stored license that no longer verifies (tampered with, or signed in an older format) is
+        replaced, so going online heals it.
+        """
         existing = self._stored(track_id)
         if existing is not None:
             license = playback_pb2.OfflineLicense.FromString(existing[0])
-            if license.expires_at.seconds - self.clock() > RENEW_WITHIN_S:
+            if license.expires_at.seconds - self.clock() > RENEW_WITHIN_S and self._verifies(
+                license, track_id
+            ):
                 return license
         reply = self.client.playback.CreateOfflineDownload(
             playback_pb2.CreateOfflineDownloadRequest(
@@ -258,6 +264,13 @@ class OfflineManager:
             raise OfflineError("bad_license", "the license is for another user, device or track")
         if license.expires_at.seconds <= self.clock():
             raise OfflineError("expired", "the license has expired: go online to renew it")
+
+    def _verifies(self, license: playback_pb2.OfflineLicense, track_id: str) -> bool:
+        try:
+            self.verify(license, track_id)
+        except OfflineError:
+            return False
+        return True
 
     def play(self, track_id: str) -> Iterator[bytes]:
         """Plaintext Ogg Vorbis, chunk by chunk; the license is checked before the first byte."""

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from google.protobuf import timestamp_pb2
 from spotify.playback.v1 import playback_pb2
 
 MAGIC = b"SPMOFF01"
@@ -49,7 +50,9 @@ TAG_BYTES = 16
 _SALT_BYTES = 8
 _NONCE_BYTES = 12
 _WRAP_INFO = b"spotify-mesh/offline-key-wrap/v1"
-LICENSE_LABEL = "spotify-mesh/offline-license/v1"
+# v2 signs the times to the nanosecond: v1 signed whole seconds only, so the nanos of an issued
+# license (the server's clock has microseconds) could be edited without the signature noticing.
+LICENSE_LABEL = "spotify-mesh/offline-license/v2"
 
 
 class OfflineError(ValueError):
@@ -174,8 +177,13 @@ def unwrap_key(wrapped: bytes, device_private: X25519PrivateKey) -> bytes:
         raise OfflineError("bad_license", "the content key was not wrapped for this device") from exc
 
 
+def _instant(timestamp: timestamp_pb2.Timestamp) -> str:
+    return f"{timestamp.seconds}.{timestamp.nanos:09d}"
+
+
 def license_bytes(license: playback_pb2.OfflineLicense) -> bytes:
-    """What the signature covers: every field but the signature, one per line, behind a label."""
+    """What the signature covers: every field but the signature (every part of each time), one
+    per line, behind a label."""
     fields = (
         LICENSE_LABEL,
         license.license_id,
@@ -185,8 +193,8 @@ def license_bytes(license: playback_pb2.OfflineLicense) -> bytes:
         license.key_id,
         base64.b64encode(license.content_key).decode(),
         str(license.chunk_size),
-        str(license.issued_at.seconds),
-        str(license.expires_at.seconds),
+        _instant(license.issued_at),
+        _instant(license.expires_at),
         license.signing_key_id,
     )
     if any("\n" in field for field in fields):
