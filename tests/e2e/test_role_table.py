@@ -52,7 +52,7 @@ def world(
     new_account: Callable[..., tuple[str, str, str]],
     login: Callable[[str, str], str],
 ) -> World:
-    recommendations_built(running_mesh, admin_token)
+    recommendations_built(running_mesh)
     return make_world(envoy_client(), running_mesh.grpc_target, admin_token, new_account, login)
 
 

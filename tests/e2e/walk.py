@@ -108,17 +108,29 @@ def ingest_messages(track_id: str, data: bytes) -> list[catalog_pb2.IngestTrackA
     ]
 
 
-def recommendations_built(mesh: Mesh, token: str) -> None:
+def recommendations_built(mesh: Mesh) -> None:
     """Run the recommendation batch once unless rec_svc already serves a build, and wait until it
-    does (until then its recommendation RPCs answer UNAVAILABLE)."""
-    probe = "/v1/recommendations?seed_genres=rock&limit=1"
-    with httpx.Client(base_url=mesh.envoy_url, headers=bearer(token), timeout=20) as http:
-        if http.get(probe).status_code == 503:
-            build_recommendations(mesh)
-        deadline = time.monotonic() + 60
-        while (status := http.get(probe).status_code) == 503 and time.monotonic() < deadline:
-            time.sleep(0.5)
-    assert status == 200, f"recommendations still answer {status} after the batch build"
+    does (until then its recommendation RPCs answer UNAVAILABLE). Asked of rec_svc itself, so no
+    user's rate-limit budget is spent."""
+    path = "/spotify.rec.v1.RecommendationService/GetRecommendations"
+    someone = (("x-user-id", ids.encode(uuid.uuid4())), ("x-user-roles", "user"))
+
+    def code() -> grpc.StatusCode:
+        with grpc.insecure_channel(f"127.0.0.1:{mesh.layout.ports['rec_svc']}") as channel:
+            try:
+                call_rpc(
+                    channel, path, rec_pb2.GetRecommendationsRequest(seed_genres="rock", limit=1), someone
+                )
+            except grpc.RpcError as err:
+                return err.code()
+        return grpc.StatusCode.OK
+
+    if code() is grpc.StatusCode.UNAVAILABLE:
+        build_recommendations(mesh)
+    deadline = time.monotonic() + 60
+    while (answer := code()) is grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert answer is grpc.StatusCode.OK, f"recommendations answer {answer.name} after the batch build"
 
 
 def make_world(
