@@ -85,10 +85,13 @@ class Walker:
             answer = self.send(route, caller)
             self.seen[want] += 1
             expected = want.http if route.http is not None else want.grpc
-            if answer.status != expected or (answer.status in (401, 403, 404) and "shape" in answer.detail):
+            if answer.status != expected or not answer.well_formed:
                 got = answer.status.name if isinstance(answer.status, grpc.StatusCode) else answer.status
                 name = expected.name if isinstance(expected, grpc.StatusCode) else expected
-                wrong.append(f"{route.name} as {caller.value}: expected {name}, got {got} {answer.detail}")
+                shape = "" if answer.well_formed else " (not the promised JSON shape)"
+                wrong.append(
+                    f"{route.name} as {caller.value}: expected {name}, got {got}{shape} {answer.detail}"
+                )
         return wrong
 
 

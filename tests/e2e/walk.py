@@ -587,6 +587,8 @@ def json_request(route: Route, request: Message) -> tuple[str, str, list[tuple[s
 class Answer:
     status: int | grpc.StatusCode
     detail: str
+    # JSON as promised: a JSON document, and Spotify's error object on errors.
+    well_formed: bool = True
 
 
 def send_json(client: httpx.Client, route: Route, prepared: Prepared) -> Answer:
@@ -598,18 +600,16 @@ def send_json(client: httpx.Client, route: Route, prepared: Prepared) -> Answer:
     try:
         parsed = reply.json()
     except ValueError:
-        return Answer(reply.status_code, f"not JSON: {reply.text[:200]!r}")
+        return Answer(reply.status_code, f"not JSON: {reply.text[:200]!r}", well_formed=False)
     if reply.status_code >= 400:
+        error = parsed.get("error") if isinstance(parsed, dict) and set(parsed) == {"error"} else None
         shaped = (
-            isinstance(parsed, dict)
-            and set(parsed) == {"error"}
-            and parsed["error"].get("status") == reply.status_code
+            isinstance(error, dict)
+            and error.get("status") == reply.status_code
+            and bool(error.get("message"))
         )
-        return Answer(
-            reply.status_code,
-            reply.text[:300] if shaped else f"not Spotify's error shape: {reply.text[:300]}",
-        )
-    return Answer(reply.status_code, "")
+        return Answer(reply.status_code, reply.text[:300], well_formed=shaped)
+    return Answer(reply.status_code, "", well_formed=isinstance(parsed, (dict, list)))
 
 
 def send_grpc(channel: grpc.Channel, route: Route, prepared: Prepared) -> Answer:
