@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
 from meshctl import mesh as meshmod
+from meshctl import supervisor
 from meshctl.processes import ProcessTable
 from meshctl.progress import Steps, log_to_file
 from meshkit import services
@@ -104,22 +106,39 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    layout = meshmod.Layout()
+    layout = meshmod.Layout(run_dir=args.run_dir) if args.run_dir else meshmod.Layout()
     procs = ProcessTable(layout.run_dir)
     rows = procs.all()
     if not rows:
         print("nothing is running (make up starts the mesh)")
         return 0
     audio = meshmod.demo_audio_progress(layout)
+    supervised = supervisor.read_state(layout.run_dir)
     for p in rows:
         if p.name == meshmod.DEMO_AUDIO_JOB:
             state = "running" if p.alive() else "finished"
             done = f" ({audio[0]}/{audio[1]} demo tracks playable)" if audio else ""
             print(f"{p.name:<14} pid {p.pid:<8} {state}{done}")
         else:
-            print(f"{p.name:<14} pid {p.pid:<8} {'running' if p.alive() else 'DEAD'}")
+            alive = "running" if p.alive() else "DEAD"
+            print(f"{p.name:<14} pid {p.pid:<8} {alive}{_restarts(supervised.get(p.name))}")
     serving = [p for p in rows if p.name != meshmod.DEMO_AUDIO_JOB]
     return 0 if all(p.alive() for p in serving) else 1
+
+
+def _restarts(state: supervisor.ProgramState | None) -> str:
+    """What the supervisor did for a program: nothing to say, or its restarts and the last exit."""
+    if state is None:
+        return ""
+    parts = []
+    if state.next_start_at > time.time():
+        parts.append(f"restarting in {state.next_start_at - time.time():.0f}s")
+    if state.restarts:
+        parts.append(f"restarted {state.restarts}x")
+    if state.last_exit:
+        stamp = time.strftime("%H:%M:%S", time.localtime(state.last_exit_at))
+        parts.append(f"last exit: {state.last_exit} at {stamp}")
+    return f"  ({'; '.join(parts)})" if parts else ""
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -184,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-demo", action="store_true", help="do not load demo data")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="which processes run").set_defaults(func=cmd_status)
+    status = sub.add_parser("status", help="which processes run, and what the supervisor restarted")
+    status.add_argument("--run-dir", type=Path, default=None, help="another mesh's run directory (tests)")
+    status.set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="the tail of every log")
     logs.add_argument("-n", "--lines", type=int, default=30)
     logs.set_defaults(func=cmd_logs)

@@ -23,7 +23,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from meshctl import datatier
+from meshctl import datatier, supervisor
 from meshctl.processes import ProcessTable
 from meshctl.progress import Steps
 from meshkit import services
@@ -117,7 +117,9 @@ def prepare(mesh: Mesh) -> None:
 
 
 def start_services(mesh: Mesh, procs: ProcessTable) -> None:
-    """Every gRPC service and the media origin, each on its layout port."""
+    """Every gRPC service and the media origin, each on its layout port, under the supervisor."""
+    run_dir = mesh.layout.run_dir
+    supervisor.ensure_running(procs, run_dir, PROJECT_ROOT)
     base_env = mesh.service_env()
     for service in PROCESSES:
         env = {
@@ -125,7 +127,8 @@ def start_services(mesh: Mesh, procs: ProcessTable) -> None:
             "LISTEN_ADDR": f"127.0.0.1:{mesh.layout.ports[service]}",
             "METRICS_PORT": str(mesh.layout.metrics_ports[service]),
         }
-        procs.spawn(service, [sys.executable, "-m", service], env=env, cwd=PROJECT_ROOT)
+        supervisor.supervise(run_dir, service, [sys.executable, "-m", service], env=env, cwd=PROJECT_ROOT)
+    supervisor.wait_started(procs, run_dir, list(PROCESSES))
 
 
 def _serving(address: str) -> bool:
@@ -149,9 +152,11 @@ def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None
     deadline = time.monotonic() + timeout
     pending = set(PROCESSES)
     while pending and time.monotonic() < deadline:
+        states = supervisor.read_state(mesh.layout.run_dir)
         for service in sorted(pending):
             started = procs.get(service)
-            if started is None or not started.alive():
+            state = states.get(service)
+            if started is None or not started.alive() or (state is not None and state.restarts):
                 tail = procs.log_path(service).read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{service} exited during start-up; its log ends with:\n{tail}")
             port = mesh.layout.ports[service]
@@ -184,12 +189,16 @@ def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
 
     config = envoy_config.write("local", mesh.layout.run_dir / "envoy.yaml", overrides=envoy_overrides(mesh))
     binary = Path(sys.executable).parent / "envoy"
-    procs.spawn(
+    run_dir = mesh.layout.run_dir
+    supervisor.ensure_running(procs, run_dir, PROJECT_ROOT)
+    supervisor.supervise(
+        run_dir,
         "envoy",
         [str(binary), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
         env=dict(os.environ),
         cwd=PROJECT_ROOT,
     )
+    supervisor.wait_started(procs, run_dir, ["envoy"])
     ready = f"http://127.0.0.1:{mesh.layout.envoy_admin_port}/ready"
     try:
         datatier.wait_until(lambda: _http_ok(ready), "Envoy to be ready", timeout=30)
@@ -339,13 +348,20 @@ def build_recommendations(mesh: Mesh) -> None:
         raise RuntimeError(f"the recommendation batch job failed; {log_path} ends with:\n{tail}")
 
 
-# Services first (they drain), then Envoy, then the data tier.
-STOP_ORDER = (DEMO_AUDIO_JOB, "envoy", *PROCESSES, "kafka", "redis", "postgres")
+# The supervisor first (so that nothing is restarted behind our back), then Envoy (no new
+# requests), the services (they drain) and the data tier.
+STOP_ORDER = (supervisor.NAME, DEMO_AUDIO_JOB, "envoy", *PROCESSES, "kafka", "redis", "postgres")
 
 
 def down(layout: Layout) -> list[str]:
     """Stop exactly the processes this layout's run directory recorded; returns their names."""
-    procs = ProcessTable(layout.run_dir)
+    stopped = stop_all(ProcessTable(layout.run_dir))
+    (layout.run_dir / "mesh.json").unlink(missing_ok=True)
+    return stopped
+
+
+def stop_all(procs: ProcessTable) -> list[str]:
+    """Stop every recorded process in STOP_ORDER (then any other); returns the names that ran."""
     stopped = []
     recorded = {p.name for p in procs.all()}
     for name in [*STOP_ORDER, *sorted(recorded - set(STOP_ORDER))]:
@@ -356,5 +372,5 @@ def down(layout: Layout) -> list[str]:
             stopped.append(name)
         elif procs.stop(name):
             stopped.append(name)
-    (layout.run_dir / "mesh.json").unlink(missing_ok=True)
+    supervisor.forget(procs.run_dir)
     return stopped

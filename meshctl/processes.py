@@ -33,6 +33,7 @@ class ProcessTable:
     """Pid files under `<run_dir>/pids`, one per process, and logs under `<run_dir>/logs`."""
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.pid_dir = run_dir / "pids"
         self.log_dir = run_dir / "logs"
         self.pid_dir.mkdir(parents=True, exist_ok=True)
@@ -43,16 +44,27 @@ class ProcessTable:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Started:
         """Start `argv` in its own session (so our exit does not stop it), logging to <name>.log."""
+        return self.adopt(name, self._popen(name, argv, env, cwd).pid)
+
+    def launch(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+        """`spawn`, returning the child itself, for a parent that waits for it (the supervisor)."""
+        proc = self._popen(name, argv, env, cwd)
+        self.adopt(name, proc.pid)
+        return proc
+
+    def _popen(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         with self.log_path(name).open("ab") as log:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        return self.adopt(name, proc.pid)
 
     def adopt(self, name: str, pid: int) -> Started:
         """Record a process started some other way (e.g. a daemonising PostgreSQL)."""
         started = Started(name, pid, psutil.Process(pid).create_time())
-        (self.pid_dir / f"{name}.json").write_text(json.dumps(started.__dict__))
+        # Written aside and renamed: `make status`, the supervisor and tests read it at any moment.
+        staging = self.pid_dir / f".{name}.json.tmp"
+        staging.write_text(json.dumps(started.__dict__))
+        staging.replace(self.pid_dir / f"{name}.json")
         return started
 
     def get(self, name: str) -> Started | None:

@@ -51,11 +51,7 @@ def procs(run_dir: Path, pg_dir: Path) -> Iterator[ProcessTable]:
     # pg_dir is a parameter so that it is removed only after every process here has stopped.
     table = ProcessTable(run_dir)
     yield table
-    for started in reversed(table.all()):
-        if started.name == "postgres":
-            datatier.stop_postgres(table)
-        else:
-            table.stop(started.name)
+    mesh.stop_all(table)  # the supervisor first, so that nothing it watches comes back
 
 
 @pytest.fixture(scope="session")
