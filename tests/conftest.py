@@ -40,6 +40,25 @@ from meshctl.processes import ProcessTable
 from meshkit import services
 from tests.skip_rule import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
 
+FAULTS = Path(__file__).parent / "faults"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--faults",
+        action="store_true",
+        help="run the fault tests alone (tests/faults, on a mesh of their own): make test-faults",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fault tests kill and restart the processes of their own mesh: they run alone, with
+    --faults (`make test-faults`), and never beside the rest of the suite."""
+    inside = collection_path == FAULTS or FAULTS in collection_path.parents
+    if config.getoption("--faults"):
+        return None if inside or collection_path in FAULTS.parents else True
+    return True if inside else None
+
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -1,0 +1,185 @@
+"""The fault mesh's levers: its processes, database, Redis and broker, and waiting with a deadline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import psycopg
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.consumer.fetcher import ConsumerRecord
+
+from meshctl import datatier, mesh, supervisor
+from meshctl.processes import ProcessTable, Started
+from meshkit import services
+from tests.faults.proxy import Proxy
+
+
+@dataclass
+class Broker:
+    """The private tansu broker behind its proxy: what clients reach is `bootstrap`, always."""
+
+    procs: ProcessTable
+    run_dir: Path
+    port: int
+    proxy: Proxy
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.proxy.port}"
+
+    def start(self) -> None:
+        datatier.start_kafka(self.run_dir, self.procs, self.port, advertised_port=self.proxy.port)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with everything the memory-only broker held."""
+        started = self.procs.get("kafka")
+        assert started is not None and started.alive()
+        self.procs.stop("kafka", sig=signal.SIGKILL)
+        self.proxy.drop_all()
+
+    def admin(self) -> KafkaAdminClient:
+        return KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="fault-test")
+
+    def partitions(self, topic: str) -> list[int]:
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        try:
+            return sorted(consumer.partitions_for_topic(topic) or ())
+        finally:
+            consumer.close()
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The group's committed offset per partition (0 where it committed none)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in self.partitions(topic)}
+        finally:
+            consumer.close()
+
+    def records(self, topic: str) -> list[ConsumerRecord]:
+        """Every message on `topic` from the start, read outside any group."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=1000
+        )
+        try:
+            partitions = [TopicPartition(topic, p) for p in self.partitions(topic)]
+            consumer.assign(partitions)
+            for partition in partitions:
+                consumer.seek(partition, 0)
+            return list(consumer)
+        finally:
+            consumer.close()
+
+
+@dataclass
+class FaultMesh:
+    """The running fault mesh and the levers its tests pull."""
+
+    mesh: mesh.Mesh
+    procs: ProcessTable
+    broker: Broker
+    redis_proxy: Proxy
+    real_redis_url: str
+
+    @property
+    def run_dir(self) -> Path:
+        return self.mesh.layout.run_dir
+
+    def started(self, name: str) -> Started:
+        started = self.procs.get(name)
+        assert started is not None, f"{name} is not recorded"
+        return started
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> Started:
+        """Signal the recorded process `name`; returns it as it was."""
+        victim = self.started(name)
+        assert victim.alive(), f"{name} was not running"
+        os.kill(victim.pid, sig)
+        return victim
+
+    def wait_dead(self, victim: Started, within: float = 30.0) -> None:
+        until(lambda: not victim.alive(), f"{victim.name} (pid {victim.pid}) to exit", within)
+
+    def wait_restarted(self, victim: Started, within: float = 60.0) -> Started:
+        """The process the supervisor started in place of `victim`, once it answers its health check."""
+
+        def replaced() -> Started | None:
+            now = self.procs.get(victim.name)
+            return now if now is not None and now.pid != victim.pid and now.alive() else None
+
+        restarted: Started = until(replaced, f"the supervisor to restart {victim.name}", within)
+        until(lambda: self.serving(victim.name), f"{victim.name} to serve again", within)
+        return restarted
+
+    def serving(self, name: str) -> bool:
+        if name == "envoy":
+            return _http_ok(f"http://127.0.0.1:{self.mesh.layout.envoy_admin_port}/ready")
+        port = self.mesh.layout.ports[name]
+        if not services.get(name).grpc:
+            return _http_ok(f"http://127.0.0.1:{port}/healthz")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.RpcError:
+            return False
+
+    def sql(self, statement: str, *params: object) -> list[tuple]:
+        """One statement on the fault mesh's database, autocommitted."""
+        with psycopg.connect(datatier.libpq_url(self.mesh.database_url), autocommit=True) as conn:
+            cursor = conn.execute(statement, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def scalar(self, statement: str, *params: object) -> object:
+        rows = self.sql(statement, *params)
+        return rows[0][0] if rows else None
+
+    def redis(self) -> redis.Redis:
+        """The real Redis, not through the proxy."""
+        return redis.Redis.from_url(self.real_redis_url, decode_responses=True)
+
+    def envoy_healthy(self) -> bool:
+        """Envoy sees every upstream cluster healthy again."""
+        try:
+            reply = httpx.get(
+                f"http://127.0.0.1:{self.mesh.layout.envoy_admin_port}/clusters", timeout=2
+            ).text
+        except httpx.HTTPError:
+            return False
+        flags = [line for line in reply.splitlines() if "::health_flags::" in line]
+        return bool(flags) and all(line.endswith("::healthy") for line in flags)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def until(check: Callable[[], object], what: str, within: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+def wait_all_healthy(fm: FaultMesh) -> None:
+    names = [*services.PROCESSES, "envoy", supervisor.NAME]
+    until(lambda: all(fm.started(n).alive() for n in names), "every process to run", 60)
+    until(lambda: all(fm.serving(n) for n in [*services.PROCESSES, "envoy"]), "every process to serve", 60)
+    until(fm.envoy_healthy, "Envoy to see every cluster healthy", 60)
