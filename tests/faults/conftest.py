@@ -69,9 +69,14 @@ def kafka_bootstrap(broker: Broker) -> str:
 
 @pytest.fixture(scope="session")
 def fault_mesh(
-    running_mesh: mesh.Mesh, procs: ProcessTable, broker: Broker, redis_proxy: Proxy, real_redis_url: str
+    running_mesh: mesh.Mesh,
+    procs: ProcessTable,
+    broker: Broker,
+    redis_proxy: Proxy,
+    real_redis_url: str,
+    pg_dir: Path,
 ) -> FaultMesh:
-    return FaultMesh(running_mesh, procs, broker, redis_proxy, real_redis_url)
+    return FaultMesh(running_mesh, procs, broker, redis_proxy, real_redis_url, pg_dir)
 
 
 @pytest.fixture

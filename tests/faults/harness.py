@@ -23,6 +23,33 @@ from meshctl.processes import ProcessTable, Started
 from meshkit import services
 from tests.faults.proxy import Proxy
 
+# What a client got: an answer, Spotify's 503 error object, gRPC's UNAVAILABLE, or no connection.
+OK, SHAPED_503, UNAVAILABLE, NO_CONNECTION = "ok", "503 in Spotify's shape", "UNAVAILABLE", "no connection"
+
+
+def json_outcome(reply: httpx.Response, ok: tuple[int, ...] = (200,)) -> str:
+    if reply.status_code in ok:
+        return OK
+    if reply.status_code == 503:
+        body = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("status") == 503 and isinstance(error.get("message"), str):
+            return SHAPED_503
+    return f"{reply.status_code} {reply.headers.get('content-type')} {reply.text[:200]}"
+
+
+def guarded(call: Callable[[], str]) -> Callable[[], str]:
+    def run() -> str:
+        try:
+            return call()
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            return NO_CONNECTION
+        except grpc.RpcError as err:
+            code = err.code()  # type: ignore[attr-defined]
+            return UNAVAILABLE if code == grpc.StatusCode.UNAVAILABLE else f"gRPC {code}: {err.details()}"  # type: ignore[attr-defined]
+
+    return run
+
 
 @dataclass
 class Broker:
@@ -89,6 +116,7 @@ class FaultMesh:
     broker: Broker
     redis_proxy: Proxy
     real_redis_url: str
+    pg_dir: Path
 
     @property
     def run_dir(self) -> Path:
@@ -142,6 +170,16 @@ class FaultMesh:
     def scalar(self, statement: str, *params: object) -> object:
         rows = self.sql(statement, *params)
         return rows[0][0] if rows else None
+
+    def stop_postgres(self) -> None:
+        """A fast shutdown of the private PostgreSQL (every session ends, as in a restart)."""
+        datatier.stop_postgres(self.procs)
+
+    def start_postgres(self) -> None:
+        """The same server again, on the same data directory and socket: the services' URL holds."""
+        database = self.mesh.database_url.split("?", 1)[0].rsplit("/", 1)[1]
+        url = datatier.start_postgres(self.pg_dir, self.procs, database, private=True)
+        assert url == self.mesh.database_url, (url, self.mesh.database_url)
 
     def redis(self) -> redis.Redis:
         """The real Redis, not through the proxy."""

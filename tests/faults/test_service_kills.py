@@ -29,13 +29,21 @@ from devdata import demo
 from meshctl import envoy_config, supervisor
 from meshkit import services
 from meshkit.config import PROJECT_ROOT
-from tests.faults.harness import FaultMesh, until
+from tests.faults.harness import (
+    NO_CONNECTION,
+    OK,
+    SHAPED_503,
+    UNAVAILABLE,
+    FaultMesh,
+    guarded,
+    json_outcome,
+    until,
+)
 from tests.faults.streams import Ledger, Listener, demo_tracks, new_listener, new_sessions, session_events
 
 # How soon after the restarted process serves its routes must answer again (Envoy's health check
 # runs every 5 s locally).
 RECOVERY_S = 15.0
-OK, SHAPED_503, UNAVAILABLE, NO_CONNECTION = "ok", "503 in Spotify's shape", "UNAVAILABLE", "no connection"
 
 
 @dataclass
@@ -45,30 +53,6 @@ class Probe:
     name: str
     needs: frozenset[str]
     call: Callable[[], str]
-
-
-def json_outcome(reply: httpx.Response, ok: tuple[int, ...] = (200,)) -> str:
-    if reply.status_code in ok:
-        return OK
-    if reply.status_code == 503:
-        body = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else None
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and error.get("status") == 503 and isinstance(error.get("message"), str):
-            return SHAPED_503
-    return f"{reply.status_code} {reply.headers.get('content-type')} {reply.text[:200]}"
-
-
-def guarded(call: Callable[[], str]) -> Callable[[], str]:
-    def run() -> str:
-        try:
-            return call()
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
-            return NO_CONNECTION
-        except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
-            return UNAVAILABLE if code == grpc.StatusCode.UNAVAILABLE else f"gRPC {code}: {err.details()}"  # type: ignore[attr-defined]
-
-    return run
 
 
 @dataclass
@@ -302,7 +286,9 @@ def _http_rules(method: object) -> list[tuple[str, str, bool]]:
     return found
 
 
-def test_auth_down_every_authenticated_route_fails_closed(healthy_mesh: FaultMesh, demo_token: str) -> None:
+def test_auth_down_every_authenticated_route_fails_closed(
+    healthy_mesh: FaultMesh, listener: Listener
+) -> None:
     """auth_svc answers ext_authz: without it no route that needs a session lets anyone through.
 
     Its restart is held back by killing it again whenever the supervisor brings it back, so the
@@ -310,7 +296,7 @@ def test_auth_down_every_authenticated_route_fails_closed(healthy_mesh: FaultMes
     """
     fm = healthy_mesh
     methods = envoy_config.rpc_methods(PROJECT_ROOT / "gen" / "descriptor.binpb")
-    bearer = {"authorization": f"Bearer {demo_token}"}
+    bearer = {"authorization": listener.client.headers["authorization"]}
     channel = grpc.insecure_channel(fm.mesh.grpc_target)
     victim = fm.kill("auth_svc")
     fm.wait_dead(victim)
