@@ -95,9 +95,10 @@ test: $(STAMP) $(GAPI)
 	@$(BIN)/pytest
 
 # Processes killed and data servers restarted on a mesh of the fault tests' own (tests/faults),
-# on a private data tier: never beside `make test`, never on the machine's shared servers.
+# on a private data tier: never beside `make test`, never on the machine's shared servers. Its run
+# directory is its own (pytest prunes shared temp dirs that other runs' meshes may still use).
 test-faults: $(STAMP) $(GAPI)
-	@$(BIN)/pytest --faults tests/faults
+	@$(BIN)/pytest --faults --basetemp=$(CURDIR)/.build/test-faults tests/faults
 
 clean: down
 	rm -rf .run .build

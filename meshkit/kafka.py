@@ -18,14 +18,19 @@ from typing import Any
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from meshkit import topics as topics_registry
+from meshkit.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 # Topics and their partition counts, from the registry (meshkit.topics).
 TOPICS: dict[str, int] = {topic.name: topic.partitions for topic in topics_registry.ALL}
+# How long a producer's send() waits for the metadata of a topic it has none for.
+METADATA_WAIT_MS = 3000
+# How often a consumer re-reads the cluster's metadata (topics and their partitions).
+METADATA_MAX_AGE_MS = 5000
 
 
 def ensure_topics(bootstrap: str, topics: dict[str, int] | None = None) -> None:
@@ -42,19 +47,36 @@ def ensure_topics(bootstrap: str, topics: dict[str, int] | None = None) -> None:
 
 
 class Producer:
-    """Publishes protobuf messages; `publish` returns only once the broker acknowledged (acks=all)."""
+    """Publishes protobuf messages; `publish` returns only once the broker acknowledged (acks=all).
 
-    def __init__(self, bootstrap: str, *, client_id: str = "meshkit", linger_ms: int = 2) -> None:
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            linger_ms=linger_ms,
-            retries=5,
-            max_block_ms=5000,  # send() blocks the event loop only while topic metadata is unknown
-            max_in_flight_requests_per_connection=1,
-            key_serializer=lambda key: key.encode(),
-        )
+    A broker that cannot be reached makes `publish` raise `Unavailable` within `timeout_s` (the
+    caller's client may retry, with the same idempotency keys): kafka-python's `send` blocks while
+    it waits for topic metadata, so it runs on a worker thread, never on the event loop, and the
+    acknowledgements are awaited with a deadline. Topics are never created implicitly (the broker
+    would pick its own partition count): a registry topic the broker lacks (a memory-only broker
+    that restarted) is created from `meshkit.topics` and the send tried again.
+    """
+
+    def __init__(
+        self, bootstrap: str, *, client_id: str = "meshkit", linger_ms: int = 2, timeout_s: float = 8.0
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "client_id": client_id,
+            "acks": "all",
+            "linger_ms": linger_ms,
+            "retries": 5,
+            "max_block_ms": METADATA_WAIT_MS,  # how long send() waits for an unknown topic's metadata
+            "max_in_flight_requests_per_connection": 1,
+            "allow_auto_create_topics": False,
+            "key_serializer": lambda key: key.encode(),
+        }
+        self._producer = KafkaProducer(**self._config)
+        # Set when a publish failed: the next one starts from a new client (see `_current`).
+        self._stale = False
+        self._lock = threading.Lock()
 
     async def publish(self, topic: str, key: str, message: Message) -> None:
         """Send one message and wait for the broker's acknowledgement."""
@@ -66,26 +88,71 @@ class Producer:
 
     async def publish_many_raw(self, topic: str, items: Iterable[tuple[str, bytes]]) -> None:
         """`publish_many` for payloads already serialised (an outbox's rows)."""
+        batch = list(items)
+        if not batch:
+            return
+        try:
+            await asyncio.wait_for(self._publish(topic, batch), timeout=self.timeout_s)
+        except TimeoutError:
+            self._stale = True
+            raise Unavailable(f"the event broker did not acknowledge within {self.timeout_s:.0f}s") from None
+        except KafkaError as exc:
+            self._stale = True
+            raise Unavailable(f"the event broker is unavailable ({type(exc).__name__})") from exc
+
+    async def _publish(self, topic: str, batch: list[tuple[str, bytes]]) -> None:
         loop = asyncio.get_running_loop()
-        waits = []
-        for key, payload in items:
-            done: asyncio.Future[None] = loop.create_future()
+        waits: list[asyncio.Future[None]] = [loop.create_future() for _ in batch]
 
-            def settle(result: object, fut: asyncio.Future[None] = done) -> None:
-                if isinstance(result, BaseException):
-                    loop.call_soon_threadsafe(_set_exception, fut, result)
-                else:
-                    loop.call_soon_threadsafe(_set_result, fut)
+        def settle(result: object, fut: asyncio.Future[None]) -> None:
+            if isinstance(result, BaseException):
+                loop.call_soon_threadsafe(_set_exception, fut, result)
+            else:
+                loop.call_soon_threadsafe(_set_result, fut)
 
-            self._producer.send(topic, key=key, value=payload).add_callback(settle).add_errback(settle)
-            waits.append(done)
+        def send_all() -> None:
+            producer = self._current()
+            for (key, payload), done in zip(batch, waits, strict=True):
+                sent = self._send(producer, topic, key, payload)
+                sent.add_callback(settle, fut=done).add_errback(settle, fut=done)
+
+        await asyncio.to_thread(send_all)
         results = await asyncio.gather(*waits, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
 
+    def _current(self) -> KafkaProducer:
+        """The client to send with (on the worker thread): after a failed publish, a new one.
+
+        kafka-python's client keeps batches for partitions the broker no longer has, and its
+        metadata of them, after a broker restart; a fresh client (with the registry's topics
+        created first) starts from what the broker has now. The old one's unacknowledged
+        messages are dropped: nobody was told they were published.
+        """
+        with self._lock:
+            if self._stale:
+                ensure_topics(self.bootstrap)
+                stale, self._producer = self._producer, KafkaProducer(**self._config)
+                self._stale = False
+                log.warning("event broker client replaced after a failed publish")
+                stale.close(timeout=0)
+            return self._producer
+
+    def _send(self, producer: KafkaProducer, topic: str, key: str, payload: bytes) -> Any:
+        """`send`, creating a registry topic the broker does not have (on the worker thread)."""
+        try:
+            return producer.send(topic, key=key, value=payload)
+        except KafkaTimeoutError:
+            if topic not in TOPICS:
+                raise
+            log.warning("topic %s has no metadata: creating it from the registry", topic)
+            ensure_topics(self.bootstrap, {topic: TOPICS[topic]})
+            return producer.send(topic, key=key, value=payload)
+
     def close(self, timeout: float = 5.0) -> None:
-        self._producer.close(timeout=timeout)
+        with self._lock:
+            self._producer.close(timeout=timeout)
 
 
 def _set_result(fut: asyncio.Future[None]) -> None:
@@ -148,6 +215,11 @@ class ConsumerLoop:
             self.exited.set()
 
     def _run(self) -> None:
+        # The registry's topics exist before the group joins, with the registry's partitions (a
+        # memory-only broker that restarted has none): never auto-created by a fetch.
+        declared = {t: TOPICS[t] for t in self.config.topics if t in TOPICS}
+        if declared:
+            ensure_topics(self.config.bootstrap, declared)
         consumer = KafkaConsumer(
             *self.config.topics,
             bootstrap_servers=self.config.bootstrap,
@@ -155,6 +227,10 @@ class ConsumerLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.config.max_records,
+            allow_auto_create_topics=False,
+            # A topic that went away with a restarted broker is noticed again within seconds
+            # once it is re-created (kafka-python's default re-reads metadata every 5 minutes).
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         try:
             while not self._stop.is_set():

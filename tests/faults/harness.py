@@ -15,7 +15,6 @@ import psycopg
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 
 from meshctl import datatier, mesh, supervisor
@@ -73,9 +72,6 @@ class Broker:
         assert started is not None and started.alive()
         self.procs.stop("kafka", sig=signal.SIGKILL)
         self.proxy.drop_all()
-
-    def admin(self) -> KafkaAdminClient:
-        return KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="fault-test")
 
     def partitions(self, topic: str) -> list[int]:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)

@@ -203,7 +203,16 @@ class Ledger:
         can come later, so the counts returned are final.
         """
         expected = self.expected()
-        until(lambda: self.figures() == expected, f"the counts to reach {expected}", within)
+        seen: list[dict[str, object]] = []
+
+        def reached() -> bool:
+            seen[:] = [self.figures()]
+            return seen[0] == expected
+
+        try:
+            until(reached, "the counts", within)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: expected {expected}, got {seen[0]}") from None
         try:
             until(lambda: not self.in_flight(), "nothing to be left in flight", within)
         except AssertionError as exc:
