@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from meshkit import topics as topics_registry
 from meshkit.errors import Unavailable
@@ -241,7 +242,7 @@ class ConsumerLoop:
                 if not records:
                     continue
                 self.handle(records)
-                consumer.commit()
+                consumer.commit(handled_offsets(records))
         except Stopping:
             log.info("consumer %s stopped mid-batch; that batch will be replayed", self.config.group_id)
         except Exception:
@@ -249,6 +250,20 @@ class ConsumerLoop:
             raise
         finally:
             consumer.close(autocommit=False)
+
+
+def handled_offsets(records: Iterable[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """What to commit after a batch: one past the last record handled, for its partitions only.
+
+    Never the consumer's other positions: after a broker lost its log (a memory-only broker
+    restarted), a position from before is beyond the new log's end, and committing it would skip
+    every event the new log gets up to it.
+    """
+    ends: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        ends[partition] = max(ends.get(partition, 0), record.offset + 1)
+    return {partition: OffsetAndMetadata(end, "", -1) for partition, end in ends.items()}
 
 
 # How long a consumer whose thread ended on its own waits before it starts again.
