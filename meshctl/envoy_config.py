@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "ext_authz_timeout": "1s",
     "ratelimit_timeout": "0.25s",
     "ratelimit_config": str(limits.DEFAULT_PATH),
+    # Whether traffic passes when the rate limiter cannot answer: auth_svc's own fail mode
+    # (AUTH_RATELIMIT_FAIL_OPEN, for its Redis), which the edge follows when auth_svc is down or
+    # slower than ratelimit_timeout. Failing closed answers 503.
+    "ratelimit_fail_open": True,
 }
 
 
@@ -263,6 +267,7 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "xff_num_trusted_hops": int(cfg["xff_num_trusted_hops"]),
         "ext_authz_timeout": cfg["ext_authz_timeout"],
         "ratelimit_timeout": cfg["ratelimit_timeout"],
+        "ratelimit_fail_open": bool(cfg["ratelimit_fail_open"]),
         "ratelimit_domain": table.domain,
         "ratelimit_keys": {"category": limits.CATEGORY_KEY, "user": limits.USER_KEY},
         "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),

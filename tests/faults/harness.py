@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -198,6 +199,12 @@ def _http_ok(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def fresh_address() -> str:
+    """A random 127.x.y.z of a client's own (per-address rate limits)."""
+    octets = secrets.token_bytes(3)
+    return "127." + ".".join(str(1 + b % 254) for b in octets)
 
 
 def until(check: Callable[[], object], what: str, within: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

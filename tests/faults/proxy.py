@@ -6,9 +6,10 @@ A `Trap` names the message (a predicate over what a client sends) and what to ho
   (the server never sees it);
 - `hold="reply"`: the message is forwarded, and the server's answer is kept from the client (the
   server did it; the client does not know).
-A trap springs once, on the first matching message of any connection; every other connection
-passes through untouched. `release` drops the held connection (both sides closed, nothing held is
-delivered), as a crash of the client would.
+A trap springs once, on the first matching message of any connection (or, with `once=False`, on
+every matching connection until released); other connections pass through untouched. `release`
+drops the held connections (both sides closed, nothing held is delivered), as a crash of the
+client would.
 
 Kafka requests are length-prefixed frames: each frame is matched whole. Redis requests are
 matched per read, which holds one command or one pipeline of redis-py's.
@@ -32,10 +33,12 @@ class Trap:
 
     matches: Callable[[bytes], bool]
     hold: Literal["request", "reply"]
+    # False: every matching connection is held until `release`, not only the first.
+    once: bool = True
     # Set once the hold is in place: the request kept back, or the server's reply kept back.
     sprung: threading.Event = field(default_factory=threading.Event)
     matched: bytes = b""
-    _connection: _Connection | None = None
+    _connections: list[_Connection] = field(default_factory=list)
 
     def wait(self, within: float) -> None:
         if not self.sprung.wait(within):
@@ -120,8 +123,8 @@ class Proxy:
         async def drop() -> None:
             if trap in self._traps:
                 self._traps.remove(trap)
-            if trap._connection is not None:
-                trap._connection.close()
+            for conn in trap._connections:
+                conn.close()
 
         self._call(drop())
 
@@ -155,8 +158,10 @@ class Proxy:
     def _spring(self, conn: _Connection, message: bytes) -> Trap | None:
         for trap in self._traps:
             if trap.matches(message):
-                self._traps.remove(trap)
-                trap.matched, trap._connection = message, conn
+                if trap.once:
+                    self._traps.remove(trap)
+                trap.matched = message
+                trap._connections.append(conn)
                 return trap
         return None
 

@@ -1,0 +1,95 @@
+"""Rate limiting when the limiter cannot count (its Redis held by the proxy) follows the configured
+fail mode (AUTH_RATELIMIT_FAIL_OPEN) at the edge: open lets every request through, closed
+answers 503 in Spotify's shape; once the limiter counts again its limits hold again.
+
+Login is the probe: rate-limited per client address (5 per 15 minutes) and open without a
+session, so ext_authz (which needs Redis too) is not in the way. auth_svc's limiter waits for
+Redis longer than Envoy waits for it, so the edge's own fail mode decides here, as it does when
+auth_svc is down: that is why it is rendered from the same setting.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+
+import httpx
+import pytest
+
+from meshctl import envoy_config, mesh, supervisor
+from tests.faults.harness import SHAPED_503, FaultMesh, fresh_address, json_outcome, until
+from tests.faults.proxy import Trap
+
+LOGIN_LIMIT = 5
+
+
+def _configure(fm: FaultMesh, fail_open: bool) -> None:
+    """auth_svc and Envoy restarted with the fail mode (as an operator changing the setting would)."""
+    spec = supervisor.spec_dir(fm.run_dir) / "auth_svc.json"
+    program = supervisor.Program(**json.loads(spec.read_text()))
+    program.env["AUTH_RATELIMIT_FAIL_OPEN"] = "true" if fail_open else "false"
+    spec.write_text(json.dumps(asdict(program)))
+    overrides = {**mesh.envoy_overrides(fm.mesh), "ratelimit_fail_open": fail_open}
+    envoy_config.write("local", fm.run_dir / "envoy.yaml", overrides=overrides)
+    for name in ("auth_svc", "envoy"):
+        victim = fm.kill(name, signal.SIGKILL)
+        fm.wait_dead(victim)
+        fm.wait_restarted(victim)
+    until(fm.envoy_healthy, "Envoy to see auth_svc again", 60)
+
+
+def _logins(fm: FaultMesh, email: str, password: str, count: int) -> list[str]:
+    with httpx.Client(
+        base_url=fm.mesh.envoy_url,
+        timeout=10,
+        transport=httpx.HTTPTransport(local_address=fresh_address()),
+    ) as client:
+        return [
+            json_outcome(client.post("/api/auth/login", json={"email": email, "password": password}))
+            for _ in range(count)
+        ]
+
+
+def _limiter_holds(fm: FaultMesh, email: str, password: str) -> None:
+    outcomes = _logins(fm, email, password, LOGIN_LIMIT + 1)
+    assert outcomes[:LOGIN_LIMIT] == ["ok"] * LOGIN_LIMIT
+    assert outcomes[LOGIN_LIMIT].startswith("429"), outcomes
+
+
+@pytest.fixture
+def account(
+    healthy_mesh: FaultMesh, new_account: Callable[..., tuple[str, str, str]]
+) -> Iterator[tuple[str, str]]:
+    email, password, _token = new_account("Limited")
+    yield email, password
+
+
+def test_rate_limiting_follows_its_configured_fail_mode(
+    healthy_mesh: FaultMesh, account: tuple[str, str]
+) -> None:
+    fm = healthy_mesh
+    email, password = account
+    # The limiter's windows are the only Redis keys with the test mesh's rate-limit prefix.
+    blind = Trap(lambda chunk: b"ratelimit-test-" in chunk, hold="request", once=False)
+
+    # Open, as the mesh is configured: past the limit while the limiter cannot count.
+    fm.redis_proxy.arm(blind)
+    try:
+        assert _logins(fm, email, password, LOGIN_LIMIT + 2) == ["ok"] * (LOGIN_LIMIT + 2)
+        assert blind.sprung.is_set()
+    finally:
+        fm.redis_proxy.release(blind)
+    _limiter_holds(fm, email, password)
+
+    _configure(fm, fail_open=False)
+    try:
+        blind = fm.redis_proxy.arm(Trap(blind.matches, hold="request", once=False))
+        try:
+            assert _logins(fm, email, password, 2) == [SHAPED_503] * 2
+        finally:
+            fm.redis_proxy.release(blind)
+        _limiter_holds(fm, email, password)
+    finally:
+        _configure(fm, fail_open=True)
