@@ -137,7 +137,8 @@ class Producer:
                 stale, self._producer = self._producer, KafkaProducer(**self._config)
                 self._stale = False
                 log.warning("event broker client replaced after a failed publish")
-                stale.close(timeout=0)
+                with contextlib.suppress(KafkaError):  # its unsent messages are dropped, as said
+                    stale.close(timeout=0)
             return self._producer
 
     def _send(self, producer: KafkaProducer, topic: str, key: str, payload: bytes) -> Any:
@@ -152,8 +153,12 @@ class Producer:
             return producer.send(topic, key=key, value=payload)
 
     def close(self, timeout: float = 5.0) -> None:
+        """Flush for up to `timeout`, then close; what an unreachable broker never took is dropped."""
         with self._lock:
-            self._producer.close(timeout=timeout)
+            try:
+                self._producer.close(timeout=timeout)
+            except KafkaError:
+                log.warning("event broker client closed with messages it could not deliver")
 
 
 def _set_result(fut: asyncio.Future[None]) -> None:
