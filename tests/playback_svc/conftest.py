@@ -8,15 +8,12 @@ module here; its counter group id is unique to the run. The mesh's own playback_
 same topic in its own group: both write through the unique idempotency key, so every count the
 tests assert stays exact whichever counter gets there first. Redis is a database of its own (not
 the shared test db 1) because the counter tests FLUSHDB it.
-
-`neighbours` (a stand-in catalog over gRPC, fakes.py) is left only for test_counter_crash.py, which
-moves off it on its own; nothing else here uses it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,20 +32,11 @@ from playback_svc.counter.runner import CounterRunner
 from playback_svc.server import make_setup
 from playback_svc.settings import PlaybackSettings
 from tests.playback_svc.data import CatalogWriter
-from tests.playback_svc.fakes import Neighbours, start_neighbours
 from tests.playback_svc.helpers import user_metadata
 
 PRIVATE_REDIS_DB = 13
 PUBLIC_BASE_URL = "http://media.test"
 MEDIA_SECONDS = 6.0
-
-
-@pytest.fixture(scope="session")
-def neighbours() -> Iterator[Neighbours]:
-    """The stand-in catalog test_counter_crash.py still runs its standalone counter against."""
-    running = start_neighbours()
-    yield running
-    running.server.stop(grace=None)
 
 
 @pytest.fixture(scope="session")
