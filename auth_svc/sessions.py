@@ -19,6 +19,7 @@ from auth_svc.session_store import Session, SessionStore
 from auth_svc.store import Account, AuditEntry, AuthStore
 from meshkit import ids
 from meshkit.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from meshkit.text import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ class Sessions:
         normalised = rules.normalise_email(email)
         if not normalised or not password:
             raise InvalidArgument("email and password are required")
+        if has_control_characters(normalised):
+            # No account's email has one (registration checks the form), and PostgreSQL could not
+            # even look it up or audit it: malformed input, like a missing field, not a failed login.
+            raise InvalidArgument("email is not a valid email address")
         account = (
             await self.store.account_by_email(normalised) if len(normalised) <= rules.MAX_EMAIL else None
         )

@@ -119,6 +119,7 @@ class Recommendations:
         if page_size < 0 or page_size > 50:
             raise InvalidArgument(f"page_size must be between 1 and 50, got {page_size}")
         page_size = page_size or 20
+        _check_id(kind, value)
         snap = self.snapshot()
         seed = await self._seed(snap, kind, value, what="seed")
         key = f"{seed.kind}:{seed.key}"
@@ -137,6 +138,7 @@ class Recommendations:
     async def similar_tracks(self, track_id: str, limit: int) -> list[uuid.UUID]:
         if limit < 0 or limit > 100:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
+        _check_id("track", track_id)
         snap = self.snapshot()
         seed = await self._seed(snap, "track", track_id, what="id")
         if seed.vector is None or seed.exclude_row is None:  # a track seed always has both
@@ -187,6 +189,9 @@ class Recommendations:
         if limit < 0 or limit > 100:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
         limit = limit or 20
+        for kind, values in lists.items():
+            for value in values:
+                _check_id(kind, value)
         snap = self.snapshot()
         seeds = [
             await self._seed(snap, kind, value, what=f"seed_{kind}s", unknown=InvalidArgument)
@@ -301,3 +306,10 @@ class Recommendations:
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _check_id(kind: str, value: str) -> None:
+    """Refuse a malformed track or artist id (400) before asking for the models, which may not
+    be built yet (503): bad input is the caller's to fix whatever the service's state."""
+    if kind in ("track", "artist"):
+        ids.parse_id_or_uri(value, kind)

@@ -99,6 +99,17 @@ async def test_unknown_email_and_wrong_password_cost_the_same(parts: Parts) -> N
     assert errors[0] == errors[1]
 
 
+async def test_a_login_email_with_control_characters_is_invalid_and_neither_looked_up_nor_audited(
+    parts: Parts,
+) -> None:
+    for email in ("a\x00b@example.com", "a@exam\nple.com"):
+        parts.hasher.verified.clear()
+        with pytest.raises(InvalidArgument):
+            await parts.sessions.login(email=email, password="any-password", ip="198.51.100.1")
+        assert parts.hasher.verified == []
+        assert await failed_logins(parts.store, rules.normalise_email(email).replace("\x00", "")) == []
+
+
 async def test_a_ban_committed_during_login_leaves_no_session(parts: Parts) -> None:
     store, hasher = parts.store, parts.hasher
     email = unique_email()
