@@ -30,6 +30,7 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from auth_svc import limits
+from meshctl.openapi import OPENAPI_NAME
 from meshkit import services
 from meshkit.config import PROJECT_ROOT
 from meshkit.services import DEFAULT_PORTS, EdgePolicy
@@ -40,6 +41,8 @@ ENVOY_DIR = PROJECT_ROOT / "envoy"
 TEMPLATE = ENVOY_DIR / "envoy.yaml.j2"
 TARGETS_DIR = ENVOY_DIR / "targets"
 DEFAULT_DESCRIPTOR = PROJECT_ROOT / "gen" / "descriptor.binpb"
+# Room for the OpenAPI document as a direct response (it is about 250 KB).
+OPENAPI_MAX_BYTES = 2 * 1024 * 1024
 
 # Which fully-qualified gRPC services each process serves to the outside (transcoded and routed),
 # from the registry. auth_svc's Envoy-facing APIs (ext_authz, rate limit) are not among them:
@@ -241,6 +244,8 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
     descriptor = str(cfg["descriptor"])
     if cfg["cluster_type"] == "STATIC":  # local: Envoy runs here, give it an absolute path
         descriptor = str(_project_path(descriptor))
+    # The image and the checkout keep gen/openapi.json beside gen/descriptor.binpb.
+    openapi_doc = str(Path(descriptor).with_name(OPENAPI_NAME))
     access_log = str(cfg["access_log"])
     if access_log != "stdout" and cfg["cluster_type"] == "STATIC":
         access_log = str(_project_path(access_log))
@@ -253,6 +258,8 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "connect_timeout": cfg["connect_timeout"],
         "health_check": cfg["health_check"],
         "descriptor": descriptor,
+        "openapi": openapi_doc,
+        "openapi_max_bytes": OPENAPI_MAX_BYTES,
         "access_log": access_log,
         "cors_origins": _cors_origins(cfg["cors_origins"]),
         "default_timeout": cfg["default_timeout"],
@@ -271,6 +278,7 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "ratelimit_domain": table.domain,
         "ratelimit_keys": {"category": limits.CATEGORY_KEY, "user": limits.USER_KEY},
         "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),
+        "json_requests_lua": (ENVOY_DIR / "json_requests.lua").read_text(),
     }
 
 

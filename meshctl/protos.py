@@ -1,5 +1,7 @@
 """Vendor the google API protos, generate gen/ from proto/, and check that gen/ is fresh.
 
+gen/ also holds the OpenAPI document of the JSON edge (meshctl.openapi), so it is checked too.
+
 Usage (from the repository root, as the Makefile does)::
 
     python -m meshctl.protos vendor .build/protos
@@ -16,6 +18,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+from meshctl import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
@@ -103,10 +109,31 @@ def generate(out: Path) -> None:
         ]
     )
     _run_protoc([*includes, "--include_imports", f"--descriptor_set_out={out / DESCRIPTOR_NAME}", *files])
+    _write_openapi(includes, files, out)
     for folder in sorted({p.parent for p in out.rglob("*.py")}):
         while folder != out:
             (folder / "__init__.py").touch()
             folder = folder.parent
+
+
+def _write_openapi(includes: list[str], files: list[str], out: Path) -> None:
+    """gen/openapi.json, from a descriptor set with source info (the comments become descriptions).
+
+    Envoy's descriptor set stays without source info: it loads at every start and needs none.
+    """
+    with tempfile.TemporaryDirectory(prefix="openapi-") as tmp:
+        described = Path(tmp) / "described.binpb"
+        _run_protoc(
+            [
+                *includes,
+                "--include_imports",
+                "--include_source_info",
+                f"--descriptor_set_out={described}",
+                *files,
+            ]
+        )
+        fds = descriptor_pb2.FileDescriptorSet.FromString(described.read_bytes())
+    openapi.write(fds, out / openapi.OPENAPI_NAME)
 
 
 def _tree(folder: Path) -> set[str]:

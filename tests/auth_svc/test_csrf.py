@@ -86,8 +86,7 @@ def test_a_cookie_write_from_a_foreign_page_is_refused_and_stores_nothing(
     running_mesh: Mesh, cookie_session: tuple[httpx.Client, str], envoy_client: Client
 ) -> None:
     browser, token = cookie_session
-    # A cross-site form can send text/plain: the transcoder reads it as JSON all the same.
-    forged = {"content-type": "text/plain"}
+    forged = {"content-type": "application/json"}
     for page in (
         {"origin": FOREIGN},
         {"origin": SIBLING},
@@ -97,6 +96,15 @@ def test_a_cookie_write_from_a_foreign_page_is_refused_and_stores_nothing(
         reply = browser.post("/v1/me/playlists", content=b'{"name":"forged"}', headers={**forged, **page})
         assert reply.status_code == 403, (page, reply.text)
         assert reply.json() == {"error": {"status": 403, "message": CROSS_SITE}}
+    # What a cross-site form can send without a preflight (text/plain, a urlencoded or multipart
+    # form) is not JSON: the edge refuses it before the session is even looked at.
+    for form_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        reply = browser.post(
+            "/v1/me/playlists",
+            content=b'{"name":"forged"}',
+            headers={"content-type": form_type, "origin": FOREIGN},
+        )
+        assert reply.status_code == 415, (form_type, reply.text)
     # Logging the user out from another site is refused too: the session still works.
     assert browser.post("/api/auth/logout", json={}, headers={"origin": FOREIGN}).status_code == 403
     assert _playlists(envoy_client(), token) == []

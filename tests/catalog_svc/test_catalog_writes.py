@@ -13,13 +13,14 @@ import httpx
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.common.v1 import common_pb2
 from sqlalchemy import create_engine, text
 
 from meshctl.mesh import Mesh
 from meshkit import ids, topics
+from tests import kafka_tail
 
 if TYPE_CHECKING:
     from conftest import People
@@ -455,16 +456,7 @@ async def test_idempotency_key_header_and_per_user_scope(catalog: Stub, people: 
 
 
 def _events_consumer(bootstrap: str) -> KafkaConsumer:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partitions = [
-        TopicPartition(topics.CATALOG_CHANGES.name, p)
-        for p in consumer.partitions_for_topic(topics.CATALOG_CHANGES.name)
-    ]
-    consumer.assign(partitions)
-    consumer.seek_to_end()
-    for partition in partitions:
-        consumer.position(partition)  # resolve the end offsets now, before the write
-    return consumer
+    return kafka_tail.tail(bootstrap, topics.CATALOG_CHANGES.name)
 
 
 def _wait_for_events(consumer: KafkaConsumer, expected: dict[str, int], timeout: float = 20) -> dict:

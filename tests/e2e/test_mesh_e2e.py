@@ -9,7 +9,6 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from kafka import KafkaConsumer, TopicPartition
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from spotify.library.v1 import library_pb2, library_pb2_grpc
@@ -20,6 +19,7 @@ from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids, topics
 from meshkit.services import GRPC_SERVICES
+from tests import kafka_tail
 
 pytestmark = pytest.mark.e2e
 
@@ -172,15 +172,7 @@ def test_playback_events_need_a_user_and_client_identity_headers_are_ignored(
 
 
 def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=running_mesh.kafka_bootstrap, enable_auto_commit=False)
-    partitions = [
-        TopicPartition(topics.PLAYBACK_EVENTS.name, p)
-        for p in consumer.partitions_for_topic(topics.PLAYBACK_EVENTS.name)
-    ]
-    consumer.assign(partitions)
-    consumer.seek_to_end()
-    for p in partitions:
-        consumer.position(p)  # resolve the end offsets before publishing
+    consumer = kafka_tail.tail(running_mesh.kafka_bootstrap, topics.PLAYBACK_EVENTS.name)
     listener = ids.encode(uuid.uuid4())  # not the demo user: the stream counts, into that user's history
     key = f"{listener}_{demo.DEMO_TRACK_ID}_{uuid.uuid4().hex}"
     with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['playback_svc']}") as chan:
