@@ -40,24 +40,34 @@ from meshctl.processes import ProcessTable
 from meshkit import services
 from tests.skip_rule import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
 
-FAULTS = Path(__file__).parent / "faults"
+# Suites that run alone, each on a mesh of its own, with their own option and make target.
+ALONE = {
+    # Processes killed and data servers restarted (make test-faults).
+    "--faults": Path(__file__).parent / "faults",
+    # Every JSON route fuzzed through Envoy, with the fuzz mesh's raised rate limits (make test-fuzz).
+    "--fuzz": Path(__file__).parent / "fuzz",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--faults",
-        action="store_true",
-        help="run the fault tests alone (tests/faults, on a mesh of their own): make test-faults",
-    )
+    for option, folder in ALONE.items():
+        parser.addoption(
+            option,
+            action="store_true",
+            help=f"run tests/{folder.name} alone, on a mesh of its own (make test-{folder.name})",
+        )
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """The fault tests kill and restart the processes of their own mesh: they run alone, with
-    --faults (`make test-faults`), and never beside the rest of the suite."""
-    inside = collection_path == FAULTS or FAULTS in collection_path.parents
-    if config.getoption("--faults"):
-        return None if inside or collection_path in FAULTS.parents else True
-    return True if inside else None
+    """The fault tests kill and restart the processes of their own mesh, and the fuzz tests need
+    limits no other test may have: each suite runs alone, with its option, never beside the rest."""
+    for option, folder in ALONE.items():
+        inside = collection_path == folder or folder in collection_path.parents
+        if config.getoption(option):
+            return None if inside or collection_path in folder.parents else True
+        if inside:
+            return True
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +156,14 @@ def demo_database_url(database_url: str, run_dir: Path, envoy_port: int) -> str:
 
 
 @pytest.fixture(scope="session")
+def mesh_env() -> dict[str, str]:
+    """Environment variables for the mesh's services (a suite's conftest may add its own)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def running_mesh(
+    mesh_env: dict[str, str],
     run_dir: Path,
     procs: ProcessTable,
     demo_database_url: str,
@@ -168,6 +185,8 @@ def running_mesh(
     # demo users' ids are the same in every run.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUTH_RATELIMIT_KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex[:10]}")
+        for name, value in mesh_env.items():
+            patch.setenv(name, value)
         mesh.start_services(running, procs)
     mesh.wait_healthy(running, procs)
     mesh.start_envoy(running, procs)
