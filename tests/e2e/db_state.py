@@ -65,10 +65,10 @@ class Snapshots:
         )
 
     def take(self) -> State:
-        """{"schema.table": (rows, md5 of the rows)} now (autocommit: each read sees the latest)."""
+        """{"schema.table": (rows, md5 of the rows)} now; each read ends its transaction."""
         rows = self.conn.execute(self.query).all()
         self.conn.rollback()
-        return {str(table): (int(count), str(digest)) for table, count, digest in rows}
+        return {str(row[0]): (int(row[1]), str(row[2])) for row in rows}
 
     def close(self) -> None:
         self.conn.close()

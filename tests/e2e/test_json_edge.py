@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -98,26 +99,24 @@ def http(
 
 
 @pytest.fixture(scope="module")
-def unchanged(running_mesh: mesh.Mesh) -> Iterator[Callable[[], None]]:
-    """Call before and after a route's bad requests: the second call asserts no table changed."""
-    snapshots = db_state.Snapshots(running_mesh.database_url)
-    state: dict[str, db_state.State] = {}
+def snapshots(running_mesh: mesh.Mesh) -> Iterator[db_state.Snapshots]:
+    taker = db_state.Snapshots(running_mesh.database_url)
+    yield taker
+    taker.close()
 
-    def check() -> None:
-        now = snapshots.take()
-        if "before" in state:
-            assert db_state.changed(state.pop("before"), now) == []
-        else:
-            state["before"] = now
 
-    yield check
-    snapshots.close()
+@contextmanager
+def stores_nothing(snapshots: db_state.Snapshots) -> Iterator[None]:
+    """Every table as it was before the block (refused requests change nothing)."""
+    before = snapshots.take()
+    yield
+    assert db_state.changed(before, snapshots.take()) == []
 
 
 @pytest.mark.parametrize("verb,path,operation", WITH_BODY, ids=[_id(o) for o in WITH_BODY])
 def test_bad_bodies_are_refused_before_anything_is_stored(
     http: Callable[[str], httpx.Client],
-    unchanged: Callable[[], None],
+    snapshots: db_state.Snapshots,
     verb: str,
     path: str,
     operation: dict[str, Any],
@@ -125,27 +124,26 @@ def test_bad_bodies_are_refused_before_anything_is_stored(
     url = _concrete(path)
     json_type = {"content-type": "application/json"}
     client = http(path)
-    unchanged()
-    for name, body in BAD_BODIES.items():
-        reply = client.request(verb, url, content=body, headers=json_type)
-        assert reply.status_code == 400, (name, reply.text[:200])
-        assert_spotify_error(reply, 400)
-    for content_type in (
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-    ):
-        reply = client.request(verb, url, content="{}", headers={"content-type": content_type})
-        assert_spotify_error(reply, 415)
-    reply = client.request(verb, url, content=OVERSIZED, headers=json_type)
-    assert_spotify_error(reply, 413)
-    unchanged()
+    with stores_nothing(snapshots):
+        for name, body in BAD_BODIES.items():
+            reply = client.request(verb, url, content=body, headers=json_type)
+            assert reply.status_code == 400, (name, reply.text[:200])
+            assert_spotify_error(reply, 400)
+        for content_type in (
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ):
+            reply = client.request(verb, url, content="{}", headers={"content-type": content_type})
+            assert_spotify_error(reply, 415)
+        reply = client.request(verb, url, content=OVERSIZED, headers=json_type)
+        assert_spotify_error(reply, 413)
 
 
 @pytest.mark.parametrize("verb,path,operation", WITH_PATH_ID, ids=[_id(o) for o in WITH_PATH_ID])
 def test_ids_with_control_characters_are_refused(
     http: Callable[[str], httpx.Client],
-    unchanged: Callable[[], None],
+    snapshots: db_state.Snapshots,
     verb: str,
     path: str,
     operation: dict[str, Any],
@@ -155,11 +153,10 @@ def test_ids_with_control_characters_are_refused(
         if "requestBody" in operation
         else {}
     )
-    unchanged()
-    for bad in CONTROL_IDS:
-        reply = http(path).request(verb, _concrete(path, bad), **body)  # type: ignore[arg-type]
-        assert_spotify_error(reply, 400, 404)
-    unchanged()
+    with stores_nothing(snapshots):
+        for bad in CONTROL_IDS:
+            reply = http(path).request(verb, _concrete(path, bad), **body)  # type: ignore[arg-type]
+            assert_spotify_error(reply, 400, 404)
 
 
 def _enum_fields(
@@ -197,7 +194,7 @@ def test_some_body_carries_an_enum() -> None:
 )
 def test_unknown_enum_values_are_refused(
     http: Callable[[str], httpx.Client],
-    unchanged: Callable[[], None],
+    snapshots: db_state.Snapshots,
     verb: str,
     path: str,
     operation: dict[str, Any],
@@ -212,11 +209,10 @@ def test_unknown_enum_values_are_refused(
     body: Any = value
     for name in reversed(field):
         body = {name: body}
-    unchanged()
-    reply = http(path).request(verb, _concrete(path, demo.DEMO_USER_ID), json=body)
+    with stores_nothing(snapshots):
+        reply = http(path).request(verb, _concrete(path, demo.DEMO_USER_ID), json=body)
     assert_spotify_error(reply, 400)
     assert "NOT_A_VALUE" in reply.json()["error"]["message"]
-    unchanged()
 
 
 def test_header_names_grpc_cannot_carry_are_dropped(http: Callable[[str], httpx.Client]) -> None:
