@@ -245,6 +245,7 @@ class ConsumerLoop:
                     self.assigned.set()
                 records = [record for batch in batches.values() for record in batch]
                 if not records:
+                    rewind_past_the_end(consumer, self.config.group_id)
                     continue
                 self.handle(records)
                 consumer.commit(handled_offsets(records))
@@ -255,6 +256,32 @@ class ConsumerLoop:
             raise
         finally:
             consumer.close(autocommit=False)
+
+
+def rewind_past_the_end(consumer: KafkaConsumer, group_id: str) -> list[TopicPartition]:
+    """Read again from the start of every assigned partition whose log now ends before our position.
+
+    A log never shrinks on a running broker, but a memory-only one that restarted starts each
+    topic empty, and a consumer that kept its assignment through the restart would wait at its old
+    position while new records arrive below it, never reading them (the broker answers fetches
+    past the end with nothing, not an out-of-range error). The group's offsets went with the
+    broker, so the start is where this group stands; handlers are idempotent, so a replay is safe.
+    The high watermark comes with every fetch response: checking costs no request.
+    """
+    rewound = []
+    for partition in consumer.assignment():
+        end = consumer.highwater(partition)
+        position = consumer.position(partition, timeout_ms=0) if end is not None else None
+        if end is not None and position is not None and position > end:
+            rewound.append(partition)
+    if rewound:
+        log.warning(
+            "consumer %s: %s end before its positions (the broker lost them): reading from their start",
+            group_id,
+            ", ".join(f"{p.topic}[{p.partition}]" for p in rewound),
+        )
+        consumer.seek_to_beginning(*rewound)
+    return rewound
 
 
 def handled_offsets(records: Iterable[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
