@@ -48,6 +48,9 @@ class HistoryStore(SqlStore):
         else:
             query = query.order_by(ListeningHistory.played_at.desc(), ListeningHistory.id.desc())
         async with self.sessions() as session:
+            # One snapshot for both statements: under READ COMMITTED a play committed between them
+            # was counted in `total` but missing from the page (a total of 1 beside no items).
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             found = (await session.scalars(query.limit(limit))).all()
             total = await session.scalar(
                 select(func.count()).select_from(ListeningHistory).where(ListeningHistory.user_id == user_id)
