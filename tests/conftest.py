@@ -39,6 +39,7 @@ from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
 from meshkit import services
 from tests.skip_rule import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
+from tests.support import fresh_loopback_address
 
 # Suites that run alone, each on a mesh of its own, with their own option and make target.
 ALONE = {
@@ -191,12 +192,6 @@ def running_mesh(
     mesh.wait_healthy(running, procs)
     mesh.start_envoy(running, procs)
     return running
-
-
-def fresh_loopback_address() -> str:
-    """A random 127.x.y.z (never 127.0.0.1): all of 127/8 reaches Envoy's loopback listener."""
-    octets = secrets.token_bytes(3)
-    return "127." + ".".join(str(1 + b % 254) for b in octets)
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ def subject_for(
 ) -> Callable[[limits.Category], Subject]:
     def make(category: limits.Category) -> Subject:
         if category.scope == "ip":
-            from tests.conftest import fresh_loopback_address
+            from tests.support import fresh_loopback_address
 
             return Subject(None, "", fresh_loopback_address())
         _, _, token = new_account(f"limited {category.name}")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from meshctl import datatier, mesh, supervisor
 from meshctl.processes import ProcessTable, Started
 from meshkit import services
 from tests.faults.proxy import Proxy
+from tests.support import until
 
 # What a client got: an answer, Spotify's 503 error object, gRPC's UNAVAILABLE, or no connection.
 OK, SHAPED_503, UNAVAILABLE, NO_CONNECTION = "ok", "503 in Spotify's shape", "UNAVAILABLE", "no connection"
@@ -199,24 +198,6 @@ def _http_ok(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def fresh_address() -> str:
-    """A random 127.x.y.z of a client's own (per-address rate limits)."""
-    octets = secrets.token_bytes(3)
-    return "127." + ".".join(str(1 + b % 254) for b in octets)
-
-
-def until(check: Callable[[], object], what: str, within: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
 
 
 def wait_all_healthy(fm: FaultMesh) -> None:

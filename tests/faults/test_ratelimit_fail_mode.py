@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from meshctl import envoy_config, mesh, supervisor
-from tests.faults.harness import SHAPED_503, FaultMesh, fresh_address, json_outcome, until
+from tests.faults.harness import SHAPED_503, FaultMesh, json_outcome, until
 from tests.faults.proxy import Trap
+from tests.support import fresh_loopback_address
 
 LOGIN_LIMIT = 5
 
@@ -44,7 +45,7 @@ def _logins(fm: FaultMesh, email: str, password: str, count: int) -> list[str]:
     with httpx.Client(
         base_url=fm.mesh.envoy_url,
         timeout=10,
-        transport=httpx.HTTPTransport(local_address=fresh_address()),
+        transport=httpx.HTTPTransport(local_address=fresh_loopback_address()),
     ) as client:
         return [
             json_outcome(client.post("/api/auth/login", json={"email": email, "password": password}))

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,19 +15,9 @@ import pytest
 from meshctl import mesh, supervisor
 from meshctl.processes import ProcessTable, Started
 from meshkit.config import PROJECT_ROOT
+from tests.support import until
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
-
-
-def _until(check, what: str, within: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what} (last: {value!r})")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -64,7 +53,7 @@ def test_a_killed_program_is_restarted_logged_and_shown_by_status(table: Process
     assert "sleeper" in _status(run_dir) and "restarted" not in _status(run_dir)
 
     os.kill(first.pid, signal.SIGKILL)
-    second = _until(lambda: _replaced(table, "sleeper", first), "the restart")
+    second = until(lambda: _replaced(table, "sleeper", first), "the restart", within=20.0)
     state = supervisor.read_state(run_dir)["sleeper"]
     assert (state.pid, state.restarts, state.last_exit) == (second.pid, 1, "killed by SIGKILL")
     log = table.log_path(supervisor.NAME).read_text()
@@ -81,7 +70,7 @@ def test_quick_exits_back_off_doubling(table: ProcessTable) -> None:
     failing = [sys.executable, "-c", "raise SystemExit(3)"]
     supervisor.supervise(run_dir, "failing", failing, env=dict(os.environ), cwd=run_dir)
     log = table.log_path(supervisor.NAME)
-    _until(lambda: "restarting in 4 s" in log.read_text(), "the third quick exit", within=30)
+    until(lambda: "restarting in 4 s" in log.read_text(), "the third quick exit", within=30)
     waits = [
         line.rsplit("restarting in ", 1)[1]
         for line in log.read_text().splitlines()
@@ -112,7 +101,7 @@ def test_a_dead_supervisor_leaves_its_programs_recorded_for_down(table: ProcessT
     boss, orphan = table.get(supervisor.NAME), table.get("orphan")
     assert boss is not None and orphan is not None
     os.kill(boss.pid, signal.SIGKILL)
-    _until(lambda: not boss.alive(), "the supervisor to die")
+    until(lambda: not boss.alive(), "the supervisor to die", within=20.0)
     assert orphan.alive() and table.get("orphan") == orphan
     assert "orphan" in mesh.stop_all(table)
     assert not orphan.alive()
@@ -129,4 +118,4 @@ def test_a_program_gets_the_environment_it_was_handed(table: ProcessTable, tmp_p
         "time.sleep(600)"
     )
     supervisor.supervise(run_dir, "env", [sys.executable, "-c", script], env=env, cwd=run_dir)
-    assert _until(lambda: out.exists() and out.read_text(), "the program's output") == "handed over|False"
+    assert until(lambda: out.exists() and out.read_text(), "the program's output") == "handed over|False"

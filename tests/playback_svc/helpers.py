@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meshkit import ids
+from tests.support import until
 
 T = TypeVar("T")
 
@@ -30,14 +31,7 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 30.0,
 
 def poll(check: Callable[[], T], *, within: float = 30.0, interval: float = 0.1) -> T:
     """``eventually`` for synchronous checks (tests that talk HTTP with a blocking client)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last value: {value!r})")
-        time.sleep(interval)
+    return until(check, within=within, interval=interval)
 
 
 def user_metadata(user_id: str, product: str = "premium", roles: str = "user") -> tuple[tuple[str, str], ...]:
