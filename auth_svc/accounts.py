@@ -83,12 +83,14 @@ class Accounts:
         )
 
     async def update_subscription(self, user_id: uuid.UUID, product: str, ip: str) -> Account:
-        """Switch between free and premium (the premium role), audited with before and after."""
+        """Cancel premium (drop the premium role), audited with before and after; restating the
+        current product changes nothing, so a retry answers the same."""
         wanted = rules.check_product(product)
         account = await self.store.require_account(user_id)
+        rules.check_self_service_product(account.product, wanted)
         if account.product == wanted:
             return account
-        action = rules.SUBSCRIPTION_UPGRADE if wanted == "premium" else rules.SUBSCRIPTION_DOWNGRADE
+        action = rules.SUBSCRIPTION_DOWNGRADE
         entry = AuditEntry.on_user(action, user_id, ip, details={"before": account.product, "after": wanted})
         updated = await self.store.set_role(user_id, "premium", wanted == "premium", entry)
         await self.sessions.update_identity(user_id, updated.roles, updated.product)

@@ -1,7 +1,8 @@
 """Envoy's external authorization (`envoy.service.auth.v3.Authorization/Check`).
 
-Envoy asks before routing any request that needs a session (every route but register, login,
-health, media and unknown paths, which the Envoy routes exempt). A live session lets the request
+Envoy asks before routing any request that needs a session (every route but health, media and
+unknown paths, which the Envoy routes exempt); for register and login, which need none, it asks
+only whether the page's origin may sign in (see below). A live session lets the request
 through with `x-user-id`, `x-user-roles`, `x-user-product` (and `x-user-country`) added, which
 the services trust because Envoy strips those headers from every client request first. Anything
 else is a 401 in Spotify's error shape for JSON clients, or plain UNAUTHENTICATED for native gRPC
@@ -13,6 +14,8 @@ are also its CORS origins): a browser attaches the cookie to requests any page m
 SameSite=Lax still lets sibling sites (another port or subdomain) send it. Anything else is a 403
 before the session is even looked up. Bearer tokens are never attached by a browser on its own,
 so they need no such check; reads change nothing, and CORS keeps their answers from other pages.
+Register and login are refused from such pages too, cookie or not: a forged login would put the
+forger's session cookie in the visitor's browser.
 
 Envoy runs this after the JSON transcoder, so the request path is always the gRPC method.
 """
@@ -42,8 +45,12 @@ CROSS_SITE = (
     "Cross-site request refused: the session cookie is accepted for changes only from this site's "
     "own pages; other clients send the token as Authorization: Bearer"
 )
+CROSS_SITE_SIGN_IN = "Cross-site request refused: sign-in is accepted only from this site's own pages"
 # The context extension that carries the configured origins (space-separated).
 ALLOWED_ORIGINS_KEY = "allowed_origins"
+# The context extension of routes that need no session (register, login): only the origin is checked.
+SESSION_KEY = "session"
+NO_SESSION = "none"
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
@@ -94,6 +101,8 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
     ) -> external_auth_pb2.CheckResponse:
         http = request.attributes.request.http
         headers = http.headers
+        if request.attributes.context_extensions.get(SESSION_KEY) == NO_SESSION:
+            return self._check_origin_only(request)
         credentials = credentials_from_headers(headers)
         if not credentials.token:
             return denied(401, NO_TOKEN, headers)
@@ -117,6 +126,17 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
             status=status_pb2.Status(code=code_pb2.OK),
             ok_response=external_auth_pb2.OkHttpResponse(headers=headers),
         )
+
+    def _check_origin_only(
+        self, request: external_auth_pb2.CheckRequest
+    ) -> external_auth_pb2.CheckResponse:
+        """Register and login: any client, with or without a session, except a browser page of a
+        foreign origin (login forgery: signing the visitor in to the forger's account, whose
+        session cookie then records what they play and save)."""
+        headers = request.attributes.request.http.headers
+        if rules.cross_site(page_origin(headers), self._allowed(request)):
+            return denied(403, CROSS_SITE_SIGN_IN, headers)
+        return external_auth_pb2.CheckResponse(status=status_pb2.Status(code=code_pb2.OK))
 
     def _allowed(self, request: external_auth_pb2.CheckRequest) -> frozenset[str]:
         configured = request.attributes.context_extensions.get(ALLOWED_ORIGINS_KEY, "")

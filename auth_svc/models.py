@@ -97,7 +97,7 @@ class AuditLog(Base):
     ``actor_id`` deliberately has no FK so entries outlive the user; ``resource_id`` is text
     because resources are not all UUIDs (emails on failed logins, URIs).
     Actions: ``user.login``, ``user.logout``, ``user.register``, ``user.ban``, ``user.unban``,
-    ``role.grant``, ``role.revoke``, ``subscription.upgrade``, ``playlist.collaborator.add``, ...
+    ``role.grant``, ``role.revoke``, ``subscription.downgrade``, ``playlist.collaborator.add``, ...
     """
 
     __tablename__ = "audit_logs"

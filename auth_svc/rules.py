@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from auth_svc.models import ROLES
 from auth_svc.passwords import MAX_BYTES
-from meshkit.errors import FailedPrecondition, InvalidArgument
+from meshkit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 ADMIN = "admin"
 PRODUCTS = ("free", "premium")
@@ -38,7 +38,6 @@ LOGOUT_EVERYWHERE = "user.logout_everywhere"
 REGISTER = "user.register"
 PASSWORD_CHANGE = "user.password_change"
 EMAIL_CHANGE = "user.email_change"
-SUBSCRIPTION_UPGRADE = "subscription.upgrade"
 SUBSCRIPTION_DOWNGRADE = "subscription.downgrade"
 BAN = "user.ban"
 UNBAN = "user.unban"
@@ -101,6 +100,15 @@ def check_product(product: str) -> str:
     if cleaned not in PRODUCTS:
         raise InvalidArgument(f"product must be one of {', '.join(PRODUCTS)}")
     return cleaned
+
+
+def check_self_service_product(current: str, wanted: str) -> None:
+    """An account may cancel premium or restate what it has, never grant itself premium: that
+    follows a payment, which billing records through the admin API (ROLE_PREMIUM)."""
+    if wanted == "premium" and current != "premium":
+        raise PermissionDenied(
+            "premium starts with a payment; it is granted by billing, not by the account itself"
+        )
 
 
 def check_roles(roles: Iterable[str]) -> frozenset[str]:

@@ -92,7 +92,7 @@ CREDENTIAL_RPCS = frozenset({"/spotify.auth.v1.AuthService/Login"})
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Bad request: malformed JSON, an invalid argument or an unknown enum value.",
     401: "No valid session: the bearer token or session cookie is missing, expired or revoked.",
-    403: "Forbidden: the caller's role or ownership does not allow it, or a cross-site cookie write.",
+    403: "Forbidden: the caller's role or ownership does not allow it, or a foreign page's cookie write or sign-in.",
     404: "Not found.",
     409: "Conflict: the resource's state does not allow it, or it already exists.",
     413: "Request body too large.",
@@ -431,9 +431,10 @@ class DocumentBuilder:
                 "description": self.index.comments.get(output, "OK") or "OK",
                 "content": {"application/json": {"schema": self.schemas.ref(output)}},
             }
-        codes = {400, 404, 503, 504}
+        # 403 for every route: a role or ownership refusal, or a foreign page (sign-in included).
+        codes = {400, 403, 404, 503, 504}
         if policy is not EdgePolicy.ANONYMOUS:
-            codes |= {401, 403}
+            codes.add(401)
         if rpc_path in CREDENTIAL_RPCS:
             codes.add(401)
         if not services.is_read_only(rpc_path):

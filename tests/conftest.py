@@ -250,6 +250,27 @@ def new_account(
 
 
 @pytest.fixture(scope="session")
+def grant_premium(
+    envoy_client: Callable[..., httpx.Client], admin_token: str
+) -> Callable[[str], str]:
+    """Make a user premium the way billing does (an account cannot grant itself premium); returns
+    their user id. Their live sessions see the change at once."""
+
+    def grant(token: str) -> str:
+        http = envoy_client()
+        user_id = str(http.get("/v1/me", headers={"authorization": f"Bearer {token}"}).json()["id"])
+        reply = http.put(
+            f"/api/admin/users/{user_id}/roles",
+            json={"roles": ["ROLE_USER", "ROLE_PREMIUM"]},
+            headers={"authorization": f"Bearer {admin_token}"},
+        )
+        assert reply.status_code == 200, reply.text
+        return user_id
+
+    return grant
+
+
+@pytest.fixture(scope="session")
 def demo_token(login: Callable[[str, str], str]) -> str:
     return login("demo@example.com", "demo-password")
 

@@ -4,15 +4,17 @@ configured origins use credentials."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import grpc
 import httpx
 import pytest
+from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from spotify.library.v1 import library_pb2, library_pb2_grpc
 
 from auth_svc import rules
-from auth_svc.authz_servicer import CROSS_SITE
+from auth_svc.authz_servicer import CROSS_SITE, CROSS_SITE_SIGN_IN
 from meshctl import envoy_config
 from meshctl.mesh import Mesh
 from tests.e2e.clients import bearer, bearer_metadata
@@ -117,6 +119,46 @@ def test_a_cookie_write_from_a_foreign_page_is_refused_and_stores_nothing(
         reply = browser.post("/v1/me/playlists", json={"name": f"mine {n}"}, headers=page)
         assert reply.status_code == 200, (page, reply.text)
     assert sorted(_playlists(envoy_client(), token)) == ["mine 0", "mine 1", "mine 2", "mine 3"]
+
+
+@pytest.mark.e2e
+def test_sign_in_from_a_foreign_page_is_refused_and_opens_no_session(
+    running_mesh: Mesh, envoy_client: Client, new_account: Callable[..., tuple[str, str, str]]
+) -> None:
+    """Login forgery: a foreign page must not put the forger's session cookie in a visitor's
+    browser (whatever the visitor then plays and saves would land in the forger's account)."""
+    email, password, _ = new_account()
+    credentials = {"email": email, "password": password}
+    stranger = f"user-{secrets.token_hex(6)}@example.com"
+    for page in ({"origin": FOREIGN}, {"origin": SIBLING}, {"origin": "null"}, {"referer": f"{FOREIGN}/x"}):
+        browser = envoy_client()
+        reply = browser.post("/api/auth/login", json=credentials, headers=page)
+        assert reply.status_code == 403, (page, reply.text)
+        assert reply.json() == {"error": {"status": 403, "message": CROSS_SITE_SIGN_IN}}
+        assert "set-cookie" not in reply.headers
+        registered = browser.post(
+            "/api/auth/register", json={"email": stranger, "password": "pw-long-enough"}, headers=page
+        )
+        assert registered.status_code == 403, (page, registered.text)
+    with grpc.insecure_channel(running_mesh.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            auth_pb2_grpc.AuthServiceStub(channel).Login(
+                auth_pb2.LoginRequest(**credentials), metadata=(("origin", FOREIGN),), timeout=5
+            )
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # The edge's own pages, a configured origin and clients that are not browsers sign in.
+    tokens = []
+    for page in ({"origin": running_mesh.envoy_url}, {"origin": CONFIGURED}, {}):
+        reply = envoy_client().post("/api/auth/login", json=credentials, headers=page)
+        assert reply.status_code == 200, (page, reply.text)
+        tokens.append(reply.json()["access_token"])
+    # The refused attempts opened no session: the user has new_account's and these three.
+    revoked = envoy_client().post("/api/auth/logout-everywhere", json={}, headers=bearer(tokens[0]))
+    assert revoked.json() == {"revoked_sessions": 4}, revoked.text
+    # And the refused registration created no account: the address is still free.
+    fresh = envoy_client().post("/api/auth/register", json={"email": stranger, "password": "pw-long-enough"})
+    assert fresh.status_code == 200, fresh.text
 
 
 @pytest.mark.e2e

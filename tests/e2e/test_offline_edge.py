@@ -35,11 +35,12 @@ DEVICE = "car-1"
 class Premium:
     """A fresh premium user with one registered device."""
 
-    def __init__(self, http: httpx.Client, new_account: NewAccount, name: str) -> None:
+    def __init__(
+        self, http: httpx.Client, new_account: NewAccount, grant_premium: Callable[[str], str], name: str
+    ) -> None:
         self.http = http
         _, _, self.token = new_account(name)
-        assert self.call("POST", "/api/auth/subscription", json={"product": "premium"}).status_code == 200
-        self.id = self.call("GET", "/v1/me").json()["id"]
+        self.id = grant_premium(self.token)
         self.key = offline_format.public_bytes(X25519PrivateKey.generate().public_key())
         registered = self.call(
             "POST",
@@ -72,10 +73,13 @@ def channel(running_mesh: Mesh) -> Iterator[grpc.Channel]:
 
 
 def test_nobody_renews_deletes_or_downloads_for_another_users_device(
-    running_mesh: Mesh, envoy_client: Client, new_account: NewAccount, channel: grpc.Channel
+    running_mesh: Mesh, envoy_client: Client, new_account: NewAccount,
+    grant_premium: Callable[[str], str],
+    channel: grpc.Channel,
 ) -> None:
     http = envoy_client()
-    alice, bob = Premium(http, new_account, "Alice"), Premium(http, new_account, "Bob")
+    alice = Premium(http, new_account, grant_premium, "Alice")
+    bob = Premium(http, new_account, grant_premium, "Bob")
     # Alice's second device, which Bob has no device of the same id for.
     assert (
         alice.call(
@@ -165,9 +169,13 @@ def _edits(license: message.Message) -> Iterator[tuple[str, message.Message]]:
 
 
 def test_a_license_edited_in_any_field_fails_the_sdks_verifier(
-    envoy_client: Client, new_account: NewAccount, channel: grpc.Channel, tmp_path: Path
+    envoy_client: Client,
+    new_account: NewAccount,
+    grant_premium: Callable[[str], str],
+    channel: grpc.Channel,
+    tmp_path: Path,
 ) -> None:
-    alice = Premium(envoy_client(), new_account, "Alice")
+    alice = Premium(envoy_client(), new_account, grant_premium, "Alice")
     track = AUDIO_TRACKS[1]
     reply = playback_pb2_grpc.PlaybackServiceStub(channel).CreateOfflineDownload(
         playback_pb2.CreateOfflineDownloadRequest(device_id=DEVICE, track_id=track, quality="low"),
@@ -202,9 +210,13 @@ def test_a_license_edited_in_any_field_fails_the_sdks_verifier(
 
 
 def test_the_sdk_refuses_a_tampered_stored_license_and_heals_it_online(
-    running_mesh: Mesh, envoy_client: Client, new_account: NewAccount, tmp_path: Path
+    running_mesh: Mesh,
+    envoy_client: Client,
+    new_account: NewAccount,
+    grant_premium: Callable[[str], str],
+    tmp_path: Path,
 ) -> None:
-    alice = Premium(envoy_client(), new_account, "Alice")
+    alice = Premium(envoy_client(), new_account, grant_premium, "Alice")
     trusted = OfflineKeys.parse(DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING).public_keys()
     track = AUDIO_TRACKS[2]
     with MeshClient(running_mesh.grpc_target, token=alice.token) as client:

@@ -177,13 +177,7 @@ def make_world(
     )["id"]
 
     accounts = {caller: account(caller.name) for caller in Caller if caller is not Caller.ANONYMOUS}
-    _ok(
-        http.post(
-            "/api/auth/subscription",
-            json={"product": "premium"},
-            headers=bearer(accounts[Caller.PREMIUM].token),
-        )
-    )
+    set_roles(accounts[Caller.PREMIUM], ["ROLE_USER", "ROLE_PREMIUM"])
     accounts[Caller.PREMIUM].product = "premium"
     set_roles(accounts[Caller.OWNER], ["ROLE_USER", "ROLE_ARTIST"], (artist_x,))
     set_roles(accounts[Caller.OTHER_ARTIST], ["ROLE_USER", "ROLE_ARTIST"], (artist_y,))

@@ -109,6 +109,36 @@ def test_listed_playlists_carry_items_and_tracks(
         assert listed["tracks"] == listed["items"], path
 
 
+def test_the_deprecated_tracks_path_reads_and_edits_like_items(
+    envoy_client: Callable[..., httpx.Client], listener: Listener, expected: list[str]
+) -> None:
+    """Clients written before the rename call `/v1/playlists/{id}/tracks` for all four verbs."""
+    http = envoy_client()
+    http.headers.update(listener.headers)
+    made = http.post("/v1/me/playlists", json={"name": "Old paths"})
+    assert made.status_code == 200, made.text
+    old, new = (f"/v1/playlists/{made.json()['id']}/{name}" for name in ("tracks", "items"))
+    uris = [f"spotify:track:{track}" for track in expected]
+
+    def listed(path: str) -> list[str]:
+        reply = http.get(path, params={"limit": 50})
+        assert reply.status_code == 200, reply.text
+        return [entry["track"]["id"] for entry in reply.json()["items"]]
+
+    added = http.post(old, json={"uris": uris[:3]})
+    assert added.status_code == 200, added.text
+    assert listed(old) == listed(new) == expected[:3]
+    moved = http.put(old, json={"range_start": 0, "insert_before": 3})
+    assert moved.status_code == 200, moved.text
+    assert listed(new) == [*expected[1:3], expected[0]]
+    removed = http.request("DELETE", old, json={"tracks": [{"uri": uris[1]}]})
+    assert removed.status_code == 200, removed.text
+    assert listed(old) == [expected[2], expected[0]]
+    unknown = http.post(old, json={"uris": ["spotify:album:x"]})
+    assert unknown.status_code == 400, unknown.text
+    assert listed(new) == [expected[2], expected[0]]
+
+
 async def test_grpc_replies_carry_both_fields(
     lib: LibraryHarness, listener: Listener, playlist: str, expected: list[str]
 ) -> None:

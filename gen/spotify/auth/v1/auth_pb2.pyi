@@ -578,7 +578,7 @@ Global___ChangeEmailResponse: _TypeAlias = ChangeEmailResponse  # noqa: Y015
 
 @_typing.final
 class UpdateSubscriptionRequest(_message.Message):
-    """UpdateSubscriptionRequest switches the caller's product."""
+    """UpdateSubscriptionRequest names the product the caller wants."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -160,7 +160,9 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSubscription(self, request, context):
-        """UpdateSubscription switches the caller between "free" and "premium".
+        """UpdateSubscription cancels the caller's premium ("free"). Premium itself follows a payment and
+        is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
+        the caller already has it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,10 @@ class AuthServiceStub:
     ChangeEmail: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ChangeEmailRequest, _auth_pb2.ChangeEmailResponse]
     """ChangeEmail changes the caller's email after checking the password."""
     UpdateSubscription: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateSubscriptionRequest, _auth_pb2.UpdateSubscriptionResponse]
-    """UpdateSubscription switches the caller between "free" and "premium"."""
+    """UpdateSubscription cancels the caller's premium ("free"). Premium itself follows a payment and
+    is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
+    the caller already has it.
+    """
     ValidateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ValidateSessionRequest, _auth_pb2.ValidateSessionResponse]
     """ValidateSession resolves a session token to its user (internal; ext_authz uses the same logic)."""
     RecordAuditEvent: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RecordAuditEventRequest, _auth_pb2.RecordAuditEventResponse]
@@ -95,7 +98,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ChangeEmail: _aio.UnaryUnaryMultiCallable[_auth_pb2.ChangeEmailRequest, _auth_pb2.ChangeEmailResponse]  # type: ignore[assignment]
     """ChangeEmail changes the caller's email after checking the password."""
     UpdateSubscription: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateSubscriptionRequest, _auth_pb2.UpdateSubscriptionResponse]  # type: ignore[assignment]
-    """UpdateSubscription switches the caller between "free" and "premium"."""
+    """UpdateSubscription cancels the caller's premium ("free"). Premium itself follows a payment and
+    is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
+    the caller already has it.
+    """
     ValidateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.ValidateSessionRequest, _auth_pb2.ValidateSessionResponse]  # type: ignore[assignment]
     """ValidateSession resolves a session token to its user (internal; ext_authz uses the same logic)."""
     RecordAuditEvent: _aio.UnaryUnaryMultiCallable[_auth_pb2.RecordAuditEventRequest, _auth_pb2.RecordAuditEventResponse]  # type: ignore[assignment]
@@ -182,7 +188,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.UpdateSubscriptionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.UpdateSubscriptionResponse, _abc.Awaitable[_auth_pb2.UpdateSubscriptionResponse]]:
-        """UpdateSubscription switches the caller between "free" and "premium"."""
+        """UpdateSubscription cancels the caller's premium ("free"). Premium itself follows a payment and
+        is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
+        the caller already has it.
+        """
 
     @_abc_1.abstractmethod
     def ValidateSession(

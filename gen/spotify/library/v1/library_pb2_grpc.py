@@ -185,7 +185,8 @@ class LibraryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPlaylistItems(self, request, context):
-        """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items").
+        """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items"). The four item
+        RPCs also answer at Spotify's deprecated `/tracks` path, which existing clients still call.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """

@@ -62,7 +62,8 @@ class LibraryServiceStub:
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     ListPlaylistItems: _grpc.UnaryUnaryMultiCallable[_library_pb2.ListPlaylistItemsRequest, _library_pb2.PlaylistItemPage]
-    """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items").
+    """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items"). The four item
+    RPCs also answer at Spotify's deprecated `/tracks` path, which existing clients still call.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
@@ -137,7 +138,8 @@ class LibraryServiceAsyncStub(LibraryServiceStub):
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     ListPlaylistItems: _aio.UnaryUnaryMultiCallable[_library_pb2.ListPlaylistItemsRequest, _library_pb2.PlaylistItemPage]  # type: ignore[assignment]
-    """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items").
+    """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items"). The four item
+    RPCs also answer at Spotify's deprecated `/tracks` path, which existing clients still call.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
@@ -245,7 +247,8 @@ class LibraryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _library_pb2.ListPlaylistItemsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_library_pb2.PlaylistItemPage, _abc.Awaitable[_library_pb2.PlaylistItemPage]]:
-        """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items").
+        """ListPlaylistItems pages through a playlist's items (Spotify "Get Playlist Items"). The four item
+        RPCs also answer at Spotify's deprecated `/tracks` path, which existing clients still call.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
