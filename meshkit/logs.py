@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -28,6 +31,42 @@ class _RequestContextFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Lets through the first record of each (logger, message template) per `window_s`, counting the
+    ones it drops into the next that passes (`repeats_suppressed`).
+
+    For kafka-python, which logs every failed connect, fetch and metadata refresh of every client
+    at ERROR while a broker is away: a few seconds of outage gave about 1,500 lines per run. The
+    templates are constant (arguments vary), so one line per kind of failure per window remains.
+    """
+
+    def __init__(
+        self, prefix: str, window_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.window_s = window_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        # (logger, template) -> (when one last passed, how many were dropped since)
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self.prefix and not record.name.startswith(self.prefix + "."):
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            passed, dropped = self._seen.get(key, (float("-inf"), 0))
+            if now - passed < self.window_s:
+                self._seen[key] = (passed, dropped + 1)
+                return False
+            self._seen[key] = (now, 0)
+        if dropped:
+            record.repeats_suppressed = dropped
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every logger's records to stdout as one JSON object per line."""
     handler = logging.StreamHandler(sys.stdout)
@@ -40,6 +79,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_RequestContextFilter(service))
+    handler.addFilter(RepeatFilter("kafka"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
