@@ -127,9 +127,7 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
             ok_response=external_auth_pb2.OkHttpResponse(headers=headers),
         )
 
-    def _check_origin_only(
-        self, request: external_auth_pb2.CheckRequest
-    ) -> external_auth_pb2.CheckResponse:
+    def _check_origin_only(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
         """Register and login: any client, with or without a session, except a browser page of a
         foreign origin (login forgery: signing the visitor in to the forger's account, whose
         session cookie then records what they play and save)."""

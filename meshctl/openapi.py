@@ -92,7 +92,10 @@ CREDENTIAL_RPCS = frozenset({"/spotify.auth.v1.AuthService/Login"})
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Bad request: malformed JSON, an invalid argument or an unknown enum value.",
     401: "No valid session: the bearer token or session cookie is missing, expired or revoked.",
-    403: "Forbidden: the caller's role or ownership does not allow it, or a foreign page's cookie write or sign-in.",
+    403: (
+        "Forbidden: the caller's role or ownership does not allow it, or a foreign page's cookie "
+        "write or sign-in."
+    ),
     404: "Not found.",
     409: "Conflict: the resource's state does not allow it, or it already exists.",
     413: "Request body too large.",

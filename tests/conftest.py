@@ -250,9 +250,7 @@ def new_account(
 
 
 @pytest.fixture(scope="session")
-def grant_premium(
-    envoy_client: Callable[..., httpx.Client], admin_token: str
-) -> Callable[[str], str]:
+def grant_premium(envoy_client: Callable[..., httpx.Client], admin_token: str) -> Callable[[str], str]:
     """Make a user premium the way billing does (an account cannot grant itself premium); returns
     their user id. Their live sessions see the change at once."""
 

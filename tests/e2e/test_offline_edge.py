@@ -73,7 +73,9 @@ def channel(running_mesh: Mesh) -> Iterator[grpc.Channel]:
 
 
 def test_nobody_renews_deletes_or_downloads_for_another_users_device(
-    running_mesh: Mesh, envoy_client: Client, new_account: NewAccount,
+    running_mesh: Mesh,
+    envoy_client: Client,
+    new_account: NewAccount,
     grant_premium: Callable[[str], str],
     channel: grpc.Channel,
 ) -> None:
