@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from typing import Any
 
 import sqlalchemy
 from grpc import aio
@@ -35,7 +36,7 @@ from catalog_svc.write_store import WriteStore
 from catalog_svc.writes import Writes
 from meshkit import db, topics
 from meshkit.config import Settings
-from meshkit.kafka import ConsumerConfig, ConsumerLoop, Producer
+from meshkit.kafka import AsyncConsumer, ConsumerConfig, Producer
 from meshkit.migrate import normalize_url
 from meshkit.outbox import OutboxRelay
 from meshkit.resources import Resources
@@ -94,41 +95,38 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
 
 def start_stream_consumer(
     settings: Settings, catalog: CatalogSettings, stack: AsyncExitStack
-) -> ConsumerLoop:
-    """The streams.counted.v1 projection on its own thread, started after setup returns.
+) -> AsyncConsumer:
+    """The streams.counted.v1 projection, supervised like every consumer group of the mesh: a
+    consumer thread that ends on its own is started again.
 
-    call_soon runs it once start_server has moved on (the server starts and reports SERVING
-    without waiting); the thread then joins the group in the background.
+    The projection writes through a synchronous engine of its own, so each batch runs on a worker
+    thread (it retries database errors itself, until the consumer stops).
     """
     sync_engine = sqlalchemy.create_engine(
         normalize_url(settings.database_url), pool_size=2, pool_pre_ping=True
     )
     projection = StreamCountProjection(StreamStore(sync_engine))
-    loop = ConsumerLoop(
+
+    async def handle(records: list[Any]) -> None:
+        await asyncio.to_thread(projection.handle, records)
+
+    consumer = AsyncConsumer(
         ConsumerConfig(
             bootstrap=settings.kafka_bootstrap,
             group_id=catalog.stream_group,
             topics=(topics.STREAMS_COUNTED.name,),
         ),
-        projection.handle,
+        handle,
     )
-    stopped = False
-
-    def begin() -> None:
-        if not stopped:
-            loop.start()
-
-    asyncio.get_running_loop().call_soon(begin)
+    consumer.start()
 
     async def stop() -> None:
-        nonlocal stopped
-        stopped = True
         projection.stop()
-        await asyncio.to_thread(loop.stop)
+        await consumer.stop()
         sync_engine.dispose()
 
     stack.push_async_callback(stop)
-    return loop
+    return consumer
 
 
 setup = make_setup()

@@ -61,7 +61,7 @@ def _any_id(value: str, what: str) -> uuid.UUID:
 
 
 class StreamCountProjection:
-    """Applies counted streams to the catalog; `handle` is the ConsumerLoop callback."""
+    """Applies counted streams to the catalog; `handle` takes a polled batch (on a worker thread)."""
 
     def __init__(self, store: StreamStore, *, retry_s: float = 1.0) -> None:
         self.store = store

@@ -248,7 +248,7 @@ class ConsumerLoop:
                     rewind_past_the_end(consumer, self.config.group_id)
                     continue
                 self.handle(records)
-                consumer.commit(handled_offsets(records))
+                commit_or_replay(consumer, records, self.config.group_id)
         except Stopping:
             log.info("consumer %s stopped mid-batch; that batch will be replayed", self.config.group_id)
         except Exception:
@@ -256,6 +256,26 @@ class ConsumerLoop:
             raise
         finally:
             consumer.close(autocommit=False)
+
+
+def commit_or_replay(consumer: KafkaConsumer, records: list[Any], group_id: str) -> bool:
+    """Commit a handled batch's offsets; when the broker refuses (the group is rebalancing, or the
+    broker restarted under it), leave them uncommitted and go on polling.
+
+    The batch is then read again by whoever holds its partitions after the rebalance, and handlers
+    are idempotent, so a replay is safe; letting the error end the consumer instead left a service
+    serving without consuming (seen after a broker restart: RebalanceInProgressError on commit).
+    """
+    try:
+        consumer.commit(handled_offsets(records))
+        return True
+    except KafkaError as exc:
+        log.warning(
+            "consumer %s: offsets of a handled batch not committed (%s); it will be read again",
+            group_id,
+            type(exc).__name__,
+        )
+        return False
 
 
 def rewind_past_the_end(consumer: KafkaConsumer, group_id: str) -> list[TopicPartition]:
