@@ -39,7 +39,7 @@ def make_setup(library_settings: LibrarySettings | None = None) -> Setup:
             opened.channel(settings.auth_addr),
         )
         track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(
-            library.track_cache_size, library.track_cache_ttl_s
+            library.track_cache_size, library.track_cache_ttl_s, name="catalog_tracks"
         )
         catalog = Catalog(CatalogClient(catalog_channel, track_cache=track_cache))
         auth = Auth(auth_channel, settings.public_base_url)

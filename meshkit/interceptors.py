@@ -29,18 +29,9 @@ from meshkit.context import (
     request_id_var,
 )
 from meshkit.errors import HTTP_STATUS, DomainError
-from meshkit.metrics import REQUEST_DURATION
+from meshkit.metrics import CONTROL_DURATION, CONTROL_PREFIXES, REQUEST_DURATION, http_route
 
 log = logging.getLogger("meshkit.rpc")
-
-# Health probes arrive every few seconds, and Envoy's ext_authz and rate-limit calls come with
-# every request (Envoy's access log has those): not worth a log line each.
-_QUIET_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.",
-    "/envoy.service.auth.v3.Authorization/",
-    "/envoy.service.ratelimit.v3.RateLimitService/",
-)
 
 # Failures of a dependency (database, Redis, Kafka, another service) that a retry may cure:
 # UNAVAILABLE (HTTP 503) rather than INTERNAL (500).
@@ -125,9 +116,14 @@ class _Call:
         if isinstance(code, grpc.StatusCode) and self.code is grpc.StatusCode.OK:
             self.code = code
         elapsed = time.perf_counter() - self.started
-        name = self.method.rsplit("/", 1)[-1]
-        REQUEST_DURATION.labels(name, self.method, str(HTTP_STATUS.get(self.code, 500))).observe(elapsed)
-        if not self.method.startswith(_QUIET_PREFIXES):
+        status = str(HTTP_STATUS.get(self.code, 500))
+        # Health probes arrive every few seconds, and Envoy's ext_authz and rate-limit calls come
+        # with every request (Envoy's access log has those): measured apart, and never logged.
+        if self.method.startswith(CONTROL_PREFIXES):
+            CONTROL_DURATION.labels(self.method, status).observe(elapsed)
+        else:
+            verb, route = http_route(self.method)
+            REQUEST_DURATION.labels(verb, route, status).observe(elapsed)
             log.info(
                 "rpc finished",
                 extra={

@@ -3,6 +3,8 @@
 Catalog objects change rarely and are read on hot paths (every playlist page, every counted
 stream, every stream start); a process-local map with a short TTL keeps those paths off the
 network without a shared cache to operate. A cache with `ttl_s` or `max_entries` of 0 stores nothing.
+A named cache counts its hits and misses in `cache_hits_total` / `cache_misses_total` under
+`cache_type=<name>` (the dashboards' cache hit ratio); an unnamed one (a test's) is not measured.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
+from meshkit.metrics import CACHE_HITS, CACHE_MISSES
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -19,11 +23,23 @@ V = TypeVar("V")
 class TTLCache(Generic[K, V]):
     """Entries expire `ttl_s` after they were put; the least recently used go first when full."""
 
-    def __init__(self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
+        self.name = name
         self._clock = clock
         self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        # Bound once: a labelled child per call would cost a dict lookup and a lock each time.
+        measured = name is not None and self.enabled
+        self._hits = CACHE_HITS.labels(name) if measured else None
+        self._misses = CACHE_MISSES.labels(name) if measured else None
 
     @property
     def enabled(self) -> bool:
@@ -40,7 +56,9 @@ class TTLCache(Generic[K, V]):
         """The live entries among `keys` (expired ones are dropped on the way)."""
         now = self._clock()
         found: dict[K, V] = {}
+        asked = 0
         for key in keys:
+            asked += 1
             entry = self._data.get(key)
             if entry is None:
                 continue
@@ -49,6 +67,9 @@ class TTLCache(Generic[K, V]):
                 continue
             self._data.move_to_end(key)
             found[key] = entry[1]
+        if self._hits is not None and self._misses is not None:
+            self._hits.inc(len(found))
+            self._misses.inc(asked - len(found))
         return found
 
     async def get_or_load(

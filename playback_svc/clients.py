@@ -97,9 +97,11 @@ class Catalog:
         return cls(
             CatalogClient(
                 channel,
-                track_cache=TTLCache(TRACK_CACHE_SIZE, TRACK_TTL_S),
+                track_cache=TTLCache(TRACK_CACHE_SIZE, TRACK_TTL_S, name="catalog_tracks"),
                 unknown_track_ttl_s=UNKNOWN_TRACK_TTL_S,
-                audio_files_cache=TTLCache(AUDIO_FILES_CACHE_SIZE, audio_files_ttl_s),
+                audio_files_cache=TTLCache(
+                    AUDIO_FILES_CACHE_SIZE, audio_files_ttl_s, name="catalog_audio_files"
+                ),
             )
         )
 

@@ -20,7 +20,7 @@ from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
 from meshkit.idempotency import check_key
 from meshkit.kafka import Producer
-from meshkit.metrics import PLAYBACK_EVENTS
+from meshkit.metrics import PLAYBACK_EVENTS, device_type_label
 
 EVENT_TYPES = {
     "start": playback_pb2.PlaybackEvent.EVENT_TYPE_START,
@@ -136,7 +136,7 @@ class PlaybackEvents:
                 .removeprefix("EVENT_TYPE_")
                 .lower()
             )
-            PLAYBACK_EVENTS.labels(name, event.device_type).inc()
+            PLAYBACK_EVENTS.labels(name, device_type_label(event.device_type)).inc()
         return Reported(
             accepted=len(valid),
             rejected=tuple(v for v in verdicts if v.event is None),

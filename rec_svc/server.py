@@ -51,7 +51,9 @@ def make_setup(
         rec = rec_settings or get_rec_settings()
         opened = Resources(settings, stack)
         engine, channel = opened.database(rec.db_pool_size), opened.channel(settings.catalog_addr)
-        track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(rec.track_cache_size, rec.track_cache_ttl_s)
+        track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(
+            rec.track_cache_size, rec.track_cache_ttl_s, name="catalog_tracks"
+        )
         catalog = Catalog(CatalogClient(channel, track_cache=track_cache))
         store = RecStore(db.session_factory(engine))
         holder = IndexHolder()

@@ -9,12 +9,13 @@ import grpc
 import pytest
 import redis.exceptions
 from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshkit import context, ids
 from meshkit.config import Settings
 from meshkit.context import caller_from_metadata, caller_var, outgoing_metadata
 from meshkit.errors import NotFound
-from meshkit.metrics import REQUEST_DURATION
+from meshkit.metrics import REQUEST_DURATION, device_type_label, http_route
 from meshkit.server import start_server
 
 SERVICE = "test.v1.ProbeService"
@@ -132,13 +133,68 @@ async def test_streaming_handlers_map_errors_after_partial_output(channel: aio.C
 
 
 async def test_requests_are_measured_with_the_http_status_envoy_would_return(channel: aio.Channel) -> None:
-    route = f"/{SERVICE}/NotFound"
-    before = REQUEST_DURATION.labels("NotFound", route, "404")._sum.get()
-    count = _bucket_count("NotFound", route, "404")
+    route = f"/{SERVICE}/NotFound"  # no google.api.http rule: POST on the gRPC path
+    before = REQUEST_DURATION.labels("POST", route, "404")._sum.get()
+    count = _bucket_count("POST", route, "404")
     with pytest.raises(aio.AioRpcError):
         await _method(channel, "NotFound")(b"")
-    assert _bucket_count("NotFound", route, "404") == count + 1
-    assert REQUEST_DURATION.labels("NotFound", route, "404")._sum.get() > before  # the call's duration
+    assert _bucket_count("POST", route, "404") == count + 1
+    assert REQUEST_DURATION.labels("POST", route, "404")._sum.get() > before  # the call's duration
+
+
+async def test_health_checks_are_measured_apart_from_requests(channel: aio.Channel) -> None:
+    from prometheus_client import REGISTRY
+
+    check = "/grpc.health.v1.Health/Check"
+    labels = {"rpc": check, "status_code": "200"}
+    before = REGISTRY.get_sample_value("control_call_duration_seconds_count", labels) or 0.0
+    requests_before = _all_requests()
+    await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert REGISTRY.get_sample_value("control_call_duration_seconds_count", labels) == before + 1
+    assert _all_requests() == requests_before
+
+
+def _all_requests() -> float:
+    from prometheus_client import REGISTRY
+
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "http_request_duration_seconds"
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )
+
+
+@pytest.mark.parametrize(
+    ("rpc", "expected"),
+    [
+        ("/spotify.playback.v1.PlaybackService/GetStreamUrl", ("GET", "/api/playback/stream")),
+        ("/spotify.catalog.v1.CatalogService/GetTrack", ("GET", "/v1/tracks/{id}")),
+        ("/spotify.library.v1.LibraryService/CreatePlaylist", ("POST", "/v1/me/playlists")),
+        (
+            "/spotify.auth.v1.AuthService/ValidateSession",
+            ("POST", "/spotify.auth.v1.AuthService/ValidateSession"),
+        ),
+        ("/no.such.Service/Method", ("POST", "/no.such.Service/Method")),
+    ],
+)
+def test_the_route_label_is_the_rpcs_http_rule(rpc: str, expected: tuple[str, str]) -> None:
+    import spotify.auth.v1.auth_pb2
+    import spotify.catalog.v1.catalog_pb2
+    import spotify.library.v1.library_pb2
+    import spotify.playback.v1.playback_pb2  # noqa: F401  (their descriptors join the default pool)
+
+    assert http_route(rpc) == expected
+
+
+def test_device_types_outside_the_closed_set_are_other() -> None:
+    assert [device_type_label(d) for d in ("Smartphone", "automobile", "toaster-9000", "")] == [
+        "smartphone",
+        "automobile",
+        "other",
+        "other",
+    ]
 
 
 def _bucket_count(method: str, route: str, status: str) -> float:

@@ -34,3 +34,22 @@ async def test_a_disabled_cache_loads_every_time() -> None:
     for _ in range(2):
         assert await cache.get_or_load(["x"], load) == {"x": 7}
     assert calls == 2
+
+
+def test_a_named_cache_counts_its_hits_and_misses() -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"cache_type": "test_named"}) or 0.0
+
+    now = [0.0]
+    cache: TTLCache[str, int] = TTLCache(max_entries=10, ttl_s=5, clock=lambda: now[0], name="test_named")
+    hits, misses = sample("cache_hits_total"), sample("cache_misses_total")
+    cache.put("a", 1)
+    assert cache.get_many(["a", "b", "c"]) == {"a": 1}
+    now[0] = 6.0  # expired: a miss
+    assert cache.get("a") is None
+    assert (sample("cache_hits_total") - hits, sample("cache_misses_total") - misses) == (1, 3)
+    unnamed: TTLCache[str, int] = TTLCache(max_entries=10, ttl_s=5)
+    unnamed.get("a")
+    assert sample("cache_misses_total") - misses == 3
