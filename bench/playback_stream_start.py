@@ -176,13 +176,13 @@ def server_side(running: mesh.Mesh) -> str:
     """Mean server-side times over the whole run, from the services' own Prometheus metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    def sums(service: str, metric: str, method: str | None) -> tuple[float, float]:
+    def sums(service: str, metric: str, route: tuple[str, str] | None) -> tuple[float, float]:
         port = running.layout.metrics_ports[service]
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         total = count = 0.0
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if method is not None and sample.labels.get("method") != method:
+                if route is not None and sample.labels.get(route[0]) != route[1]:
                     continue
                 if sample.name == f"{metric}_sum":
                     total += sample.value
@@ -191,13 +191,20 @@ def server_side(running: mesh.Mesh) -> str:
         return total, count
 
     parts = []
-    for label, service, metric, method in (
+    check = "/envoy.service.auth.v3.Authorization/Check"
+    limit = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
+    for label, service, metric, route in (
         ("playback GetStreamUrl handler", "playback_svc", "stream_start_seconds", None),
-        ("playback GetStreamUrl RPC", "playback_svc", "http_request_duration_seconds", "GetStreamUrl"),
-        ("auth ext_authz Check", "auth_svc", "http_request_duration_seconds", "Check"),
-        ("auth ShouldRateLimit", "auth_svc", "http_request_duration_seconds", "ShouldRateLimit"),
+        (
+            "playback GetStreamUrl RPC",
+            "playback_svc",
+            "http_request_duration_seconds",
+            ("route", "/api/playback/stream"),
+        ),
+        ("auth ext_authz Check", "auth_svc", "control_call_duration_seconds", ("rpc", check)),
+        ("auth ShouldRateLimit", "auth_svc", "control_call_duration_seconds", ("rpc", limit)),
     ):
-        total, count = sums(service, metric, method)
+        total, count = sums(service, metric, route)
         if count:
             parts.append(f"{label} {1000 * total / count:.2f} ms ({int(count)} calls)")
     return "; ".join(parts)

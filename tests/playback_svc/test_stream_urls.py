@@ -21,6 +21,7 @@ from spotify.playback.v1 import playback_pb2
 from media_svc.app import make_app
 from meshctl.mesh import Mesh
 from meshkit import ids
+from meshkit.metrics import http_route
 from meshkit.signing import default_keyring
 from tests.playback_svc.conftest import PUBLIC_BASE_URL, MediaTrack
 from tests.playback_svc.helpers import new_user_id, user_metadata
@@ -206,7 +207,8 @@ def catalog_calls(mesh: Mesh, rpc: str, status: str = "200") -> float:
     """How many `rpc` calls the mesh's catalog_svc answered with `status`, from its own /metrics."""
     reply = httpx.get(f"http://127.0.0.1:{mesh.layout.metrics_ports['catalog_svc']}/metrics", timeout=5)
     reply.raise_for_status()
-    labels = {"method": rpc, "route": f"/spotify.catalog.v1.CatalogService/{rpc}", "status_code": status}
+    verb, route = http_route(f"/spotify.catalog.v1.CatalogService/{rpc}")
+    labels = {"method": verb, "route": route, "status_code": status}
     for family in text_string_to_metric_families(reply.text):
         for sample in family.samples:
             if sample.name == "http_request_duration_seconds_count" and sample.labels == labels:

@@ -38,6 +38,7 @@ from devdata.rec_world import SyntheticConfig, World, generate
 from meshctl import datatier
 from meshkit import db, ids
 from meshkit.config import Settings
+from meshkit.metrics import http_route
 from meshkit.migrate import upgrade
 from meshkit.server import start_server
 from rec_svc import batch
@@ -102,7 +103,8 @@ class RecEnv:
     def catalog_calls(self, rpc: str) -> float:
         """How many `rpc` calls catalog_svc answered (its request metric: it runs in this process,
         and while a rec test runs no other catalog_svc here is asked anything)."""
-        labels = {"method": rpc, "route": f"/spotify.catalog.v1.CatalogService/{rpc}", "status_code": "200"}
+        verb, route = http_route(f"/spotify.catalog.v1.CatalogService/{rpc}")
+        labels = {"method": verb, "route": route, "status_code": "200"}
         return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0.0
 
     async def add_track(self, meta: TrackMeta) -> None:
