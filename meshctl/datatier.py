@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -172,6 +173,9 @@ def start_kafka(run_dir: Path, procs: ProcessTable, port: int, *, advertised_por
             f"tcp://{advertised}",
             "--storage-engine",
             "memory://tansu/",
+            # A new id at each start: consumers tell a restarted (emptied) broker by it.
+            "--cluster-id",
+            f"tansu-{secrets.token_hex(6)}",
         ],
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         cwd=run_dir,

@@ -186,6 +186,43 @@ class ConsumerConfig:
     poll_timeout_ms: int = 500
 
 
+class BrokerWatch:
+    """Tells a consumer that its broker was replaced (a new cluster id), and makes it read every
+    assigned partition again from its start.
+
+    A replaced broker (the local memory-only one restarted; it gets a new id at each start)
+    starts every log empty, and a consumer that kept its assignment stands at its old positions:
+    once the new log grows past them, the records below are skipped without any sign
+    (rewind_past_the_end sees only positions past the end). The id comes with every metadata
+    response, which kafka-python requests after a disconnect, so checking costs nothing. A
+    durable cluster keeps its id for life.
+    """
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.cluster_id: str | None = None
+
+    def replaced(self, consumer: KafkaConsumer) -> bool:
+        # kafka-python keeps the id on its client's cluster metadata; it has no public accessor.
+        current = consumer._client.cluster.cluster_id
+        if current is None or current == self.cluster_id:
+            return False
+        known, self.cluster_id = self.cluster_id, current
+        if known is None:
+            return False
+        assigned = consumer.assignment()
+        log.warning(
+            "consumer %s: the broker was replaced (cluster %s, was %s): %d partitions read from their start",
+            self.group_id,
+            current,
+            known,
+            len(assigned),
+        )
+        if assigned:
+            consumer.seek_to_beginning(*assigned)
+        return True
+
+
 class ConsumerLoop:
     """Runs a consumer group on a thread; `handle` gets each polled batch and offsets commit after it returns.
 
@@ -202,6 +239,7 @@ class ConsumerLoop:
         self.assigned = threading.Event()
         # Set once the thread has ended, whatever ended it (a stop, or an error it raised).
         self.exited = threading.Event()
+        self._watch = BrokerWatch(config.group_id)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -226,7 +264,11 @@ class ConsumerLoop:
         declared = {t: TOPICS[t] for t in self.config.topics if t in TOPICS}
         if declared:
             ensure_topics(self.config.bootstrap, declared)
-        consumer = KafkaConsumer(
+        while not self._stop.is_set():
+            self._consume(self._open())
+
+    def _open(self) -> KafkaConsumer:
+        return KafkaConsumer(
             *self.config.topics,
             bootstrap_servers=self.config.bootstrap,
             group_id=self.config.group_id,
@@ -238,19 +280,29 @@ class ConsumerLoop:
             # once it is re-created (kafka-python's default re-reads metadata every 5 minutes).
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
+
+    def _consume(self, consumer: KafkaConsumer) -> None:
+        """Poll, handle and commit until stopped, or until a commit is refused (then the caller
+        opens a new consumer, which joins the group afresh from the committed offsets)."""
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms)
                 if consumer.assignment():
                     self.assigned.set()
+                if self._watch.replaced(consumer):
+                    continue  # this batch came from the new log at old positions: read it from 0
                 records = [record for batch in batches.values() for record in batch]
                 if not records:
                     rewind_past_the_end(consumer, self.config.group_id)
                     continue
                 self.handle(records)
-                commit_or_replay(consumer, records, self.config.group_id)
+                if self._watch.replaced(consumer):
+                    continue  # never commit the old log's offsets to the new broker
+                if not commit_or_replay(consumer, records, self.config.group_id):
+                    return
         except Stopping:
             log.info("consumer %s stopped mid-batch; that batch will be replayed", self.config.group_id)
+            self._stop.set()
         except Exception:
             log.exception("consumer %s stopped on an error", self.config.group_id)
             raise
@@ -259,12 +311,13 @@ class ConsumerLoop:
 
 
 def commit_or_replay(consumer: KafkaConsumer, records: list[Any], group_id: str) -> bool:
-    """Commit a handled batch's offsets; when the broker refuses (the group is rebalancing, or the
-    broker restarted under it), leave them uncommitted and go on polling.
+    """Commit a handled batch's offsets; False when the broker refuses (the group is rebalancing,
+    or the broker restarted under it), with the offsets left uncommitted.
 
-    The batch is then read again by whoever holds its partitions after the rebalance, and handlers
-    are idempotent, so a replay is safe; letting the error end the consumer instead left a service
-    serving without consuming (seen after a broker restart: RebalanceInProgressError on commit).
+    The caller then replaces the consumer: kafka-python's consumer, kept after such a refusal,
+    was seen to stop fetching for good, and letting the error end the consumer thread left a
+    service serving without consuming (catalog's, which nothing restarted). The new consumer
+    reads the batch again from the committed offsets; handlers are idempotent, so that is safe.
     """
     try:
         consumer.commit(handled_offsets(records))

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from meshctl import datatier
 from meshctl.processes import ProcessTable
-from meshkit.kafka import ConsumerConfig, ConsumerLoop, ensure_topics, rewind_past_the_end
+from meshkit.kafka import BrokerWatch, ConsumerConfig, ConsumerLoop, ensure_topics, rewind_past_the_end
 
 
 class Broker:
@@ -102,3 +102,37 @@ def test_a_consumer_group_reads_what_the_restarted_broker_gets(broker: Broker) -
             time.sleep(0.2)
     finally:
         loop.stop()
+
+
+def test_a_new_log_that_grew_past_the_old_position_is_read_from_its_start(broker: Broker) -> None:
+    """The replaced broker's log holds more records than the old position before the consumer
+    fetches again: the fetch returns only those above it, and the watch sends it back to 0."""
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    broker.produce(topic, [b"old-%d" % i for i in range(4)])
+    partition = TopicPartition(topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    watch = BrokerWatch("test")
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        read = 0
+        while read < 4:
+            read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        assert not watch.replaced(consumer)  # the first id seen is the one known
+
+        broker.restart()
+        new = [b"new-%d" % i for i in range(6)]
+        broker.produce(topic, new)
+        seen: list[bytes] = []
+        replaced = False
+        deadline = time.monotonic() + 30
+        while seen[-6:] != new and time.monotonic() < deadline:
+            batch = [r.value for batch in consumer.poll(timeout_ms=500).values() for r in batch]
+            if watch.replaced(consumer):
+                replaced = True
+                continue  # what came at the old position is dropped: it is read again from 0
+            seen += batch
+        assert replaced
+        assert seen == new
+    finally:
+        consumer.close()
