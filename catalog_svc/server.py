@@ -105,6 +105,7 @@ def start_stream_consumer(
     sync_engine = sqlalchemy.create_engine(
         normalize_url(settings.database_url), pool_size=2, pool_pre_ping=True
     )
+    db.measure_pool(sync_engine, "stream_counts")
     projection = StreamCountProjection(StreamStore(sync_engine))
 
     async def handle(records: list[Any]) -> None:

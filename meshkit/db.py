@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 POOL_SIZE = 5
 
 
-def create_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = POOL_SIZE, name: str = "main") -> AsyncEngine:
     """An async engine on psycopg 3; tables name their schema, so no search_path is needed.
 
     Small pools: five services, their replicas and the batch jobs share one PostgreSQL
-    (max_connections 100 by default); add PgBouncer before raising this.
+    (max_connections 100 by default); add PgBouncer before raising this. Its pool's use is
+    exported as `pool=<name>` (see PoolCollector).
     """
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+    measure_pool(engine.sync_engine, name)
+    return engine
+
+
+class PoolCollector(Collector):
+    """`db_pool_connections_in_use` and `db_pool_connections_max` per named pool, read from the
+    pools at scrape time (the database-connections alert divides the two)."""
+
+    def __init__(self) -> None:
+        self.engines: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_use = GaugeMetricFamily(
+            "db_pool_connections_in_use", "Connections checked out of the pool", labels=["pool"]
+        )
+        most = GaugeMetricFamily(
+            "db_pool_connections_max", "Connections the pool may open (size + overflow)", labels=["pool"]
+        )
+        for name, engine in list(self.engines.items()):
+            pool = engine.pool
+            if isinstance(pool, QueuePool):
+                in_use.add_metric([name], pool.checkedout())
+                most.add_metric([name], pool.size() + pool._max_overflow)
+        yield in_use
+        yield most
+
+
+POOLS = PoolCollector()
+REGISTRY.register(POOLS)
+
+
+def measure_pool(engine: Engine, name: str) -> None:
+    """Export `engine`'s pool use under `pool=<name>` for as long as the engine lives."""
+    POOLS.engines[name] = engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from kafka.structs import OffsetAndMetadata
 
 from meshkit import topics as topics_registry
 from meshkit.errors import Unavailable
+from meshkit.metrics import KAFKA_CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,44 @@ class ConsumerConfig:
     poll_timeout_ms: int = 500
 
 
+class LagGauge:
+    """`kafka_consumer_lag{group,topic,partition}` for the partitions a consumer holds, from the
+    high watermark every fetch response carries and the consumer's position: no extra request.
+    Refreshed at most once a second; partitions the consumer no longer holds are dropped."""
+
+    def __init__(self, group_id: str, every_s: float = 1.0) -> None:
+        self.group_id = group_id
+        self.every_s = every_s
+        self._next_at = 0.0
+        self._labelled: set[tuple[str, str]] = set()
+
+    def update(self, consumer: KafkaConsumer) -> None:
+        now = time.monotonic()
+        if now < self._next_at:
+            return
+        self._next_at = now + self.every_s
+        current = set()
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            position = consumer.position(partition, timeout_ms=0) if end is not None else None
+            if end is None or position is None:
+                continue
+            key = (partition.topic, str(partition.partition))
+            current.add(key)
+            KAFKA_CONSUMER_LAG.labels(self.group_id, *key).set(max(end - position, 0))
+        self._drop(self._labelled - current)
+        self._labelled = current
+
+    def clear(self) -> None:
+        self._drop(self._labelled)
+        self._labelled = set()
+
+    def _drop(self, keys: set[tuple[str, str]]) -> None:
+        for key in keys:
+            with contextlib.suppress(KeyError):
+                KAFKA_CONSUMER_LAG.remove(self.group_id, *key)
+
+
 class BrokerWatch:
     """Tells a consumer that its broker was replaced (a new cluster id), and makes it read every
     assigned partition again from its start.
@@ -240,6 +280,7 @@ class ConsumerLoop:
         # Set once the thread has ended, whatever ended it (a stop, or an error it raised).
         self.exited = threading.Event()
         self._watch = BrokerWatch(config.group_id)
+        self._lag = LagGauge(config.group_id)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -291,6 +332,7 @@ class ConsumerLoop:
                     self.assigned.set()
                 if self._watch.replaced(consumer):
                     continue  # this batch came from the new log at old positions: read it from 0
+                self._lag.update(consumer)
                 records = [record for batch in batches.values() for record in batch]
                 if not records:
                     rewind_past_the_end(consumer, self.config.group_id)
@@ -307,6 +349,7 @@ class ConsumerLoop:
             log.exception("consumer %s stopped on an error", self.config.group_id)
             raise
         finally:
+            self._lag.clear()
             consumer.close(autocommit=False)
 
 

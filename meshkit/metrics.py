@@ -54,6 +54,8 @@ RECOMMENDATION_SECONDS = Histogram(
 )
 CACHE_HITS = Counter("cache_hits_total", "Cache hits", ["cache_type"])
 CACHE_MISSES = Counter("cache_misses_total", "Cache misses", ["cache_type"])
+# Messages a consumer group has yet to read, per partition it holds (high watermark - position).
+KAFKA_CONSUMER_LAG = Gauge("kafka_consumer_lag", "Messages not yet consumed", ["group", "topic", "partition"])
 
 
 def device_type_label(device_type: str) -> str:
