@@ -9,7 +9,7 @@ BUF     := .tools/node_modules/.bin/buf
 STAMP   := $(VENV)/.installed
 GAPI    := .build/protos
 
-.PHONY: install up down status logs test test-faults test-fuzz lint check-imports typecheck buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
+.PHONY: debian-packages install up down status logs test test-faults test-fuzz lint check-imports typecheck buf-lint buf-breaking gen check-gen migrate demo recs envoy-validate clean
 
 install: $(STAMP)
 
@@ -23,8 +23,23 @@ $(STAMP): pyproject.toml
 	@echo "  buf (protobuf lint and breaking-change checks) into .tools/ ..."
 	@mkdir -p .tools && cd .tools && (test -f package.json || echo '{"private":true}' > package.json) \
 	  && npm install --silent --no-audit --no-fund @bufbuild/buf@1.75.0
+	@$(MAKE) --no-print-directory debian-packages
 	@touch $(STAMP)
 	@echo "  installed; everything from here on works offline"
+
+# Prometheus, Alertmanager and the Redis and PostgreSQL exporters, from Debian's packages where
+# apt-get exists (as root, or through sudo); elsewhere the mesh runs unmonitored and says so.
+DEBS := prometheus prometheus-alertmanager prometheus-redis-exporter prometheus-postgres-exporter
+debian-packages:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "  no apt-get here: install $$missing yourself for monitoring (README, Observability)"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	echo "  Debian packages: $$missing ..."; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 \
+	  || { $$sudo apt-get update -qq >/dev/null 2>&1 && \
+	       $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 # google/api/*.proto come from the googleapis-common-protos wheel (BSR is out of reach).
 $(GAPI): $(STAMP)

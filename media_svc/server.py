@@ -8,6 +8,7 @@ to finish (a long download is cut after that; the client resumes with a Range re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -20,6 +21,7 @@ from aiohttp.web_response import StreamResponse
 from media_svc.app import make_app
 from meshkit.config import Settings, get_settings
 from meshkit.logs import configure_logging
+from meshkit.services import METRICS_PORTS
 from meshkit.signing import KeyRing
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,10 @@ def main() -> None:
     settings = get_settings()
     configure_logging("media_svc", settings.log_level)
     host, port = parse_addr(settings.listen_addr or settings.media_addr)
+    # Scraped on its metrics port like every service (the app's own /metrics stays for tests).
+    metrics_port = settings.metrics_port or METRICS_PORTS["media_svc"]
+    with contextlib.suppress(OSError):  # a busy metrics port must not keep the origin down
+        prometheus_client.start_http_server(metrics_port, addr=settings.metrics_host)
     if not settings.storage_root.is_dir():
         log.warning("storage root %s does not exist yet: every object will be 404", settings.storage_root)
     asyncio.run(serve(build_app(settings), host, port, shutdown_grace_s=settings.shutdown_grace_s))

@@ -39,12 +39,25 @@ def _summary(m: meshmod.Mesh) -> str:
         f"  Kafka bootstrap:         {m.kafka_bootstrap}",
         "  services (direct gRPC):  "
         + ", ".join(f"{s}=127.0.0.1:{m.layout.ports[s]}" for s in services.GRPC_SERVICES),
+        f"  Prometheus:              {_prometheus_line(m)}",
         f"  logs:                    {m.layout.run_dir / 'logs'}  (make logs)",
         "Demo accounts (email / password, role):",
         *(f"  {email} / {password}  ({role})" for email, password, role in DEMO_ACCOUNTS),
         "Stop everything with: make down",
     ]
     return "\n".join(lines)
+
+
+def _prometheus_line(m: meshmod.Mesh) -> str:
+    from meshctl import observability
+
+    missing = observability.missing_binaries()
+    if missing:
+        return f"not started: install Debian's {' '.join(observability.DEBIAN_PACKAGES)} (see README)"
+    return (
+        f"{observability.prometheus_url(m)}  (alerts: /alerts, targets: /targets);"
+        f" Alertmanager {observability.alertmanager_url(m)}"
+    )
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -136,6 +136,12 @@ def start_redis(run_dir: Path, procs: ProcessTable, db: int = 0, *, private: boo
             "",
             "--appendonly",
             "no",
+            # Bounded, as every Redis of the mesh should be: at the limit keys with a TTL go first
+            # (docs/runbook.md, Redis memory; the RedisMemory alert needs a maxmemory).
+            "--maxmemory",
+            "256mb",
+            "--maxmemory-policy",
+            "volatile-lru",
             "--dir",
             str(run_dir),
         ],

@@ -23,7 +23,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from meshctl import datatier, supervisor
+from meshctl import datatier, observability, supervisor
 from meshctl.processes import ProcessTable
 from meshctl.progress import Steps
 from meshkit import services
@@ -43,6 +43,10 @@ class Layout:
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
     kafka_port: int = 9092
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    redis_exporter_port: int = 9121
+    postgres_exporter_port: int = 9187
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
     storage_root: Path = PROJECT_ROOT / "data" / "objects"
@@ -220,6 +224,10 @@ def free_layout(run_dir: Path, database: str = "spotify") -> Layout:
         envoy_port=datatier.free_port(),
         envoy_admin_port=datatier.free_port(),
         kafka_port=datatier.free_port(),
+        prometheus_port=datatier.free_port(),
+        alertmanager_port=datatier.free_port(),
+        redis_exporter_port=datatier.free_port(),
+        postgres_exporter_port=datatier.free_port(),
         ports={n: datatier.free_port() for n in names},
         metrics_ports={n: datatier.free_port() for n in names},
         storage_root=run_dir / "objects",
@@ -254,13 +262,19 @@ FIRST_AUDIO_TRACKS = 8
 
 
 def up(
-    layout: Layout, *, demo: bool = True, audio_tracks: int | None = None, steps: Steps | None = None
+    layout: Layout,
+    *,
+    demo: bool = True,
+    audio_tracks: int | None = None,
+    steps: Steps | None = None,
+    monitored: bool = True,
 ) -> Mesh:
     """Start whatever of the mesh is not running yet and return it once everything answers.
 
     With `audio_tracks` None (`make up`), the first demo tracks get audio before the services
     start and a background job (`demo-audio`) ingests the rest and then rebuilds the
     recommendations; with a number, exactly that many are ingested before `up` returns.
+    `monitored` adds Prometheus and the exporters (when installed; see meshctl.observability).
     """
     steps = steps or Steps(enabled=False)
     existing = running(layout)
@@ -295,6 +309,9 @@ def up(
         start_envoy(mesh, procs)
     with steps.step("recommendations built"):
         build_recommendations(mesh)
+    if monitored:
+        with steps.step("Prometheus, Alertmanager and the Redis and PostgreSQL exporters ready"):
+            observability.start(mesh, procs)
     if background:
         start_demo_audio_job(mesh, procs)
     return mesh
@@ -354,7 +371,19 @@ def build_recommendations(mesh: Mesh) -> None:
 
 # The supervisor first (so that nothing is restarted behind our back), then Envoy (no new
 # requests), the services (they drain) and the data tier.
-STOP_ORDER = (supervisor.NAME, DEMO_AUDIO_JOB, "envoy", *PROCESSES, "kafka", "redis", "postgres")
+STOP_ORDER = (
+    supervisor.NAME,
+    DEMO_AUDIO_JOB,
+    "prometheus",
+    "alertmanager",
+    "redis-exporter",
+    "postgres-exporter",
+    "envoy",
+    *PROCESSES,
+    "kafka",
+    "redis",
+    "postgres",
+)
 
 
 def down(layout: Layout) -> list[str]:

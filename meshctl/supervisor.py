@@ -91,6 +91,11 @@ def supervise(run_dir: Path, name: str, argv: list[str], env: dict[str, str], cw
     staging.replace(directory / f"{name}.json")
 
 
+def release(run_dir: Path, name: str) -> None:
+    """Take `name` back from the supervisor: it is no longer started again once it exits."""
+    (spec_dir(run_dir) / f"{name}.json").unlink(missing_ok=True)
+
+
 def ensure_running(procs: ProcessTable, run_dir: Path, cwd: Path) -> None:
     """Start the run directory's supervisor unless it runs already."""
     started = procs.get(NAME)
