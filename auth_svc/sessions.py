@@ -73,11 +73,13 @@ class Sessions:
         )
         if account is None or not matches:
             await self.store.append_audit(failure.with_details(reason="invalid_credentials"))
+            _login_failed(normalised, ip, "unknown_email" if account is None else "invalid_password")
             raise Unauthenticated(INVALID_CREDENTIALS)
         user_id = account.user.id
         banned = failure.with_details(reason="banned", user_id=ids.encode(user_id))
         if account.user.banned:
             await self.store.append_audit(banned)
+            _login_failed(normalised, ip, "banned")
             raise PermissionDenied("this account is banned")
         token = await self.sessions.create(
             user_id, account.roles, account.product, ip, country=account.user.country or ""
@@ -87,7 +89,9 @@ class Sessions:
         if not await self.store.record_login(user_id, AuditEntry.on_user(rules.LOGIN, user_id, ip)):
             await self.sessions.revoke(token)
             await self.store.append_audit(banned)
+            _login_failed(normalised, ip, "banned")
             raise PermissionDenied("this account is banned")
+        log.info("user logged in", extra={"user_id": ids.encode(user_id), "action": "login", "ip": ip})
         return LoginResult(token=token, account=account)
 
     async def logout(self, user_id: uuid.UUID, token: str, ip: str) -> None:
@@ -124,3 +128,10 @@ class Sessions:
             raise Unauthenticated("invalid or expired session")
         expires_at = int(time.time()) + max(await self.sessions.ttl(token), 0)
         return Validation(session=session, account=account, expires_at=expires_at)
+
+
+def _login_failed(email: str, ip: str, reason: str) -> None:
+    """The seed's key event; the reason is for operators only (the client is told less)."""
+    log.warning(
+        "login attempt failed", extra={"email": email, "action": "login_failed", "ip": ip, "reason": reason}
+    )

@@ -11,6 +11,7 @@ may see or edit a playlist (sharing, collaborators) go to the audit log.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -26,9 +27,35 @@ from library_svc.rules import Sharing
 from library_svc.store import KEEP, ItemRow, LibraryStore, PlaylistRow, PlaylistView
 from meshkit import ids
 from meshkit.context import Caller
-from meshkit.errors import InvalidArgument, NotFound, PermissionDenied
+from meshkit.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from meshkit.idempotency import Idempotency, ValueCodec
 from meshkit.paging import Window
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def logged_playlist_update(caller: Caller, operation: str, playlist: str) -> AsyncIterator[None]:
+    """The seed's "failed to update playlist" event for a write that raised: a warning when the
+    client was told why (its status says it), an error with the traceback otherwise."""
+    try:
+        yield
+    except Exception as exc:
+        expected = isinstance(exc, DomainError)
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "failed to update playlist",
+            extra={
+                "operation": "playlist_update",
+                "change": operation,
+                "playlist_id": playlist,
+                "user_id": ids.encode(caller.user_id) if caller.user_id else None,
+                "error": str(exc),
+            },
+            exc_info=None if expected else exc,
+        )
+        raise
+
 
 FIRST_PAGE = 100  # a playlist object embeds its first 100 items, as Spotify's does
 

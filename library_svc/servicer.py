@@ -17,7 +17,7 @@ from spotify.library.v1 import library_pb2, library_pb2_grpc
 
 from library_svc import rules
 from library_svc.objects import LibraryObjects
-from library_svc.playlists import Playlists, Reorder, Replace
+from library_svc.playlists import Playlists, Reorder, Replace, logged_playlist_update
 from library_svc.saved import SavedItems
 from meshkit import ids
 from meshkit.context import Caller, current_caller, current_idempotency_key
@@ -62,15 +62,16 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.UpdatePlaylistRequest, context: aio.ServicerContext
     ) -> library_pb2.Playlist:
         caller = _signed_in()
-        updated = await self.playlists.update(
-            caller,
-            ids.parse_id_or_uri(request.id, "playlist"),
-            name=request.name if request.HasField("name") else None,
-            description=request.description if request.HasField("description") else None,
-            public=request.public if request.HasField("public") else None,
-            collaborative=request.collaborative if request.HasField("collaborative") else None,
-            key=current_idempotency_key(),
-        )
+        async with logged_playlist_update(caller, "details", request.id):
+            updated = await self.playlists.update(
+                caller,
+                ids.parse_id_or_uri(request.id, "playlist"),
+                name=request.name if request.HasField("name") else None,
+                description=request.description if request.HasField("description") else None,
+                public=request.public if request.HasField("public") else None,
+                collaborative=request.collaborative if request.HasField("collaborative") else None,
+                key=current_idempotency_key(),
+            )
         return self.objects.playlist(updated)
 
     async def ListMyPlaylists(
@@ -103,32 +104,39 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
         self, request: library_pb2.AddPlaylistItemsRequest, context: aio.ServicerContext
     ) -> library_pb2.AddPlaylistItemsResponse:
         caller = _signed_in()
-        playlist_id = ids.parse_id_or_uri(request.id, "playlist")
-        uris, position = _items_to_add(request)
-        track_ids = rules.parse_track_uris(uris)
-        key = current_idempotency_key(request.request_id)
-        snapshot = await self.playlists.add_items(caller, playlist_id, track_ids, position, key)
+        async with logged_playlist_update(caller, "add_items", request.id):
+            playlist_id = ids.parse_id_or_uri(request.id, "playlist")
+            uris, position = _items_to_add(request)
+            track_ids = rules.parse_track_uris(uris)
+            key = current_idempotency_key(request.request_id)
+            snapshot = await self.playlists.add_items(caller, playlist_id, track_ids, position, key)
         return library_pb2.AddPlaylistItemsResponse(snapshot_id=snapshot)
 
     async def UpdatePlaylistItems(
         self, request: library_pb2.UpdatePlaylistItemsRequest, context: aio.ServicerContext
     ) -> library_pb2.UpdatePlaylistItemsResponse:
         caller = _signed_in()
-        playlist_id = ids.parse_id_or_uri(request.id, "playlist")
-        change = _items_change(request)
-        key = current_idempotency_key(request.request_id)
-        snapshot = await self.playlists.update_items(caller, playlist_id, change, request.snapshot_id, key)
+        async with logged_playlist_update(caller, "update_items", request.id):
+            playlist_id = ids.parse_id_or_uri(request.id, "playlist")
+            change = _items_change(request)
+            key = current_idempotency_key(request.request_id)
+            snapshot = await self.playlists.update_items(
+                caller, playlist_id, change, request.snapshot_id, key
+            )
         return library_pb2.UpdatePlaylistItemsResponse(snapshot_id=snapshot)
 
     async def RemovePlaylistItems(
         self, request: library_pb2.RemovePlaylistItemsRequest, context: aio.ServicerContext
     ) -> library_pb2.RemovePlaylistItemsResponse:
         caller = _signed_in()
-        playlist_id = ids.parse_id_or_uri(request.id, "playlist")
-        # `tracks` is the older name of `items`; either (or both) may be used.
-        track_ids = rules.parse_track_uris(ref.uri for ref in [*request.items, *request.tracks])
-        key = current_idempotency_key(request.request_id)
-        snapshot = await self.playlists.remove_items(caller, playlist_id, track_ids, request.snapshot_id, key)
+        async with logged_playlist_update(caller, "remove_items", request.id):
+            playlist_id = ids.parse_id_or_uri(request.id, "playlist")
+            # `tracks` is the older name of `items`; either (or both) may be used.
+            track_ids = rules.parse_track_uris(ref.uri for ref in [*request.items, *request.tracks])
+            key = current_idempotency_key(request.request_id)
+            snapshot = await self.playlists.remove_items(
+                caller, playlist_id, track_ids, request.snapshot_id, key
+            )
         return library_pb2.RemovePlaylistItemsResponse(snapshot_id=snapshot)
 
     # ---- collaborators ---------------------------------------------------------------------

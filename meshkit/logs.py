@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
 import sys
 import threading
 import time
@@ -11,19 +13,38 @@ from collections.abc import Callable
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-from meshkit.context import current_request_id
+from meshkit import ids
+from meshkit.context import current_caller, current_request_id
+
+
+def app_version() -> str:
+    """APP_VERSION (set by the image build or the deployment), else the installed package's."""
+    configured = os.environ.get("APP_VERSION", "")
+    if configured:
+        return configured
+    try:
+        return importlib.metadata.version("spotify-mesh")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
 
 
 class _RequestContextFilter(logging.Filter):
-    """Stamps each record with the service name, request id and OpenTelemetry trace/span ids."""
+    """Stamps each record with the service name and version, the request id, the signed-in user
+    (unless the record names one itself) and OpenTelemetry trace/span ids."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self.version = app_version()
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
+        record.version = self.version
         record.request_id = current_request_id() or None
+        if getattr(record, "user_id", None) is None:
+            user = current_caller().user_id
+            if user is not None:
+                record.user_id = ids.encode(user)
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:
             record.trace_id = format(span_context.trace_id, "032x")

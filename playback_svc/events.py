@@ -8,6 +8,7 @@ country, receive time) comes from the server, never from the client.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from meshkit.errors import InvalidArgument
 from meshkit.idempotency import check_key
 from meshkit.kafka import Producer
 from meshkit.metrics import PLAYBACK_EVENTS, device_type_label
+
+log = logging.getLogger(__name__)
 
 EVENT_TYPES = {
     "start": playback_pb2.PlaybackEvent.EVENT_TYPE_START,
@@ -137,6 +140,11 @@ class PlaybackEvents:
                 .lower()
             )
             PLAYBACK_EVENTS.labels(name, device_type_label(event.device_type)).inc()
+            if event.event_type == playback_pb2.PlaybackEvent.EVENT_TYPE_START:
+                log.info(
+                    "playback started",
+                    extra={"user_id": event.user_id, "track_id": event.track_id, "event": "stream_started"},
+                )
         return Reported(
             accepted=len(valid),
             rejected=tuple(v for v in verdicts if v.event is None),

@@ -82,6 +82,16 @@ class StreamCounter:
                 await self.fast_path.remember(q.key for q in qualified)
                 for counted in outcome.counted:
                     STREAMS_COUNTED.labels(counted.event.product or "free").inc()
+                    log.info(
+                        "stream counted for royalties",
+                        extra={
+                            "user_id": counted.event.user_id,
+                            "track_id": counted.event.track_id,
+                            "event": "stream_counted",
+                            "position": counted.event.position_ms // 1000,
+                            "event_id": counted.event.event_id,
+                        },
+                    )
                 if outcome.counted and self.after_counted is not None:
                     self.after_counted()
         COUNTER_BATCH_SECONDS.observe(time.perf_counter() - started)
