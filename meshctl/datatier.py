@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -30,10 +31,27 @@ MACHINE_REDIS = "redis://127.0.0.1:6379/{db}"
 PRIVATE_ONLY = os.environ.get("MESH_PRIVATE_DATA_TIER", "") in {"1", "true", "yes"}
 
 
+# Listening ports are picked below Linux's ephemeral range (32768-60999 by default): a port the
+# kernel hands out for outgoing connections could be taken by any client between the pick and
+# the listener's bind (seen: a service failing to start on a port an outgoing connection held).
+_LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, never handed out before by this process."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LISTEN_PORTS.start}-{_LISTEN_PORTS.stop - 1}")
 
 
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
