@@ -48,6 +48,7 @@ $(GAPI): $(STAMP)
 gen: $(STAMP) $(GAPI)
 	$(PYTHON) -m meshctl.protos gen
 	$(PYTHON) -m meshctl.envoy_config render --target k8s --out k8s/base/envoy/envoy.yaml
+	$(PYTHON) -m meshctl.dashboards
 
 check-gen: $(STAMP) $(GAPI)
 	$(PYTHON) -m meshctl.protos check

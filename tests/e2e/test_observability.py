@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from devdata import demo
-from meshctl import observability
+from meshctl import dashboards, observability
 from meshctl.mesh import Mesh
 from meshctl.processes import ProcessTable
 from tests.e2e.clients import bearer
@@ -109,6 +109,10 @@ def drive(http: httpx.Client, token: str, stream_starts: int) -> None:
     for _ in range(stream_starts):
         started = http.get("/api/playback/stream", params={"track_id": demo.DEMO_TRACK_ID}, headers=me)
         assert started.status_code == 200, started.text
+    audio = http.get(started.json()["url"], headers={"range": "bytes=0-1023"})  # media_svc, via Envoy
+    assert audio.status_code == 206, audio.text
+    seeds = http.get("/v1/recommendations/available-genre-seeds", headers=me)  # rec_svc
+    assert seeds.status_code == 200, seeds.text
     key = f"obs-{uuid.uuid4().hex}"
     events = [
         {"idempotency_key": key, "track_id": demo.DEMO_TRACK_ID, "event": "start", "device_type": "web"},
@@ -218,3 +222,18 @@ def test_every_alert_measures_something_on_the_running_mesh(prometheus: httpx.Cl
         until(lambda: not empty(), "every alert's quantity to have a value", 30, interval=0.5)
     except AssertionError:
         assert empty() == []  # names the quantities without a value
+
+
+def test_every_dashboard_panel_has_data(prometheus: httpx.Client, traffic: None) -> None:
+    def empty() -> list[str]:
+        return [
+            f"{panel.title}: {q.expr}"
+            for panel in dashboards.panels()
+            for q in panel.queries
+            if not query(prometheus, q.expr)
+        ]
+
+    try:
+        until(lambda: not empty(), "every panel's query to return series", 30, interval=0.5)
+    except AssertionError:
+        assert empty() == []  # names the panels without data
