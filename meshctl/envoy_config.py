@@ -78,6 +78,13 @@ DEFAULTS: dict[str, Any] = {
     # (AUTH_RATELIMIT_FAIL_OPEN, for its Redis), which the edge follows when auth_svc is down or
     # slower than ratelimit_timeout. Failing closed answers 503.
     "ratelimit_fail_open": True,
+    # OpenTelemetry: the OTLP/gRPC collector Envoy sends its spans to ("host:port"; empty: Envoy
+    # starts no trace), and the share of requests whose traces are kept (a percentage).
+    "tracing_collector": "",
+    "tracing_sample_percent": 100.0,
+    # Envoy buffers finished spans until this many are waiting, or the interval passes.
+    "tracing_min_flush_spans": 5,
+    "tracing_flush_interval_ms": 5000,
 }
 
 
@@ -279,6 +286,24 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "ratelimit_keys": {"category": limits.CATEGORY_KEY, "user": limits.USER_KEY},
         "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),
         "json_requests_lua": (ENVOY_DIR / "json_requests.lua").read_text(),
+        "tracing": _tracing(cfg),
+    }
+
+
+def _tracing(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where Envoy exports its spans, how many requests it samples and how it batches them, or
+    None for no tracing."""
+    collector = str(cfg["tracing_collector"])
+    if not collector:
+        return None
+    sample_percent = float(cfg["tracing_sample_percent"])
+    if not 0 <= sample_percent <= 100:
+        raise ValueError(f"tracing_sample_percent must be within 0-100, got {sample_percent}")
+    return {
+        **_host_port(collector.removeprefix("http://")),
+        "sample_percent": sample_percent,
+        "min_flush_spans": int(cfg["tracing_min_flush_spans"]),
+        "flush_interval_ms": int(cfg["tracing_flush_interval_ms"]),
     }
 
 

@@ -189,6 +189,8 @@ def envoy_overrides(mesh: Mesh) -> dict:
         "admin_port": layout.envoy_admin_port,
         "ports": {service: layout.ports[service] for service in PROCESSES},
         "access_log_path": str(layout.run_dir / "logs" / "envoy-access.log"),
+        # Envoy traces to the collector the services export to (every request, locally).
+        "tracing_collector": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
     }
 
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # OTLP endpoint for traces; tracing is wired either way, exporting only when set.
     otel_exporter_otlp_endpoint: str = ""
+    # Share of the traces a service starts itself that are kept (Envoy decides for requests).
+    trace_sample_ratio: float = 1.0
 
     # HMAC keys for signed media URLs: "kid1:secret1,kid2:secret2"; the first signs, all verify.
     media_signing_keys: str = Field(default="dev-1:local-development-only-media-signing-key")

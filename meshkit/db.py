@@ -5,10 +5,11 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 
+import sqlalchemy.ext.asyncio
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 
 POOL_SIZE = 5
@@ -21,7 +22,8 @@ def create_engine(database_url: str, *, pool_size: int = POOL_SIZE, name: str = 
     (max_connections 100 by default); add PgBouncer before raising this. Its pool's use is
     exported as `pool=<name>` (see PoolCollector).
     """
-    engine = create_async_engine(
+    # Looked up in its module at call time: tracing wraps it there (meshkit.telemetry).
+    engine = sqlalchemy.ext.asyncio.create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from meshkit.config import Settings, get_settings
 from meshkit.interceptors import RequestInterceptor
-from meshkit.logs import configure_logging
+from meshkit.logs import app_version, configure_logging
 from meshkit.metrics import start_exporter
 from meshkit.services import DEFAULT_PORTS, METRICS_PORTS
 from meshkit.telemetry import configure_tracing, server_interceptors
@@ -93,7 +93,12 @@ def run(service: str, setup: Setup) -> None:
     """Entry point of `python -m <service>`: configure logging, tracing, metrics, then serve until SIGTERM."""
     settings = get_settings()
     configure_logging(service, settings.log_level)
-    configure_tracing(service, settings.otel_exporter_otlp_endpoint)
+    configure_tracing(
+        service,
+        settings.otel_exporter_otlp_endpoint,
+        sample_ratio=settings.trace_sample_ratio,
+        version=app_version(),
+    )
     port = settings.metrics_port or METRICS_PORTS[service]
     with contextlib.suppress(OSError):  # a busy metrics port must not keep the service down
         start_exporter(settings.metrics_host, port)

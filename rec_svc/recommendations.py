@@ -22,6 +22,7 @@ from spotify.catalog.v1 import catalog_pb2
 from meshkit import ids
 from meshkit.errors import InvalidArgument, NotFound, Unavailable
 from meshkit.metrics import CACHE_HITS, CACHE_MISSES, RECOMMENDATION_SECONDS
+from meshkit.telemetry import tracer
 from rec_svc import radio, recommend, tunables
 from rec_svc.clients import Catalog
 from rec_svc.holder import IndexHolder
@@ -31,6 +32,7 @@ from rec_svc.snapshot import Snapshot
 from rec_svc.store import RecStore, StoredMix
 
 log = logging.getLogger(__name__)
+TRACER = tracer(__name__)
 
 MAX_SEEDS = 5
 RECOMMENDATION_POOL = 250
@@ -83,18 +85,28 @@ class Recommendations:
         contains nothing the user has played since it was made; otherwise a fresh one is
         generated from the live history and stored for the next call.
         """
-        snap = self.snapshot()
-        now = now or datetime.now(UTC)
-        since = now - timedelta(days=snap.params.history_days)
-        stored, heard = await self.store.stored_mix(user_id, since)
-        if stored is not None and not heard and self._still_good(snap, stored, now):
-            CACHE_HITS.labels("discover_weekly").inc()
-            return stored, "store"
-        CACHE_MISSES.labels("discover_weekly").inc()
-        plays = await self.store.history(user_id, since)
-        mix, algorithm = self.generate_mix(snap, user_id, plays, now)
-        await self.store.save_discover_weekly([mix])
-        return mix, algorithm
+        # The seed's spans: getRecommendations -> fetchListeningHistory -> mlInference.
+        with TRACER.start_as_current_span("getRecommendations") as span:
+            span.set_attribute("user.id", ids.encode(user_id))
+            snap = self.snapshot()
+            now = now or datetime.now(UTC)
+            since = now - timedelta(days=snap.params.history_days)
+            stored, heard = await self.store.stored_mix(user_id, since)
+            if stored is not None and not heard and self._still_good(snap, stored, now):
+                CACHE_HITS.labels("discover_weekly").inc()
+                span.set_attribute("recommendations.source", "store")
+                return stored, "store"
+            CACHE_MISSES.labels("discover_weekly").inc()
+            with TRACER.start_as_current_span("fetchListeningHistory") as history:
+                plays = await self.store.history(user_id, since)
+                history.set_attribute("history.count", len(plays))
+            with TRACER.start_as_current_span("mlInference") as inference:
+                mix, algorithm = self.generate_mix(snap, user_id, plays, now)
+                inference.set_attribute("recommendations.count", len(mix.track_ids))
+                inference.set_attribute("recommendations.algorithm", algorithm)
+            span.set_attribute("recommendations.source", algorithm)
+            await self.store.save_discover_weekly([mix])
+            return mix, algorithm
 
     def generate_mix(
         self, snap: Snapshot, user_id: uuid.UUID, plays: list[Play], now: datetime
