@@ -226,6 +226,10 @@ class LagGauge:
                 KAFKA_CONSUMER_LAG.remove(self.group_id, *key)
 
 
+# How long a consumer whose commit was refused waits before it opens a new one.
+REOPEN_S = 0.5
+
+
 class BrokerWatch:
     """Tells a consumer that its broker was replaced (a new cluster id), and makes it read every
     assigned partition again from its start.
@@ -307,6 +311,9 @@ class ConsumerLoop:
             ensure_topics(self.config.bootstrap, declared)
         while not self._stop.is_set():
             self._consume(self._open())
+            # A refused commit ended that consumer: a moment before the next one joins, so a
+            # broker that keeps refusing does not get a join per millisecond.
+            self._stop.wait(REOPEN_S)
 
     def _open(self) -> KafkaConsumer:
         return KafkaConsumer(
