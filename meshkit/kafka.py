@@ -25,6 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from meshkit import topics as topics_registry
 from meshkit.errors import Unavailable
 from meshkit.metrics import KAFKA_CONSUMER_LAG
+from meshkit.telemetry import consuming, in_current_context
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,8 @@ class ConsumerLoop:
                 if not records:
                     rewind_past_the_end(consumer, self.config.group_id)
                     continue
-                self.handle(records)
+                with consuming(self.config.group_id, records):
+                    self.handle(records)
                 if self._watch.replaced(consumer):
                     continue  # never commit the old log's offsets to the new broker
                 if not commit_or_replay(consumer, records, self.config.group_id):
@@ -491,8 +493,9 @@ class AsyncConsumer:
         """On the consumer thread: run the batch on the loop, retrying until it succeeds."""
         assert self._loop is not None
         delay = self.retry_s
+        handle = in_current_context(lambda: self.handle(records))  # under the batch's span
         while True:
-            future = asyncio.run_coroutine_threadsafe(self.handle(records), self._loop)
+            future = asyncio.run_coroutine_threadsafe(handle(), self._loop)
             try:
                 future.result()
                 return

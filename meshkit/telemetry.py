@@ -13,20 +13,30 @@ line (meshkit.interceptors, meshkit.channels).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Link, SpanKind
+
+T = TypeVar("T")
+# A batch span links to at most this many producers' spans.
+MAX_LINKS = 32
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "client_interceptors",
     "configure_tracing",
+    "consuming",
+    "in_current_context",
     "server_interceptors",
     "tracer",
     "tracing_enabled",
@@ -79,3 +89,54 @@ def server_interceptors() -> list[Any]:
 def client_interceptors() -> list[Any]:
     """The tracing client interceptors, or none when spans have nowhere to go."""
     return list(aio_client_interceptors()) if _exporting else []
+
+
+@contextmanager
+def consuming(group_id: str, records: Sequence[Any]) -> Iterator[None]:
+    """A CONSUMER span around handling one polled batch, linked to the spans that produced its
+    records (their context travels in the record headers, put there by the kafka-python
+    instrumentation): a batch has many parents, so links rather than a parent, as OpenTelemetry's
+    messaging conventions do. The handler's own spans (SQL, calls) are its children."""
+    if not _exporting:
+        yield
+        return
+    links = []
+    for record in records[:MAX_LINKS]:
+        carrier = {
+            key: value.decode("utf-8", "replace")
+            for key, value in (record.headers or ())
+            if value is not None
+        }
+        context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+        if context.is_valid:
+            links.append(Link(context))
+    topics = ",".join(sorted({record.topic for record in records}))
+    with tracer(__name__).start_as_current_span(
+        f"{topics} process",
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topics,
+            "messaging.consumer.group.name": group_id,
+            "messaging.batch.message_count": len(records),
+        },
+    ):
+        yield
+
+
+def in_current_context(
+    make: Callable[[], Awaitable[T]],
+) -> Callable[[], Coroutine[Any, Any, T]]:
+    """`make`'s coroutine, run under the calling thread's trace context wherever it is awaited
+    (a consumer thread hands its batches to the event loop, which has a context of its own)."""
+    captured = otel_context.get_current()
+
+    async def run() -> T:
+        token = otel_context.attach(captured)
+        try:
+            return await make()
+        finally:
+            otel_context.detach(token)
+
+    return run

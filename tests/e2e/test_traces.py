@@ -16,6 +16,7 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 from devdata import demo
 from meshctl import datatier, mesh
@@ -32,6 +33,8 @@ class Span:
     span_id: str
     parent_id: str
     attributes: dict[str, Any]
+    kind: int = 0
+    links: tuple[tuple[str, str], ...] = ()
 
 
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -57,6 +60,8 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                             span_id=span.span_id.hex(),
                             parent_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
+                            kind=span.kind,
+                            links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
                         )
                     )
         with self.lock:
@@ -182,3 +187,65 @@ def test_discover_weekly_carries_the_seeds_spans(
     assert children["fetchListeningHistory"].attributes["history.count"] == 0  # a new listener
     served = len(mix.json()["tracks"])
     assert served > 0 and children["mlInference"].attributes["recommendations.count"] == served
+
+
+def test_kafka_produce_is_a_child_span_and_consuming_links_back_to_it(
+    traced_mesh: mesh.Mesh, receiver: tuple[Receiver, str]
+) -> None:
+    """Reported events: the request's trace has the produce; the stream counter's batch span (a
+    trace of its own, as one batch has many producers) links to it, and its SQL is its child."""
+    spans, _ = receiver
+    request_id = f"trace-{uuid.uuid4().hex}"
+    key = f"trace-{uuid.uuid4().hex}"
+    with _client(traced_mesh) as http:
+        me = _login(http, "demo@example.com", "demo-password")
+        duration = http.get(f"/v1/tracks/{demo.DEMO_TRACK_ID}", headers=me).json()["duration_ms"]
+        common = {"idempotency_key": key, "track_id": demo.DEMO_TRACK_ID, "device_type": "web"}
+        events = [
+            {**common, "event": "start"},
+            {
+                **common,
+                "event": "progress",
+                "position_ms": min(31_000, duration),
+                "track_duration_ms": duration,
+            },
+        ]
+        reply = http.post(
+            "/api/playback/events", json={"events": events}, headers={**me, "x-request-id": request_id}
+        )
+        assert reply.status_code == 200, reply.text
+
+    (edge,) = until(
+        lambda: spans.find(service="envoy", **{"guid:x-request-id": request_id}), "Envoy's span", 30
+    )
+    produce = until(
+        lambda: [
+            s
+            for s in spans.trace(edge.trace_id)
+            if s.service == "playback_svc" and s.kind == trace_pb2.Span.SPAN_KIND_PRODUCER
+        ],
+        "the produce span in the request's trace",
+        30,
+    )
+    produced = {(edge.trace_id, s.span_id) for s in produce}
+
+    def consumed() -> list[Span]:
+        return [
+            s
+            for s in spans.find(service="playback_svc")
+            if s.kind == trace_pb2.Span.SPAN_KIND_CONSUMER and produced & set(s.links)
+        ]
+
+    (batch,) = until(consumed, "the counter's batch span linked to the produce", 30)
+    assert batch.name == "playback.events.v1 process"
+    assert batch.trace_id != edge.trace_id
+    sql = until(
+        lambda: [
+            s
+            for s in spans.trace(batch.trace_id)
+            if s.parent_id == batch.span_id and s.attributes.get("db.system") == "postgresql"
+        ],
+        "the counter's SQL under its batch span",
+        30,
+    )
+    assert sql
