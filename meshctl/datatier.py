@@ -201,7 +201,11 @@ def start_kafka(run_dir: Path, procs: ProcessTable, port: int, *, advertised_por
             "--cluster-id",
             f"tansu-{secrets.token_hex(6)}",
         ],
-        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        env={
+            # tansu reads OTEL_EXPORTER_OTLP_ENDPOINT too, and refuses to start on an empty one.
+            **{k: v for k, v in os.environ.items() if not (k == "OTEL_EXPORTER_OTLP_ENDPOINT" and not v)},
+            "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
+        },
         cwd=run_dir,
     )
     wait_until(lambda: port_answers("127.0.0.1", port), "the tansu broker")
