@@ -237,13 +237,15 @@ def free_layout(run_dir: Path, database: str = "spotify") -> Layout:
 
 
 @contextlib.contextmanager
-def private_mesh(prefix: str, *, audio_tracks: int = 4) -> Iterator[Mesh]:
-    """A whole mesh on free ports with its own database, stopped (and the database dropped) afterwards."""
+def private_mesh(prefix: str, *, audio_tracks: int = 4, monitored: bool = False) -> Iterator[Mesh]:
+    """A whole mesh on free ports with its own database, stopped (and the database dropped) afterwards.
+
+    Unmonitored unless asked: a benchmark's figures should not include Prometheus scraping."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         layout = free_layout(Path(tmp), database=f"spotify_bench_{secrets.token_hex(4)}")
         started: Mesh | None = None
         try:
-            started = up(layout, audio_tracks=audio_tracks)
+            started = up(layout, audio_tracks=audio_tracks, monitored=monitored)
             yield started
         finally:
             # Also when `up` failed half-way: whatever it started must not outlive the temp dir.

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     listen_addr: str = ""
     # Prometheus exporter port; 0 means the service's default, -1 disables it.
     metrics_port: int = 0
+    # False: no per-request metrics and no exporter (bench.observability_cost measures the difference).
+    metrics_enabled: bool = True
     metrics_host: str = "127.0.0.1"
 
     storage_root: Path = PROJECT_ROOT / "data" / "objects"

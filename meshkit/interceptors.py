@@ -20,6 +20,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from grpc import aio
 
+from meshkit import metrics
 from meshkit.context import (
     IDEMPOTENCY_KEY,
     REQUEST_ID_KEY,
@@ -120,10 +121,12 @@ class _Call:
         # Health probes arrive every few seconds, and Envoy's ext_authz and rate-limit calls come
         # with every request (Envoy's access log has those): measured apart, and never logged.
         if self.method.startswith(CONTROL_PREFIXES):
-            CONTROL_DURATION.labels(self.method, status).observe(elapsed)
+            if metrics.REQUESTS_MEASURED:
+                CONTROL_DURATION.labels(self.method, status).observe(elapsed)
         else:
-            verb, route = http_route(self.method)
-            REQUEST_DURATION.labels(verb, route, status).observe(elapsed)
+            if metrics.REQUESTS_MEASURED:
+                verb, route = http_route(self.method)
+                REQUEST_DURATION.labels(verb, route, status).observe(elapsed)
             log.info(
                 "rpc finished",
                 extra={

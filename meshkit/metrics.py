@@ -58,6 +58,15 @@ CACHE_MISSES = Counter("cache_misses_total", "Cache misses", ["cache_type"])
 KAFKA_CONSUMER_LAG = Gauge("kafka_consumer_lag", "Messages not yet consumed", ["group", "topic", "partition"])
 
 
+# Whether the interceptor records each call (METRICS_ENABLED; see meshkit.server).
+REQUESTS_MEASURED = True
+
+
+def stop_measuring_requests() -> None:
+    global REQUESTS_MEASURED
+    REQUESTS_MEASURED = False
+
+
 def device_type_label(device_type: str) -> str:
     cleaned = device_type.strip().lower()
     return cleaned if cleaned in DEVICE_TYPES else "other"

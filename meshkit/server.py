@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from meshkit.config import Settings, get_settings
 from meshkit.interceptors import RequestInterceptor
 from meshkit.logs import app_version, configure_logging
-from meshkit.metrics import start_exporter
+from meshkit.metrics import start_exporter, stop_measuring_requests
 from meshkit.services import DEFAULT_PORTS, METRICS_PORTS
 from meshkit.telemetry import configure_tracing, server_interceptors
 
@@ -99,7 +99,10 @@ def run(service: str, setup: Setup) -> None:
         sample_ratio=settings.trace_sample_ratio,
         version=app_version(),
     )
-    port = settings.metrics_port or METRICS_PORTS[service]
-    with contextlib.suppress(OSError):  # a busy metrics port must not keep the service down
-        start_exporter(settings.metrics_host, port)
+    if settings.metrics_enabled:
+        port = settings.metrics_port or METRICS_PORTS[service]
+        with contextlib.suppress(OSError):  # a busy metrics port must not keep the service down
+            start_exporter(settings.metrics_host, port)
+    else:
+        stop_measuring_requests()
     asyncio.run(_serve(service, setup, settings))
