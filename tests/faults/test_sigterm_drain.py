@@ -27,6 +27,20 @@ from tests.faults.streams import demo_tracks
 GRACE_S = Settings().shutdown_grace_s
 
 
+def until_refused(fm: FaultMesh, service: str, call: Callable[[grpc.Channel], object]) -> None:
+    """Until `call`, sent to `service` itself, is refused with UNAVAILABLE (it is draining)."""
+    with grpc.insecure_channel(f"127.0.0.1:{fm.mesh.layout.ports[service]}") as channel:
+
+        def refused() -> bool:
+            try:
+                call(channel)
+            except grpc.RpcError as err:
+                return err.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+            return False
+
+        until(refused, "new calls to be refused", 5)
+
+
 def test_sigterm_lets_calls_in_flight_finish_and_refuses_new_ones(
     healthy_mesh: FaultMesh, login: Callable[[str, str], str]
 ) -> None:
@@ -54,18 +68,13 @@ def test_sigterm_lets_calls_in_flight_finish_and_refuses_new_ones(
 
             victim = fm.kill("catalog_svc", signal.SIGTERM)
             termed_at = time.monotonic()
-            port = fm.mesh.layout.ports["catalog_svc"]
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-
-                def refused() -> bool:
-                    try:
-                        stub.GetTrack(catalog_pb2.GetTrackRequest(id=track.id), timeout=5)
-                    except grpc.RpcError as err:
-                        return err.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-                    return False
-
-                until(refused, "new calls to be refused", 5)
+            until_refused(
+                fm,
+                "catalog_svc",
+                lambda channel: catalog_pb2_grpc.CatalogServiceStub(channel).GetTrack(
+                    catalog_pb2.GetTrackRequest(id=track.id), timeout=5
+                ),
+            )
             assert json_outcome(admin.get(f"/v1/tracks/{track.id}")) == SHAPED_503
             assert victim.alive() and not replies, "the call in flight was cut short"
             lock.rollback()
@@ -131,18 +140,13 @@ def test_every_service_drains_on_sigterm(
 
             victim = fm.kill(held.service, signal.SIGTERM)
             termed_at = time.monotonic()
-            port = fm.mesh.layout.ports[held.service]
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                health = health_pb2_grpc.HealthStub(channel)
-
-                def refused() -> bool:
-                    try:
-                        health.Check(health_pb2.HealthCheckRequest(), timeout=5)
-                    except grpc.RpcError as err:
-                        return err.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-                    return False
-
-                until(refused, "new calls to be refused", 5)
+            until_refused(
+                fm,
+                held.service,
+                lambda channel: health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                ),
+            )
             assert json_outcome(admin.get(held.path)) == SHAPED_503
             assert victim.alive() and not replies, "the call in flight was cut short"
             lock.rollback()
