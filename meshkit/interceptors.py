@@ -120,13 +120,13 @@ class _Call:
         status = str(HTTP_STATUS.get(self.code, 500))
         # Health probes arrive every few seconds, and Envoy's ext_authz and rate-limit calls come
         # with every request (Envoy's access log has those): measured apart, and never logged.
-        if self.method.startswith(CONTROL_PREFIXES):
-            if metrics.REQUESTS_MEASURED:
+        control = self.method.startswith(CONTROL_PREFIXES)
+        if metrics.REQUESTS_MEASURED:
+            if control:
                 CONTROL_DURATION.labels(self.method, status).observe(elapsed)
-        else:
-            if metrics.REQUESTS_MEASURED:
-                verb, route = http_route(self.method)
-                REQUEST_DURATION.labels(verb, route, status).observe(elapsed)
+            else:
+                REQUEST_DURATION.labels(*http_route(self.method), status).observe(elapsed)
+        if not control:
             log.info(
                 "rpc finished",
                 extra={
