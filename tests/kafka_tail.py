@@ -3,6 +3,8 @@ a topic before the test acts, so it sees only what comes after (other tests shar
 
 from __future__ import annotations
 
+import time
+
 from kafka import KafkaConsumer, TopicPartition
 
 
@@ -15,3 +17,13 @@ def tail(bootstrap: str, topic: str) -> KafkaConsumer:
     for partition in partitions:
         consumer.position(partition)
     return consumer
+
+
+def poll_count(consumer: KafkaConsumer, count: int, within: float = 30.0) -> int:
+    """Poll until `count` records came (returns how many, which may be more); fail after `within`."""
+    deadline = time.monotonic() + within
+    read = 0
+    while read < count:
+        assert time.monotonic() < deadline, f"{read} of {count} records within {within}s"
+        read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+    return read

@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from meshctl import datatier
 from meshctl.processes import ProcessTable
 from meshkit.kafka import BrokerWatch, ConsumerConfig, ConsumerLoop, ensure_topics, rewind_past_the_end
+from tests.kafka_tail import poll_count
 
 
 class Broker:
@@ -59,9 +60,7 @@ def test_a_position_past_the_new_log_end_is_rewound(broker: Broker) -> None:
     try:
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
-        read = 0
-        while read < 10:
-            read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        poll_count(consumer, 10)
         assert rewind_past_the_end(consumer, "test") == []  # at the end, not past it
 
         broker.restart()
@@ -115,9 +114,7 @@ def test_a_new_log_that_grew_past_the_old_position_is_read_from_its_start(broker
     try:
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
-        read = 0
-        while read < 4:
-            read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        poll_count(consumer, 4)
         assert not watch.replaced(consumer)  # the first id seen is the one known
 
         broker.restart()

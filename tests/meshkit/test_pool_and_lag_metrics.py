@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from meshkit import db
 from meshkit.kafka import LagGauge
 from meshkit.migrate import normalize_url
+from tests.kafka_tail import poll_count
 from tests.meshkit.test_kafka_broker_restart import Broker
 
 
@@ -51,13 +52,10 @@ def test_consumer_lag_is_what_the_partition_holds_beyond_the_position(tmp_path: 
         try:
             consumer.assign([partition])
             consumer.seek_to_beginning(partition)
-            read = 0
-            while read < 2:
-                read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+            read = poll_count(consumer, 2)
             lag.update(consumer)
             assert _sample("kafka_consumer_lag", labels) == 3
-            while read < 5:
-                read += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+            read += poll_count(consumer, 5 - read)
             lag.update(consumer)
             assert _sample("kafka_consumer_lag", labels) == 0
             lag.clear()
