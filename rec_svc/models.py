@@ -144,6 +144,8 @@ class TrackInfo(Base):
     """rec's copy of the catalog facts a model uses; catalog_svc stays the source of truth."""
 
     __tablename__ = "tracks"
+    # Each replica reads the rows changed since its last look (rec_svc.reloading).
+    __table_args__ = (Index("ix_tracks_updated_at", "updated_at"),)
 
     track_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     artist_ids: Mapped[list[uuid.UUID]] = mapped_column(server_default=text("'{}'::uuid[]"))
