@@ -7,6 +7,9 @@ Routes:
   (``exp``, ``uid``, ``kid``, ``sig``; see :mod:`meshkit.signing`) verifies over the request path.
   ``web.FileResponse`` does the HTTP work: Range/206/416, ``Accept-Ranges``, ``Content-Range``,
   ``ETag``/``Last-Modified``/conditional requests, and streaming from disk with ``sendfile``.
+* ``GET|HEAD /app/{path}`` → the web player's bundle (``Settings.web_root``): a file when there
+  is one (hashed ``assets/`` cached for a year), else ``index.html`` (the app routes in the page).
+  Public, like any site's code: no signature, no session.
 * ``GET /metrics`` → Prometheus text format.
 
 Every error is JSON in the Spotify Web API shape, ``{"error": {"status": 403, "message": "..."}}``,
@@ -35,6 +38,28 @@ CONTENT_TYPES: dict[str, str] = {
     ".json": "application/json",
 }
 FALLBACK_CONTENT_TYPE = "application/octet-stream"
+# The web player's files (Vite's output).
+WEB_CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+# The page may load and call only its own origin (API, media and code all come through the edge).
+WEB_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+# Vite names every file under assets/ by its content hash: a new build gets new names.
+IMMUTABLE = "public, max-age=31536000, immutable"
 # Bytes read per chunk when sendfile is unavailable (TLS, some platforms): a few Vorbis pages.
 CHUNK_SIZE = 256 * 1024
 # meshkit.metrics.LATENCY_BUCKETS, not imported: that module registers the gRPC services' metrics
@@ -111,6 +136,7 @@ def make_app(
     *,
     clock: Clock = time.time,
     registry: CollectorRegistry | None = None,
+    web_root: Path | None = None,
 ) -> web.Application:
     """Build the media origin.
 
@@ -118,8 +144,10 @@ def make_app(
     verifying keys (``KeyRing.parse(Settings.media_signing_keys)``). ``clock`` returns unix
     seconds (tests move it). ``registry`` defaults to a fresh one so several apps can live in one
     process; the server passes ``prometheus_client.REGISTRY`` to include process metrics.
+    ``web_root``, when given, is the web player's built bundle, served under /app/.
     """
     root = Path(storage_root).resolve()
+    site_root = Path(web_root).resolve() if web_root is not None else None
     metrics = _Metrics(registry if registry is not None else CollectorRegistry())
 
     @web.middleware
@@ -196,6 +224,31 @@ def make_app(
             },
         )
 
+    async def web_player(request: web.Request) -> web.StreamResponse:
+        assert site_root is not None
+        rel = request.match_info.get("path", "")
+        file_path = None
+        if rel:
+            try:
+                loop = asyncio.get_running_loop()
+                file_path = await loop.run_in_executor(None, resolve_object, site_root, rel)
+            except PathRejected:
+                return error_response(404, "not found")
+        if file_path is not None:
+            cache = IMMUTABLE if rel.startswith("assets/") else "no-cache"
+            content_type = WEB_CONTENT_TYPES.get(file_path.suffix.lower(), FALLBACK_CONTENT_TYPE)
+            return web.FileResponse(
+                file_path, headers={hdrs.CONTENT_TYPE: content_type, hdrs.CACHE_CONTROL: cache, **WEB_HEADERS}
+            )
+        if rel.startswith("assets/"):
+            return error_response(404, "not found")  # an old page's asset: never index.html as code
+        index = site_root / "index.html"
+        if not index.is_file():
+            return error_response(503, "the web player is not built (make install builds it)")
+        # Any other path is one of the app's own screens: the page routes it.
+        page = {hdrs.CONTENT_TYPE: WEB_CONTENT_TYPES[".html"], hdrs.CACHE_CONTROL: "no-cache", **WEB_HEADERS}
+        return web.FileResponse(index, headers=page)
+
     app = web.Application(middlewares=[errors_as_json])
     app[STORAGE_ROOT_KEY] = root
     app[KEYRING_KEY] = keyring
@@ -204,4 +257,6 @@ def make_app(
     app.router.add_get("/metrics", metrics_endpoint)
     # add_get also registers HEAD; FileResponse sends headers only for HEAD.
     app.router.add_get("/media/{path:.*}", media)
+    if site_root is not None:
+        app.router.add_get("/app/{path:.*}", web_player)
     return app

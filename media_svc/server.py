@@ -21,6 +21,7 @@ from aiohttp.web_response import StreamResponse
 from media_svc.app import make_app
 from meshkit.config import Settings, get_settings
 from meshkit.logs import configure_logging
+from meshkit.secrets import exit_unless_safe, media_signing
 from meshkit.services import METRICS_PORTS
 from meshkit.signing import KeyRing
 
@@ -86,6 +87,7 @@ def build_app(settings: Settings) -> web.Application:
         settings.storage_root,
         KeyRing.parse(settings.media_signing_keys),
         registry=prometheus_client.REGISTRY,
+        web_root=settings.web_root,
     )
 
 
@@ -93,6 +95,7 @@ def main() -> None:
     """Entry point of ``python -m media_svc``."""
     settings = get_settings()
     configure_logging("media_svc", settings.log_level)
+    exit_unless_safe(settings, [media_signing(settings)])
     host, port = parse_addr(settings.listen_addr or settings.media_addr)
     # Scraped on its metrics port like every service (the app's own /metrics stays for tests).
     metrics_port = settings.metrics_port or METRICS_PORTS["media_svc"]
