@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from auth_svc import models, rules
 from auth_svc.passwords import PasswordHasher
-from meshkit.migrate import normalize_url
+from meshkit.db import normalize_url
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from catalog_svc.settings import CatalogSettings
 from meshctl.datatier import libpq_url
 from meshkit import ids
 from meshkit.config import Settings
-from meshkit.migrate import normalize_url
+from meshkit.db import normalize_url
 from meshkit.server import start_server
 
 BASELINE = (

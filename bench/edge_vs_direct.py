@@ -68,7 +68,7 @@ def mesh_processes(target: mesh.Mesh, names: tuple[str, ...]) -> dict[str, psuti
     return found
 
 
-def _cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
+def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
     out = {}
     for name, proc in processes.items():
         try:
@@ -107,10 +107,10 @@ async def closed_loop(
     tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
     await asyncio.sleep(1.0)
     measuring = True
-    cpu0, t0, server0 = time.process_time(), time.perf_counter(), _cpu_seconds(processes)
+    cpu0, t0, server0 = time.process_time(), time.perf_counter(), cpu_seconds(processes)
     await asyncio.sleep(seconds)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    server = {k: v - server0[k] for k, v in _cpu_seconds(processes).items()}
+    server = {k: v - server0[k] for k, v in cpu_seconds(processes).items()}
     measuring = False
     stop = True
     await asyncio.gather(*tasks)

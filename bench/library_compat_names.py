@@ -166,7 +166,7 @@ async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
             print(f"note: re-printing {name} gives {reprinted} bytes, Envoy sent {len(reply.content)}")
         rows.append((f"JSON bytes, {name}", len(compact(without_deprecated(body))), len(reply.content)))
 
-    library_addr = f"127.0.0.1:{target.layout.ports['library_svc']}"
+    library_addr = f"127.0.0.1:{target.layout.internal_ports['library_svc']}"
     async with aio.insecure_channel(library_addr) as channel:
         stub = library_pb2_grpc.LibraryServiceStub(channel)
         page = await stub.ListPlaylistItems(

@@ -236,8 +236,8 @@ async def bench(target: mesh.Mesh, args: argparse.Namespace) -> None:
     track_ids, accounts = await asyncio.to_thread(seed, target.database_url, total, n_users)
     owner, collaborators = accounts[0], accounts[1:]
     via_envoy = login_all(target.envoy_url, accounts)
-    library_addr = f"127.0.0.1:{target.layout.ports['library_svc']}"
-    catalog_addr = f"127.0.0.1:{target.layout.ports['catalog_svc']}"
+    library_addr = f"127.0.0.1:{target.layout.internal_ports['library_svc']}"
+    catalog_addr = f"127.0.0.1:{target.layout.internal_ports['catalog_svc']}"
     results: list[Result] = []
     playlists: dict[str, str] = {}
 

@@ -1,15 +1,17 @@
 """CPU per request of metrics, logs and tracing: GET /v1/tracks/{id} through Envoy, on vs off.
 
-    .venv/bin/python -m bench.observability_cost                       # 4 private meshes, one after another
+    .venv/bin/python -m bench.observability_cost                       # 5 private meshes, side by side
     .venv/bin/python -m bench.observability_cost --seconds 10 --concurrency 8
 
-One run starts four meshes that differ only in what they observe, side by side, and drives the
+One run starts five meshes that differ only in what they observe, side by side, and drives the
 same closed loop through each in turn, round after round (medians are printed):
   none            METRICS_ENABLED=false, LOG_LEVEL=WARNING (no per-request line), no tracing
   metrics         + the request histograms (the exporter is up; nothing scrapes it)
   metrics+logs    + LOG_LEVEL=INFO: one JSON line per RPC in every service
-  all             + OTEL_EXPORTER_OTLP_ENDPOINT: Envoy and every service trace each request to
-                  an OTLP receiver in this process that drops what it gets
+  all 1%          + OTEL_EXPORTER_OTLP_ENDPOINT, TRACE_SAMPLE_RATIO=0.01 (k8s's ratio): every
+                  process is instrumented, Envoy keeps 1 % of the traces and the services follow
+  all             the same, keeping every trace: Envoy and every service export each request's
+                  spans to an OTLP receiver in this process that drops what it gets
 It prints each process's CPU per request (Envoy, catalog_svc, auth_svc, which answers ext_authz
 and the rate limit) and each configuration's total as a ratio to `none`, measured in the same run.
 """
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import statistics
 from collections.abc import Iterator
 from concurrent import futures
@@ -83,12 +86,20 @@ def configurations(otlp: str) -> list[tuple[str, dict[str, str | None]]]:
         "METRICS_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+        "TRACE_SAMPLE_RATIO": None,
+    }
+    on: dict[str, str | None] = {
+        "METRICS_ENABLED": "true",
+        "LOG_LEVEL": "INFO",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+        "TRACE_SAMPLE_RATIO": "1",
     }
     return [
         ("none", off),
         ("metrics", {**off, "METRICS_ENABLED": "true"}),
         ("metrics+logs", {**off, "METRICS_ENABLED": "true", "LOG_LEVEL": "INFO"}),
-        ("all", {"METRICS_ENABLED": "true", "LOG_LEVEL": "INFO", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp}),
+        ("all 1%", {**on, "TRACE_SAMPLE_RATIO": "0.01"}),
+        ("all", on),
     ]
 
 
@@ -139,9 +150,7 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="measured seconds per configuration and round"
     )
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds over the four meshes (medians are printed)"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the meshes (medians are printed)")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
@@ -149,8 +158,9 @@ def main() -> None:
         meshes = {}
         for name, values in configurations(otlp):
             print(f"starting a private mesh observing {name} ...", flush=True)
+            prefix = "bench-obs-" + re.sub(r"[^a-z0-9]+", "-", name) + "-"
             with environment(values):
-                meshes[name] = stack.enter_context(mesh.private_mesh(f"bench-obs-{name.replace('+', '-')}-"))
+                meshes[name] = stack.enter_context(mesh.private_mesh(prefix))
         tokens = {name: login(target.envoy_url)["access_token"] for name, target in meshes.items()}
         rows: dict[str, list[Result]] = {name: [] for name in meshes}
         for round_number in range(args.rounds):

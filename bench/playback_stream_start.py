@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import re
 import tempfile
@@ -32,7 +33,6 @@ from bench.playback_common import percentiles
 from devdata import demo
 from meshctl import datatier, mesh
 from meshctl.processes import ProcessTable
-from meshkit import services
 
 FIRST_BYTES = 65_536
 
@@ -63,17 +63,7 @@ def start_mesh(stack: ExitStack) -> tuple[mesh.Mesh, ProcessTable]:
                 procs.stop(started.name)
 
     stack.callback(stop_all)
-    layout = mesh.Layout(
-        run_dir=run_dir,
-        database=database,
-        redis_db=15,
-        envoy_port=datatier.free_port(),
-        envoy_admin_port=datatier.free_port(),
-        kafka_port=datatier.free_port(),
-        ports={name: datatier.free_port() for name in services.PROCESSES},
-        metrics_ports={name: datatier.free_port() for name in services.PROCESSES},
-        storage_root=run_dir / "objects",
-    )
+    layout = dataclasses.replace(mesh.free_layout(run_dir, database), redis_db=15)
     os.environ["AUTH_RATELIMIT_CONFIG"] = str(raised_limits(run_dir))
     os.environ["AUTH_RATELIMIT_KEY_PREFIX"] = f"ratelimit-bench-{uuid.uuid4().hex[:8]}"
     running = mesh.start_data_tier(layout, procs)

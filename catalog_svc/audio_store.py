@@ -11,14 +11,16 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Executable, delete, insert, select, update
 
-from catalog_svc.ingest.pipeline import IngestResult
 from catalog_svc.models import AudioFile, IngestJob, Track
 from catalog_svc.store import row_columns, select_row
 from meshkit.db import SqlStore
+
+if TYPE_CHECKING:  # the pipeline brings the codecs and numpy: only an ingest loads it
+    from catalog_svc.ingest.pipeline import IngestResult
 
 
 @dataclass(frozen=True, slots=True)

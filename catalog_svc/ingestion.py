@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog_svc.audio_store import AudioFileRow, AudioStore, IngestJobRow
-from catalog_svc.ingest import decode, pipeline, seekindex
+from catalog_svc.ingest import intake, seekindex
 from catalog_svc.permissions import Permissions
 from catalog_svc.store import CatalogStore
 from meshkit import ids
@@ -59,7 +59,7 @@ class Ingestion:
 
     def remove_stale_work(self) -> None:
         """Delete what ingests killed mid-way left in storage (run once at start)."""
-        pipeline.remove_stale_work_dirs(self.storage_root)
+        intake.remove_stale_work_dirs(self.storage_root)
 
     async def submit(self, upload: Upload, chunks: AsyncIterator[bytes]) -> IngestJobRow:
         """Check the caller and the upload, spool it, create the job and start it."""
@@ -80,7 +80,7 @@ class Ingestion:
             if size == 0:
                 raise InvalidArgument("the upload is empty")
             with spool.open("rb") as head:
-                if decode.sniff_format(head.read(64)) is None:
+                if intake.sniff_format(head.read(64)) is None:
                     raise InvalidArgument("the upload is not audio (expected WAV, FLAC, MP3 or Ogg)")
         except BaseException:
             spool.unlink(missing_ok=True)
@@ -109,9 +109,12 @@ class Ingestion:
         async with lock:
             await self.store.mark(job_id, status="running", started_at=_now())
             try:
+                # The pipeline (codecs, numpy) loads with the first upload, not with the service.
+                from catalog_svc.ingest import pipeline
+
                 result = await asyncio.to_thread(pipeline.ingest, spool, track_id, self.storage_root)
                 await self.store.store_result(job_id, result, self.public_base_url, _now())
-            except decode.UnsupportedAudio as err:
+            except intake.UnsupportedAudio as err:
                 await self.store.mark(job_id, status="failed", finished_at=_now(), error=err.message)
             except Exception:
                 log.exception("ingest job %s failed", job_id)

@@ -11,12 +11,16 @@ against the catalog's most streamed track; an album takes its best track's; an a
 from monthly listeners against the artist with the most. Entities that have never been streamed
 keep the popularity they were created or imported with (the demo and benchmark catalogs seed it);
 once streamed, the projection owns the value and it decays to 0 when the streams stop.
+
+The same run drops applied streams a day past the window once they are older than the topic's
+retention too: the table is both the consumer's dedup record and the popularity window, and a
+row that neither can use again is dead weight.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import dataclasses
 import sys
 
 from sqlalchemy import create_engine
@@ -24,7 +28,9 @@ from sqlalchemy import create_engine
 from catalog_svc import streams
 from catalog_svc.stream_store import StreamStore
 from catalog_svc.write_store import purge_write_requests
-from meshkit.migrate import database_url_from_env, normalize_url
+from meshkit.db import normalize_url
+from meshkit.jobs import Summary, run_job
+from meshkit.migrate import database_url_from_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,20 +43,26 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--hours", type=int, default=24)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    engine = create_engine(normalize_url(args.url or database_url_from_env()))
+    url = normalize_url(args.url or database_url_from_env())
+    if args.command == "monthly-listeners":
+        return run_job("catalog_svc", "monthly-listeners", lambda: _monthly_listeners(url, args.window_days))
+    return run_job("catalog_svc", "purge-write-requests", lambda: _purge(url, args.hours))
+
+
+def _monthly_listeners(url: str, window_days: int) -> Summary:
+    engine = create_engine(url)
     try:
-        if args.command == "monthly-listeners":
-            stats = streams.recompute(StreamStore(engine), window_days=args.window_days)
-            print(
-                f"monthly listeners updated for {stats.artists_listeners} artists; popularity updated for "
-                f"{stats.tracks} tracks, {stats.albums} albums, {stats.artists_popularity} artists"
-            )
-        else:
-            print(f"purged {purge_write_requests(engine, hours=args.hours)} write request keys")
+        return dataclasses.asdict(streams.recompute(StreamStore(engine), window_days=window_days))
     finally:
         engine.dispose()
-    return 0
+
+
+def _purge(url: str, hours: int) -> Summary:
+    engine = create_engine(url)
+    try:
+        return {"write_request_keys_purged": purge_write_requests(engine, hours=hours)}
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

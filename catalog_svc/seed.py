@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, insert, select
 
 from catalog_svc import audio_store, models
 from catalog_svc.ingest.pipeline import IngestResult
-from meshkit.migrate import normalize_url
+from meshkit.db import normalize_url
 
 
 @dataclass(frozen=True)

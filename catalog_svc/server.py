@@ -36,8 +36,8 @@ from catalog_svc.write_store import WriteStore
 from catalog_svc.writes import Writes
 from meshkit import db, topics
 from meshkit.config import Settings
+from meshkit.db import normalize_url
 from meshkit.kafka import AsyncConsumer, ConsumerConfig, Producer
-from meshkit.migrate import normalize_url
 from meshkit.outbox import OutboxRelay
 from meshkit.resources import Resources
 from meshkit.server import Setup, run

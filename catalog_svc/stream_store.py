@@ -71,6 +71,14 @@ _MONTHLY_LISTENERS = text(
     """
 )
 
+_PURGE_APPLIED = text(
+    """
+    DELETE FROM catalog.applied_stream_events
+    WHERE coalesce(counted_at, applied_at) < :counted_before
+      AND applied_at < now() - make_interval(days => :applied_days)
+    """
+)
+
 _TRACK_POPULARITY = text(
     """
     WITH recent AS (
@@ -134,6 +142,8 @@ class ProjectionStats:
     tracks: int
     albums: int
     artists_popularity: int
+    # applied_stream_events rows dropped: outside the window and past the topic's retention.
+    stream_events_purged: int = 0
 
 
 class StreamStore:
@@ -157,6 +167,17 @@ class StreamStore:
         }
         with self.engine.begin() as conn:
             return int(conn.execute(_APPLY, params).scalar_one())
+
+    def purge_applied(self, *, counted_before: dt.datetime, applied_days: int) -> int:
+        """Drop applied streams counted before `counted_before` (outside every window the
+        projection reads) and applied more than `applied_days` ago (older than the topic's
+        retention: no broker can deliver them again, so their dedup row guards nothing)."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    _PURGE_APPLIED, {"counted_before": counted_before, "applied_days": applied_days}
+                ).rowcount
+            )
 
     def recompute(self, since: dt.datetime) -> ProjectionStats:
         """Monthly listeners (streams since `since`), then track, album and artist popularity, in one

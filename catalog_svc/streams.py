@@ -13,6 +13,7 @@ Runs on the consumer's own thread (kafka-python is thread-based), over a synchro
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -103,11 +104,19 @@ class StreamCountProjection:
                 time.sleep(self.retry_s)
 
 
+# The streams.counted topic's retention (k8s/overlays/prod/kafka.yaml) plus a day.
+PURGE_AFTER_DAYS = 8
+
+
 def recompute(
     store: StreamStore, *, now: dt.datetime | None = None, window_days: int = WINDOW_DAYS
 ) -> ProjectionStats:
     """Monthly listeners over the last `window_days`, then popularity (see catalog_svc.jobs)."""
     since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=window_days)
     stats = store.recompute(since)
+    # The table doubles as the popularity window: rows a day past it, once past the topic's
+    # retention, count for nothing any more.
+    purged = store.purge_applied(counted_before=since - dt.timedelta(days=1), applied_days=PURGE_AFTER_DAYS)
+    stats = dataclasses.replace(stats, stream_events_purged=purged)
     log.info("projection recomputed", extra={"window_days": window_days, **stats.__dict__})
     return stats

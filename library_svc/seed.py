@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from library_svc import models
-from meshkit.migrate import normalize_url
+from meshkit.db import normalize_url
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from meshctl import supervisor
 from meshctl.processes import ProcessTable
 from meshctl.progress import Steps, log_to_file
 from meshkit import services
+from meshkit.jobs import run_job
 
 DEMO_ACCOUNTS = (
     ("demo@example.com", "demo-password", "premium"),
@@ -27,6 +28,7 @@ def _summary(m: meshmod.Mesh) -> str:
 
     lines = [
         "The mesh is up.",
+        f"  Web player:              {m.envoy_url}/app/  (sign in as demo@example.com / demo-password)",
         f"  JSON (web clients):      {m.envoy_url}    sign in: curl -X POST {m.envoy_url}/api/auth/login"
         """ -d '{"email":"demo@example.com","password":"demo-password"}'""",
         f"                           then: curl -H 'Authorization: Bearer <access_token>'"
@@ -38,7 +40,10 @@ def _summary(m: meshmod.Mesh) -> str:
         f"  Redis:                   {m.redis_url}",
         f"  Kafka bootstrap:         {m.kafka_bootstrap}",
         "  services (direct gRPC):  "
-        + ", ".join(f"{s}=127.0.0.1:{m.layout.ports[s]}" for s in services.GRPC_SERVICES),
+        + ", ".join(f"{s}=127.0.0.1:{m.layout.internal_ports[s]}" for s in services.GRPC_SERVICES)
+        + "  (every RPC; Envoy uses each one's public port)",
+        f"  replicas:                {m.layout.replica_count} process(es) of every service"
+        f" ({meshmod.REPLICAS_ENV}=N make up; make status lists them)",
         f"  Prometheus:              {_prometheus_line(m)}",
         f"  logs:                    {m.layout.run_dir / 'logs'}  (make logs)",
         "Demo accounts (email / password, role):",
@@ -62,7 +67,7 @@ def _prometheus_line(m: meshmod.Mesh) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    layout = meshmod.Layout()
+    layout = meshmod.with_replicas(meshmod.Layout(), meshmod.replicas_from_env())
     log_to_file(layout.run_dir / "logs" / "meshctl.log")
     if meshmod.running(layout) is None:
         print(f"Starting the mesh (details in {layout.run_dir / 'logs'}):")
@@ -96,20 +101,23 @@ def cmd_demo_audio(args: argparse.Namespace) -> int:
         print("the mesh is not running", file=sys.stderr)
         return 1
     total = demo.DEMO_AUDIO_TRACKS
-    already = total - len(tracks_without_audio(m.database_url, demo.audio_order(total)))
-    meshmod.write_demo_audio_progress(layout, already, total)
-    ingested = demo.load_audio(
-        m.database_url,
-        m.layout.storage_root,
-        count=total,
-        workers=1,
-        public_base_url=m.envoy_url,
-        progress=lambda done, _: meshmod.write_demo_audio_progress(layout, already + done, total),
-    )
-    if ingested:
-        meshmod.build_recommendations(m)  # content embeddings now see every track's audio features
-    print(f"demo audio: {ingested} tracks ingested, {already + ingested} of {total} playable")
-    return 0
+
+    def ingest() -> dict[str, object]:
+        already = total - len(tracks_without_audio(m.database_url, demo.audio_order(total)))
+        meshmod.write_demo_audio_progress(layout, already, total)
+        ingested = demo.load_audio(
+            m.database_url,
+            m.layout.storage_root,
+            count=total,
+            workers=1,
+            public_base_url=m.envoy_url,
+            progress=lambda done, _: meshmod.write_demo_audio_progress(layout, already + done, total),
+        )
+        if ingested:
+            meshmod.build_recommendations(m)  # content embeddings now see every track's audio features
+        return {"ingested": ingested, "playable": already + ingested, "tracks": total}
+
+    return run_job("meshctl", meshmod.DEMO_AUDIO_JOB, ingest)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -131,10 +139,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if p.name == meshmod.DEMO_AUDIO_JOB:
             state = "running" if p.alive() else "finished"
             done = f" ({audio[0]}/{audio[1]} demo tracks playable)" if audio else ""
-            print(f"{p.name:<14} pid {p.pid:<8} {state}{done}")
+            print(f"{p.name:<18} pid {p.pid:<8} {state}{done}")
         else:
             alive = "running" if p.alive() else "DEAD"
-            print(f"{p.name:<14} pid {p.pid:<8} {alive}{_restarts(supervised.get(p.name))}")
+            print(f"{p.name:<18} pid {p.pid:<8} {alive}{_restarts(supervised.get(p.name))}")
     serving = [p for p in rows if p.name != meshmod.DEMO_AUDIO_JOB]
     return 0 if all(p.alive() for p in serving) else 1
 
@@ -203,7 +211,7 @@ def cmd_recs(args: argparse.Namespace) -> int:
 def cmd_envoy_validate(args: argparse.Namespace) -> int:
     from meshctl import envoy_config
 
-    for target in ("local", "k8s"):
+    for target in ("local", "k8s", "k8s-prod"):
         envoy_config.validate_target(target)
         print(f"envoy config ({target}): OK")
     return 0

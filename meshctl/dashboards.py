@@ -207,6 +207,34 @@ def _redis() -> list[PanelSpec]:
     ]
 
 
+def _batch_jobs() -> list[PanelSpec]:
+    by_job = "{{service}} {{job}}"
+    return [
+        PanelSpec(
+            "Since last success",
+            (Query("max by (job, service) (time() - batch_job_last_success_timestamp_seconds)", by_job),),
+            "s",
+            description="BatchJobStale fires at 8 days.",
+        ),
+        PanelSpec(
+            "Last run failed",
+            (Query("max by (job, service) (batch_job_failed)", by_job),),
+            "short",
+            description="1 while the job's last run failed (BatchJobFailed).",
+        ),
+        PanelSpec(
+            "Last run duration",
+            (Query("max by (job, service) (batch_job_duration_seconds)", by_job),),
+            "s",
+        ),
+        PanelSpec(
+            "Last run processed",
+            (Query("sum by (job, item) (batch_job_items)", "{{job}} {{item}}"),),
+            "short",
+        ),
+    ]
+
+
 def rows() -> list[tuple[str, list[PanelSpec]]]:
     """Every row of the dashboard with its panels, in order."""
     return [
@@ -216,6 +244,7 @@ def rows() -> list[tuple[str, list[PanelSpec]]]:
         ("Kafka", _kafka()),
         ("PostgreSQL", _postgres()),
         ("Redis", _redis()),
+        ("Batch jobs", _batch_jobs()),
     ]
 
 
@@ -287,14 +316,19 @@ def render() -> dict[str, str]:
     }
 
 
-def write(directory: Path = GRAFANA_DIR) -> list[Path]:
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """`files` (text by path relative to `directory`) written out; the paths written."""
     written = []
-    for name, text in render().items():
+    for name, text in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
     return written
+
+
+def write(directory: Path = GRAFANA_DIR) -> list[Path]:
+    return write_files(directory, render())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psycopg
 import redis
 
@@ -59,6 +60,14 @@ def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    """Whether `url` answers 200 within a second (readiness polls of HTTP servers we start)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
@@ -178,7 +187,14 @@ def tansu_binary() -> Path:
     return bundled if bundled.exists() else Path(shutil.which("tansu") or "tansu")
 
 
-def start_kafka(run_dir: Path, procs: ProcessTable, port: int, *, advertised_port: int | None = None) -> str:
+def start_kafka(
+    run_dir: Path,
+    procs: ProcessTable,
+    port: int,
+    *,
+    advertised_port: int | None = None,
+    declare_topics: bool = True,
+) -> str:
     """A memory-only tansu broker on loopback (state is lost when it stops, as that build allows).
 
     `advertised_port` is the port clients are told to connect to, when something (a test's proxy)
@@ -209,6 +225,12 @@ def start_kafka(run_dir: Path, procs: ProcessTable, port: int, *, advertised_por
         cwd=run_dir,
     )
     wait_until(lambda: port_answers("127.0.0.1", port), "the tansu broker")
+    # The registry's topics, declared by whoever starts the broker (Strimzi's KafkaTopic in
+    # production): clients find them instead of racing to create them after a restart.
+    if declare_topics:
+        from meshkit.kafka import ensure_topics
+
+        ensure_topics(advertised)
     return advertised
 
 

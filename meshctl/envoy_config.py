@@ -85,6 +85,13 @@ DEFAULTS: dict[str, Any] = {
     # Envoy buffers finished spans until this many are waiting, or the interval passes.
     "tracing_min_flush_spans": 5,
     "tracing_flush_interval_ms": 5000,
+    # "host:port" of a listener that serves only GET /stats/prometheus (from the admin endpoint),
+    # so that a cluster's Prometheus can scrape Envoy while the admin port stays on loopback;
+    # empty: none (locally Prometheus scrapes the admin port itself).
+    "stats_listen": "",
+    # TLS on the public listener: {"cert_chain": path, "private_key": path} (PEM, e.g. a mounted
+    # kubernetes.io/tls Secret); empty: plain HTTP and h2c.
+    "tls": {},
 }
 
 
@@ -106,7 +113,8 @@ def load_target(target: str) -> dict[str, Any]:
     data = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping")
-    return data
+    parent = data.pop("extends", None)  # a target may be another one plus what it states
+    return _merge(load_target(str(parent)), data) if parent else data
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,12 +143,17 @@ def _project_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _upstream(cfg: Mapping[str, Any], svc: str) -> dict[str, Any]:
-    """Address of one upstream: an explicit `upstreams` entry, else the target's host pattern."""
+    """The endpoints of one upstream: an explicit `upstreams` entry, else the target's host pattern
+    on each of the service's ports (`ports` may list one per replica)."""
     explicit = cfg["upstreams"].get(svc)
     if explicit:
-        return _host_port(explicit)
+        return {"endpoints": [_host_port(explicit)]}
     host = str(cfg["upstream_host"]).format(name=svc.replace("_", "-"), svc=svc)
-    return {"host": host, "port": int(cfg["ports"].get(svc, DEFAULT_PORTS[svc]))}
+    ports = cfg["ports"].get(svc, DEFAULT_PORTS[svc])
+    ports = ports if isinstance(ports, list) else [ports]
+    if not ports:
+        raise ValueError(f"ports: {svc} lists no port")
+    return {"endpoints": [{"host": host, "port": int(port)} for port in ports]}
 
 
 # Keys a target or an override may set. The shorthands (listen_port, admin_port, ports,
@@ -287,7 +300,22 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),
         "json_requests_lua": (ENVOY_DIR / "json_requests.lua").read_text(),
         "tracing": _tracing(cfg),
+        "stats_listen": _host_port(cfg["stats_listen"]) if cfg["stats_listen"] else None,
+        "tls": _tls(cfg["tls"]),
     }
+
+
+def _tls(tls: Mapping[str, Any]) -> dict[str, str] | None:
+    if not tls:
+        return None
+    missing = sorted({"cert_chain", "private_key"} - set(tls))
+    if missing:
+        raise ValueError(f"tls needs {', '.join(missing)}")
+    cert_chain, private_key = str(tls["cert_chain"]), str(tls["private_key"])
+    directory = str(Path(cert_chain).parent)
+    if str(Path(private_key).parent) != directory:
+        raise ValueError("tls: the certificate chain and the private key must be in one directory")
+    return {"cert_chain": cert_chain, "private_key": private_key, "directory": directory}
 
 
 def _tracing(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -302,6 +330,7 @@ def _tracing(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         **_host_port(collector.removeprefix("http://")),
         "sample_percent": sample_percent,
+        "sample_per_million": round(sample_percent * 10_000),
         "min_flush_spans": int(cfg["tracing_min_flush_spans"]),
         "flush_interval_ms": int(cfg["tracing_flush_interval_ms"]),
     }
@@ -405,7 +434,45 @@ def validate_target(target: str, overrides: dict[str, Any] | None = None) -> Non
     if not _project_path(cfg["descriptor"]).is_file():
         overrides["descriptor"] = str(_descriptor_source(cfg))
     with tempfile.TemporaryDirectory(prefix="envoy-validate-") as tmp:
+        if cfg.get("tls") and not Path(cfg["tls"]["cert_chain"]).is_file():
+            # The certificate lives in a Secret of the cluster: Envoy loads a throwaway one here.
+            overrides["tls"] = throwaway_certificate(Path(tmp))
         validate(write(target, Path(tmp) / f"envoy-{target}.yaml", overrides))
+
+
+def throwaway_certificate(directory: Path) -> dict[str, str]:
+    """A self-signed certificate for localhost and 127.0.0.1 and its key, as PEM files in `directory`."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    chain, private = directory / "tls.crt", directory / "tls.key"
+    chain.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return {"cert_chain": str(chain), "private_key": str(private)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ layout (ports, run directory, database name), so tests never collide with a runn
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -20,17 +21,41 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
-import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl import datatier, observability, supervisor
 from meshctl.processes import ProcessTable
 from meshctl.progress import Steps
 from meshkit import services
-from meshkit.config import PROJECT_ROOT
-from meshkit.services import DEFAULT_PORTS, METRICS_PORTS, PROCESSES
+from meshkit.config import PROJECT_ROOT, Settings
+from meshkit.services import DEFAULT_PORTS, INTERNAL_PORTS, METRICS_PORTS, PROCESSES
 
 log = logging.getLogger(__name__)
+
+# How many processes of every service `make up` runs (behind Envoy, and round-robin between services).
+REPLICAS_ENV = "MESH_REPLICAS"
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One process of a service. The first keeps the service's name (its logs, `make status`), the
+    others are `<service>-<n>`."""
+
+    service: str
+    index: int
+    port: int
+    metrics_port: int
+    internal_port: int | None
+
+    @property
+    def name(self) -> str:
+        return self.service if self.index == 1 else f"{self.service}-{self.index}"
+
+
+def service_of(process: str) -> str:
+    """The service a process name belongs to (`catalog_svc-2` is catalog_svc's second replica)."""
+    base, _, index = process.rpartition("-")
+    return base if base in PROCESSES and index.isdigit() else process
 
 
 @dataclass
@@ -42,14 +67,72 @@ class Layout:
     redis_db: int = 0
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
+    envoy_stats_port: int = 9902
     kafka_port: int = 9092
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     redis_exporter_port: int = 9121
     postgres_exporter_port: int = 9187
+    pushgateway_port: int = 9091
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
+    # Where the other processes call each gRPC service (`ports` are Envoy's).
+    internal_ports: dict[str, int] = field(default_factory=lambda: dict(INTERNAL_PORTS))
     storage_root: Path = PROJECT_ROOT / "data" / "objects"
+    # The ports of each service's processes after the first (`port`, `metrics_port` and, for gRPC
+    # services, `internal_port`); empty with one replica. See `with_replicas`.
+    more_replicas: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+
+    @property
+    def replica_count(self) -> int:
+        return 1 + max((len(more) for more in self.more_replicas.values()), default=0)
+
+    def replicas(self, service: str) -> list[Replica]:
+        first = Replica(
+            service, 1, self.ports[service], self.metrics_ports[service], self.internal_ports.get(service)
+        )
+        more = [
+            Replica(service, index, ports["port"], ports["metrics_port"], ports.get("internal_port"))
+            for index, ports in enumerate(self.more_replicas.get(service, []), start=2)
+        ]
+        return [first, *more]
+
+    def all_replicas(self) -> list[Replica]:
+        """Every service process, the first replicas first (in the registry's order)."""
+        every = [self.replicas(service) for service in PROCESSES]
+        return sorted((r for rs in every for r in rs), key=lambda r: r.index)
+
+    def call_target(self, service: str) -> str:
+        """Where other processes call a gRPC service: its one internal port, or the list of its
+        replicas' (gRPC's `ipv4:` target, balanced round-robin by meshkit.channels)."""
+        addresses = [f"127.0.0.1:{r.internal_port or r.port}" for r in self.replicas(service)]
+        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+
+
+def with_replicas(layout: Layout, count: int) -> Layout:
+    """The layout with `count` processes of every service, the extra ones on free loopback ports."""
+    if count < 1:
+        raise ValueError(f"{REPLICAS_ENV} must be at least 1, not {count}")
+    more = {
+        service: [
+            {
+                "port": datatier.free_port(),
+                "metrics_port": datatier.free_port(),
+                **({"internal_port": datatier.free_port()} if service in layout.internal_ports else {}),
+            }
+            for _ in range(count - 1)
+        ]
+        for service in PROCESSES
+    }
+    return dataclasses.replace(layout, more_replicas=more if count > 1 else {})
+
+
+def replicas_from_env() -> int:
+    raw = os.environ.get(REPLICAS_ENV, "1").strip() or "1"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{REPLICAS_ENV} must be a whole number, not {raw!r}") from None
 
 
 @dataclass
@@ -60,6 +143,8 @@ class Mesh:
     database_url: str
     redis_url: str
     kafka_bootstrap: str
+    # Where batch jobs push their outcome; set once monitoring runs (meshctl.observability).
+    pushgateway_url: str = ""
 
     @property
     def envoy_url(self) -> str:
@@ -80,9 +165,13 @@ class Mesh:
             "STORAGE_ROOT": str(self.layout.storage_root),
             "REC_INDEX_DIR": str(self.layout.storage_root.parent / "rec-indexes"),
             "PYTHONUNBUFFERED": "1",
+            # The committed development keys are allowed (meshkit.secrets); production refuses them.
+            "MESH_ENV": "development",
         }
+        if self.pushgateway_url:
+            env["PUSHGATEWAY_URL"] = self.pushgateway_url
         for service in services.SERVICES:
-            env[service.addr_env] = f"127.0.0.1:{self.layout.ports[service.name]}"
+            env[service.addr_env] = self.layout.call_target(service.name)
         return env
 
     def save(self) -> None:
@@ -120,19 +209,29 @@ def prepare(mesh: Mesh) -> None:
     ensure_topics(mesh.kafka_bootstrap)
 
 
-def start_services(mesh: Mesh, procs: ProcessTable) -> None:
-    """Every gRPC service and the media origin, each on its layout port, under the supervisor."""
+def start_services(mesh: Mesh, procs: ProcessTable, source: Path = PROJECT_ROOT) -> None:
+    """Every gRPC service and the media origin, each on its layout port, under the supervisor.
+
+    `source` is the tree their code is imported from: another release's checkout runs that
+    release's services against this mesh (the rolling-deploy test)."""
     run_dir = mesh.layout.run_dir
     supervisor.ensure_running(procs, run_dir, PROJECT_ROOT)
     base_env = mesh.service_env()
-    for service in PROCESSES:
+    if source != PROJECT_ROOT:
+        # Ahead of this checkout's editable install, which Python consults after the path.
+        base_env["PYTHONPATH"] = os.pathsep.join([str(source / "gen"), str(source)])
+    replicas = mesh.layout.all_replicas()
+    for replica in replicas:
         env = {
             **base_env,
-            "LISTEN_ADDR": f"127.0.0.1:{mesh.layout.ports[service]}",
-            "METRICS_PORT": str(mesh.layout.metrics_ports[service]),
+            "LISTEN_ADDR": f"127.0.0.1:{replica.port}",
+            "METRICS_PORT": str(replica.metrics_port),
         }
-        supervisor.supervise(run_dir, service, [sys.executable, "-m", service], env=env, cwd=PROJECT_ROOT)
-    supervisor.wait_started(procs, run_dir, list(PROCESSES))
+        if replica.internal_port is not None:
+            env["INTERNAL_LISTEN_ADDR"] = f"127.0.0.1:{replica.internal_port}"
+        argv = [sys.executable, "-m", replica.service]
+        supervisor.supervise(run_dir, replica.name, argv, env=env, cwd=source)
+    supervisor.wait_started(procs, run_dir, [r.name for r in replicas])
 
 
 def _serving(address: str) -> bool:
@@ -144,33 +243,27 @@ def _serving(address: str) -> bool:
         return False
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def serving(replica: Replica) -> bool:
+    """Whether a process answers its health check (gRPC's, or the media origin's /healthz)."""
+    if not services.get(replica.service).grpc:
+        return datatier.http_ok(f"http://127.0.0.1:{replica.port}/healthz")
+    return _serving(f"127.0.0.1:{replica.port}")
 
 
 def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None:
     """Until every service reports SERVING; a service that died fails fast with its log's tail."""
     deadline = time.monotonic() + timeout
-    pending = set(PROCESSES)
+    pending = {r.name: r for r in mesh.layout.all_replicas()}
     while pending and time.monotonic() < deadline:
         states = supervisor.read_state(mesh.layout.run_dir)
-        for service in sorted(pending):
-            started = procs.get(service)
-            state = states.get(service)
+        for name, replica in sorted(pending.items()):
+            started = procs.get(name)
+            state = states.get(name)
             if started is None or not started.alive() or (state is not None and state.restarts):
-                tail = procs.log_path(service).read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{service} exited during start-up; its log ends with:\n{tail}")
-            port = mesh.layout.ports[service]
-            ok = (
-                _http_ok(f"http://127.0.0.1:{port}/healthz")
-                if not services.get(service).grpc
-                else _serving(f"127.0.0.1:{port}")
-            )
-            if ok:
-                pending.discard(service)
+                tail = procs.log_path(name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited during start-up; its log ends with:\n{tail}")
+            if serving(replica):
+                del pending[name]
         if pending:
             time.sleep(0.2)
     if pending:
@@ -187,17 +280,27 @@ def envoy_overrides(mesh: Mesh) -> dict:
         "ratelimit_fail_open": AuthSettings().ratelimit_fail_open,
         "listen_port": layout.envoy_port,
         "admin_port": layout.envoy_admin_port,
-        "ports": {service: layout.ports[service] for service in PROCESSES},
+        # Prometheus scrapes Envoy where the cluster's does (envoy/targets/k8s.yaml).
+        "stats_listen": f"127.0.0.1:{layout.envoy_stats_port}",
+        # Every replica of a service is an endpoint of its cluster (round robin, health checked).
+        "ports": {service: [r.port for r in layout.replicas(service)] for service in PROCESSES},
         "access_log_path": str(layout.run_dir / "logs" / "envoy-access.log"),
-        # Envoy traces to the collector the services export to (every request, locally).
+        # Envoy traces to the collector the services export to, keeping the share of requests
+        # the services keep of their own traces (every one, unless TRACE_SAMPLE_RATIO says less).
         "tracing_collector": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        "tracing_sample_percent": 100 * Settings().trace_sample_ratio,
     }
 
 
-def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
+def start_envoy(mesh: Mesh, procs: ProcessTable, descriptor: Path | None = None) -> None:
+    """Envoy on the layout's ports; `descriptor` is the contracts' descriptor set it routes and
+    transcodes (another release's, in front of that release's services), else this checkout's."""
     from meshctl import envoy_config
 
-    config = envoy_config.write("local", mesh.layout.run_dir / "envoy.yaml", overrides=envoy_overrides(mesh))
+    overrides = envoy_overrides(mesh)
+    if descriptor is not None:
+        overrides |= {"descriptor": str(descriptor), "descriptor_source": str(descriptor)}
+    config = envoy_config.write("local", mesh.layout.run_dir / "envoy.yaml", overrides=overrides)
     binary = Path(sys.executable).parent / "envoy"
     run_dir = mesh.layout.run_dir
     supervisor.ensure_running(procs, run_dir, PROJECT_ROOT)
@@ -211,7 +314,7 @@ def start_envoy(mesh: Mesh, procs: ProcessTable) -> None:
     supervisor.wait_started(procs, run_dir, ["envoy"])
     ready = f"http://127.0.0.1:{mesh.layout.envoy_admin_port}/ready"
     try:
-        datatier.wait_until(lambda: _http_ok(ready), "Envoy to be ready", timeout=30)
+        datatier.wait_until(lambda: datatier.http_ok(ready), "Envoy to be ready", timeout=30)
     except TimeoutError:
         tail = procs.log_path("envoy").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"Envoy did not become ready; its log ends with:\n{tail}") from None
@@ -225,13 +328,16 @@ def free_layout(run_dir: Path, database: str = "spotify") -> Layout:
         database=database,
         envoy_port=datatier.free_port(),
         envoy_admin_port=datatier.free_port(),
+        envoy_stats_port=datatier.free_port(),
         kafka_port=datatier.free_port(),
         prometheus_port=datatier.free_port(),
         alertmanager_port=datatier.free_port(),
         redis_exporter_port=datatier.free_port(),
         postgres_exporter_port=datatier.free_port(),
+        pushgateway_port=datatier.free_port(),
         ports={n: datatier.free_port() for n in names},
         metrics_ports={n: datatier.free_port() for n in names},
+        internal_ports={n: datatier.free_port() for n in INTERNAL_PORTS},
         storage_root=run_dir / "objects",
     )
 
@@ -278,7 +384,8 @@ def up(
     With `audio_tracks` None (`make up`), the first demo tracks get audio before the services
     start and a background job (`demo-audio`) ingests the rest and then rebuilds the
     recommendations; with a number, exactly that many are ingested before `up` returns.
-    `monitored` adds Prometheus and the exporters (when installed; see meshctl.observability).
+    `monitored` adds Prometheus, the Pushgateway and the exporters (when installed; see
+    meshctl.observability).
     """
     steps = steps or Steps(enabled=False)
     existing = running(layout)
@@ -311,11 +418,14 @@ def up(
         wait_healthy(mesh, procs)
     with steps.step("Envoy ready"):
         start_envoy(mesh, procs)
+    if monitored:
+        # Before the first batch job, so that its outcome reaches the Pushgateway.
+        with steps.step("Prometheus, Alertmanager, the Pushgateway and the exporters ready"):
+            if observability.start(mesh, procs) is not None:
+                mesh.pushgateway_url = observability.pushgateway_url(mesh)
+                mesh.save()
     with steps.step("recommendations built"):
         build_recommendations(mesh)
-    if monitored:
-        with steps.step("Prometheus, Alertmanager and the Redis and PostgreSQL exporters ready"):
-            observability.start(mesh, procs)
     if background:
         start_demo_audio_job(mesh, procs)
     return mesh
@@ -378,10 +488,7 @@ def build_recommendations(mesh: Mesh) -> None:
 STOP_ORDER = (
     supervisor.NAME,
     DEMO_AUDIO_JOB,
-    "prometheus",
-    "alertmanager",
-    "redis-exporter",
-    "postgres-exporter",
+    *observability.PROGRAMS,
     "envoy",
     *PROCESSES,
     "kafka",
@@ -401,9 +508,9 @@ def stop_all(procs: ProcessTable) -> list[str]:
     """Stop every recorded process in STOP_ORDER (then any other); returns the names that ran."""
     stopped = []
     recorded = {p.name for p in procs.all()}
-    for name in [*STOP_ORDER, *sorted(recorded - set(STOP_ORDER))]:
-        if name not in recorded:
-            continue
+    rank = {name: position for position, name in enumerate(STOP_ORDER)}
+    # A service's other replicas stop with its first; anything unknown stops last.
+    for name in sorted(recorded, key=lambda n: (rank.get(service_of(n), len(rank)), n)):
         if name == "postgres":
             datatier.stop_postgres(procs)
             stopped.append(name)

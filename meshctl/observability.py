@@ -3,9 +3,13 @@ PostgreSQL exporters Debian ships and an Alertmanager receiving the repository's
 (observability/), all under the supervisor like the services.
 
 The scrape configuration is generated from the service registry (`meshkit.services`) and the
-run's layout, so a new service is scraped without an edit here. Envoy is scraped on its admin
-port under its native metric names (`envoy_*`): its own 5xx (no healthy upstream, timeouts) are
-in those, never in the services' `http_request_duration_seconds`.
+run's layout, so a new service is scraped without an edit here. Envoy is scraped on its stats
+listener (only GET /stats/prometheus, as in k8s) under its native metric names (`envoy_*`): its
+own 5xx (no healthy upstream, timeouts) are in those, never in the services'
+`http_request_duration_seconds`.
+
+Batch jobs (rec batch, catalog jobs, the launcher's demo-audio) live too briefly to be scraped:
+they push their outcome to a Pushgateway (meshkit.jobs), which Prometheus scrapes.
 
 The binaries come from Debian's packages (`make install` installs them where apt-get exists);
 without them `make up` starts the mesh unmonitored and says what to install.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +33,16 @@ from meshkit.config import PROJECT_ROOT
 from meshkit.services import PROCESSES
 
 
+class _Replica(Protocol):
+    @property
+    def metrics_port(self) -> int: ...
+
+
 class _Layout(Protocol):
     @property
     def run_dir(self) -> Path: ...
     @property
-    def envoy_admin_port(self) -> int: ...
+    def envoy_stats_port(self) -> int: ...
     @property
     def prometheus_port(self) -> int: ...
     @property
@@ -42,7 +52,8 @@ class _Layout(Protocol):
     @property
     def postgres_exporter_port(self) -> int: ...
     @property
-    def metrics_ports(self) -> dict[str, int]: ...
+    def pushgateway_port(self) -> int: ...
+    def replicas(self, service: str) -> Sequence[_Replica]: ...
 
 
 class Mesh(Protocol):
@@ -67,11 +78,13 @@ DEBIAN_PACKAGES = (
     "prometheus-alertmanager",
     "prometheus-redis-exporter",
     "prometheus-postgres-exporter",
+    "prometheus-pushgateway",
 )
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"
 REDIS_EXPORTER = "prometheus-redis-exporter"
 POSTGRES_EXPORTER = "prometheus-postgres-exporter"
+PUSHGATEWAY = "prometheus-pushgateway"
 # Locally every few seconds, so a test's traffic shows within one query; production uses 15 s.
 SCRAPE_INTERVAL = "2s"
 EVALUATION_INTERVAL = "5s"
@@ -79,11 +92,13 @@ EVALUATION_INTERVAL = "5s"
 
 @dataclass(frozen=True)
 class Target:
-    """One scrape job: a process of the mesh and where its metrics are."""
+    """One scrape job: a program of the mesh and where its processes' metrics are."""
 
     job: str
-    address: str
+    addresses: tuple[str, ...]
     path: str = "/metrics"
+    # The Pushgateway's series carry the pushing job's own `job` label; keep it.
+    honor_labels: bool = False
 
 
 def binary(name: str) -> str | None:
@@ -91,17 +106,21 @@ def binary(name: str) -> str | None:
 
 
 def missing_binaries() -> list[str]:
-    wanted = (PROMETHEUS, ALERTMANAGER, REDIS_EXPORTER, POSTGRES_EXPORTER)
+    wanted = (PROMETHEUS, ALERTMANAGER, REDIS_EXPORTER, POSTGRES_EXPORTER, PUSHGATEWAY)
     return [name for name in wanted if binary(name) is None]
 
 
 def targets(mesh: Mesh) -> list[Target]:
     """Every process that exports metrics: the services (media_svc too), Envoy and the exporters."""
     layout = mesh.layout
-    found = [Target(name, f"127.0.0.1:{layout.metrics_ports[name]}") for name in PROCESSES]
-    found.append(Target("envoy", f"127.0.0.1:{layout.envoy_admin_port}", "/stats/prometheus"))
-    found.append(Target("redis", f"127.0.0.1:{layout.redis_exporter_port}"))
-    found.append(Target("postgres", f"127.0.0.1:{layout.postgres_exporter_port}"))
+    found = [
+        Target(name, tuple(f"127.0.0.1:{r.metrics_port}" for r in layout.replicas(name)))
+        for name in PROCESSES
+    ]
+    found.append(Target("envoy", (f"127.0.0.1:{layout.envoy_stats_port}",), "/stats/prometheus"))
+    found.append(Target("redis", (f"127.0.0.1:{layout.redis_exporter_port}",)))
+    found.append(Target("postgres", (f"127.0.0.1:{layout.postgres_exporter_port}",)))
+    found.append(Target("pushgateway", (f"127.0.0.1:{layout.pushgateway_port}",), honor_labels=True))
     return found
 
 
@@ -123,7 +142,8 @@ def prometheus_config(mesh: Mesh) -> dict[str, Any]:
             {
                 "job_name": target.job,
                 "metrics_path": target.path,
-                "static_configs": [{"targets": [target.address], "labels": {"service": target.job}}],
+                "honor_labels": target.honor_labels,
+                "static_configs": [{"targets": list(target.addresses), "labels": {"service": target.job}}],
             }
             for target in targets(mesh)
         ],
@@ -132,6 +152,10 @@ def prometheus_config(mesh: Mesh) -> dict[str, Any]:
 
 def prometheus_url(mesh: Mesh) -> str:
     return f"http://127.0.0.1:{mesh.layout.prometheus_port}"
+
+
+def pushgateway_url(mesh: Mesh) -> str:
+    return f"http://127.0.0.1:{mesh.layout.pushgateway_port}"
 
 
 def alertmanager_url(mesh: Mesh) -> str:
@@ -175,6 +199,19 @@ def start(mesh: Mesh, procs: ProcessTable) -> str | None:
     )
     supervisor.supervise(
         run_dir,
+        "pushgateway",
+        [
+            _required(PUSHGATEWAY),
+            f"--web.listen-address=127.0.0.1:{layout.pushgateway_port}",
+            # A restarted gateway still knows each job's last outcome.
+            f"--persistence.file={run_dir / 'pushgateway.data'}",
+            "--log.format=json",
+        ],
+        env=env,
+        cwd=run_dir,
+    )
+    supervisor.supervise(
+        run_dir,
         "alertmanager",
         [
             _required(ALERTMANAGER),
@@ -203,15 +240,19 @@ def start(mesh: Mesh, procs: ProcessTable) -> str | None:
         cwd=run_dir,
     )
     supervisor.wait_started(
-        procs, run_dir, ["redis-exporter", "postgres-exporter", "alertmanager", PROMETHEUS]
+        procs, run_dir, ["redis-exporter", "postgres-exporter", "pushgateway", "alertmanager", PROMETHEUS]
     )
     url = prometheus_url(mesh)
-    datatier.wait_until(lambda: _ready(url), "Prometheus to be ready", timeout=30)
+    datatier.wait_until(lambda: datatier.http_ok(f"{url}/-/ready"), "Prometheus to be ready", timeout=30)
+    gateway = pushgateway_url(mesh)
+    datatier.wait_until(
+        lambda: datatier.http_ok(f"{gateway}/-/ready"), "the Pushgateway to be ready", timeout=30
+    )
     return url
 
 
 # What `start` runs, in the order `stop` stops it.
-PROGRAMS = (PROMETHEUS, "alertmanager", "redis-exporter", "postgres-exporter")
+PROGRAMS = (PROMETHEUS, "alertmanager", "pushgateway", "redis-exporter", "postgres-exporter")
 
 
 def stop(run_dir: Path, procs: ProcessTable) -> None:
@@ -226,15 +267,6 @@ def _required(name: str) -> str:
     if found is None:
         raise FileNotFoundError(name)
     return found
-
-
-def _ready(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _redis_address(redis_url: str) -> str:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from meshkit.services import DEFAULT_PORTS
+from meshkit.services import DEFAULT_PORTS, INTERNAL_PORTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Committed for the local mesh and tests only: a process in production refuses to start with it.
+DEV_MEDIA_SIGNING_KEYS = "dev-1:local-development-only-media-signing-key"
 
 
 class Settings(BaseSettings):
@@ -26,11 +29,13 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"
 
-    catalog_addr: str = f"127.0.0.1:{DEFAULT_PORTS['catalog_svc']}"
-    playback_addr: str = f"127.0.0.1:{DEFAULT_PORTS['playback_svc']}"
-    library_addr: str = f"127.0.0.1:{DEFAULT_PORTS['library_svc']}"
-    auth_addr: str = f"127.0.0.1:{DEFAULT_PORTS['auth_svc']}"
-    rec_addr: str = f"127.0.0.1:{DEFAULT_PORTS['rec_svc']}"
+    # Where the other processes are called: a gRPC service's internal port (every RPC; its public
+    # port serves Envoy the routed ones), the media origin's only one.
+    catalog_addr: str = f"127.0.0.1:{INTERNAL_PORTS['catalog_svc']}"
+    playback_addr: str = f"127.0.0.1:{INTERNAL_PORTS['playback_svc']}"
+    library_addr: str = f"127.0.0.1:{INTERNAL_PORTS['library_svc']}"
+    auth_addr: str = f"127.0.0.1:{INTERNAL_PORTS['auth_svc']}"
+    rec_addr: str = f"127.0.0.1:{INTERNAL_PORTS['rec_svc']}"
     media_addr: str = f"127.0.0.1:{DEFAULT_PORTS['media_svc']}"
 
     # The public base URL clients see (Envoy); used for Spotify `href`s and stream URLs.
@@ -38,6 +43,9 @@ class Settings(BaseSettings):
 
     # Listen address (gRPC, or HTTP for media_svc); empty means 127.0.0.1:<the service's default port>.
     listen_addr: str = ""
+    # A gRPC service's internal listen address; empty means 127.0.0.1:<its internal port>, or an
+    # ephemeral port beside LISTEN_ADDR when that asks for one (port 0).
+    internal_listen_addr: str = ""
     # Prometheus exporter port; 0 means the service's default, -1 disables it.
     metrics_port: int = 0
     # False: no per-request metrics and no exporter (bench.observability_cost measures the difference).
@@ -45,6 +53,8 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
 
     storage_root: Path = PROJECT_ROOT / "data" / "objects"
+    # The web player's built bundle (web/, built by make install), served by media_svc under /app/.
+    web_root: Path = PROJECT_ROOT / "web" / "dist"
     # Seconds a SIGTERM'd server lets in-flight RPCs finish.
     shutdown_grace_s: float = 10.0
     # Deadline of outgoing RPCs to other services, in seconds.
@@ -55,9 +65,16 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str = ""
     # Share of the traces a service starts itself that are kept (Envoy decides for requests).
     trace_sample_ratio: float = 1.0
+    # Prometheus Pushgateway (http://host:port) batch jobs push their outcome to; empty: no push.
+    pushgateway_url: str = ""
 
     # HMAC keys for signed media URLs: "kid1:secret1,kid2:secret2"; the first signs, all verify.
-    media_signing_keys: str = Field(default="dev-1:local-development-only-media-signing-key")
+    media_signing_keys: str = Field(default=DEV_MEDIA_SIGNING_KEYS)
+
+    # "production" (the default, so that a forgotten setting fails safe): every process refuses to
+    # start while a key it uses is missing or one of the committed development keys
+    # (meshkit.secrets). `make up` and the tests run "development".
+    mesh_env: Literal["production", "development"] = "production"
 
 
 @lru_cache(maxsize=1)

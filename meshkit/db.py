@@ -12,6 +12,16 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 
+
+def normalize_url(url: str) -> str:
+    """The synchronous psycopg 3 spelling of a PostgreSQL URL (Alembic, seeds and jobs run sync);
+    the async and bare spellings are accepted too."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg_async://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 POOL_SIZE = 5
 
 

@@ -98,11 +98,25 @@ class Producer:
         try:
             await asyncio.wait_for(self._publish(topic, batch), timeout=self.timeout_s)
         except TimeoutError:
-            self._stale = True
+            await asyncio.to_thread(self._retire)
             raise Unavailable(f"the event broker did not acknowledge within {self.timeout_s:.0f}s") from None
         except KafkaError as exc:
-            self._stale = True
+            await asyncio.to_thread(self._retire)
             raise Unavailable(f"the event broker is unavailable ({type(exc).__name__})") from exc
+
+    def _retire(self) -> None:
+        """After a failed publish: close the client at once, dropping what it still queues.
+
+        Left open until the next publish, it delivered its queued batches the moment a restarted
+        broker came back, beside the caller's retry of the same records from the new client; on
+        the memory-only broker such a pair of writes was seen to leave a partition that hid the
+        record from every consumer. The caller was told the publish failed, so nothing is lost.
+        """
+        with self._lock:
+            self._stale = True
+            stale = self._producer
+        with contextlib.suppress(KafkaError):
+            stale.close(timeout=0)
 
     async def _publish(self, topic: str, batch: list[tuple[str, bytes]]) -> None:
         loop = asyncio.get_running_loop()
@@ -130,24 +144,26 @@ class Producer:
         """The client to send with (on the worker thread): after a failed publish, a new one.
 
         kafka-python's client keeps batches for partitions the broker no longer has, and its
-        metadata of them, after a broker restart; a fresh client (with the registry's topics
-        created first) starts from what the broker has now. The old one's unacknowledged
-        messages are dropped: nobody was told they were published.
+        metadata of them, after a broker restart; a fresh client starts from what the broker has
+        now. The old one's unacknowledged messages are dropped: nobody was told they were
+        published. It creates no topic: whoever starts a broker declares the registry's topics,
+        and `_send` creates the one it sends to if the broker still lacks it.
         """
         with self._lock:
             if self._stale:
-                ensure_topics(self.bootstrap)
-                stale, self._producer = self._producer, KafkaProducer(**self._config)
+                # The failed one was closed by `_retire`, its unsent messages dropped.
+                self._producer = KafkaProducer(**self._config)
                 self._stale = False
                 log.warning("event broker client replaced after a failed publish")
-                with contextlib.suppress(KafkaError):  # its unsent messages are dropped, as said
-                    stale.close(timeout=0)
             return self._producer
 
     def _send(self, producer: KafkaProducer, topic: str, key: str, payload: bytes) -> Any:
         """`send`, creating a registry topic the broker does not have (on the worker thread)."""
         try:
             return producer.send(topic, key=key, value=payload)
+        except AssertionError as exc:  # kafka-python's word for a closed client
+            # Another publish failed meanwhile and `_retire` closed this client: this one fails too.
+            raise KafkaError("the event broker client was closed after a failed publish") from exc
         except KafkaTimeoutError:
             if topic not in TOPICS:
                 raise
@@ -229,18 +245,23 @@ class LagGauge:
 
 # How long a consumer whose commit was refused waits before it opens a new one.
 REOPEN_S = 0.5
+# How long a consumer on a replaced broker waits for its topics to be declared before it joins.
+REJOIN_WAIT_S = 30.0
+# The longest a polled batch may take, and the group's rebalance timeout (see ConsumerLoop._open).
+MAX_POLL_INTERVAL_MS = 45_000
 
 
 class BrokerWatch:
-    """Tells a consumer that its broker was replaced (a new cluster id), and makes it read every
-    assigned partition again from its start.
+    """Tells a consumer that its broker was replaced (a new cluster id).
 
     A replaced broker (the local memory-only one restarted; it gets a new id at each start)
     starts every log empty, and a consumer that kept its assignment stands at its old positions:
     once the new log grows past them, the records below are skipped without any sign
-    (rewind_past_the_end sees only positions past the end). The id comes with every metadata
-    response, which kafka-python requests after a disconnect, so checking costs nothing. A
-    durable cluster keeps its id for life.
+    (rewind_past_the_end sees only positions past the end). Its group may also have joined the
+    new broker before every topic was back, and kafka-python does not join again when a subscribed
+    topic appears later: that topic would never be read. So the consumer joins again (see
+    ConsumerLoop._rejoin). The id comes with every metadata response, which kafka-python requests
+    after a disconnect, so checking costs nothing. A durable cluster keeps its id for life.
     """
 
     def __init__(self, group_id: str) -> None:
@@ -255,16 +276,12 @@ class BrokerWatch:
         known, self.cluster_id = self.cluster_id, current
         if known is None:
             return False
-        assigned = consumer.assignment()
         log.warning(
-            "consumer %s: the broker was replaced (cluster %s, was %s): %d partitions read from their start",
+            "consumer %s: broker replaced (cluster %s, was %s): joining again, from every log's start",
             self.group_id,
             current,
             known,
-            len(assigned),
         )
-        if assigned:
-            consumer.seek_to_beginning(*assigned)
         return True
 
 
@@ -305,16 +322,46 @@ class ConsumerLoop:
             self.exited.set()
 
     def _run(self) -> None:
-        # The registry's topics exist before the group joins, with the registry's partitions (a
-        # memory-only broker that restarted has none): never auto-created by a fetch.
-        declared = {t: TOPICS[t] for t in self.config.topics if t in TOPICS}
-        if declared:
-            ensure_topics(self.config.bootstrap, declared)
         while not self._stop.is_set():
+            # The registry's topics exist before the group joins, with the registry's partitions
+            # (a memory-only broker that restarted has none): never auto-created by a fetch, and
+            # never missing from the assignment (kafka-python does not join again for a topic
+            # that appears later).
+            if not self._ensure_topics():
+                continue
             self._consume(self._open())
             # A refused commit ended that consumer: a moment before the next one joins, so a
             # broker that keeps refusing does not get a join per millisecond.
             self._stop.wait(REOPEN_S)
+
+    def _ensure_topics(self) -> bool:
+        declared = {t: TOPICS[t] for t in self.config.topics if t in TOPICS}
+        if not declared:
+            return True
+        try:
+            ensure_topics(self.config.bootstrap, declared)
+            return True
+        except KafkaError as exc:
+            log.warning("consumer %s: broker unreachable (%s); trying again", self.config.group_id, exc)
+            self._stop.wait(REOPEN_S)
+            return False
+
+    def _rejoin(self, consumer: KafkaConsumer) -> None:
+        """Join the group again once the subscribed topics are back in this consumer's metadata.
+
+        Joining again (not seeking) is what makes a topic that was not yet re-created at the
+        group's first join part of the assignment; the new broker holds no offsets for the group,
+        so every partition is read from its start (auto_offset_reset). The consumer does not
+        create the topics here: whoever restarted the broker declares them (meshctl.datatier).
+        kafka-python has no public call for joining again (a new subscription in the middle of a
+        join is refused): its coordinator's request_rejoin is the one it uses itself.
+        """
+        deadline = time.monotonic() + REJOIN_WAIT_S
+        for topic in self.config.topics:
+            while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+                if self._stop.wait(0.2):
+                    return
+        consumer._coordinator.request_rejoin()
 
     def _open(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -328,6 +375,12 @@ class ConsumerLoop:
             # A topic that went away with a restarted broker is noticed again within seconds
             # once it is re-created (kafka-python's default re-reads metadata every 5 minutes).
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            # Also the rebalance timeout kafka-python asks for when it joins: how long the group
+            # coordinator waits for a member to rejoin. A member closed in the middle of a
+            # rebalance can stay listed, and with the default (300 s) a replacement consumer sat
+            # in its join for minutes after a broker restart; a batch that takes longer than this
+            # ends in a refused commit, and the consumer is replaced (commit_or_replay).
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         )
 
     def _consume(self, consumer: KafkaConsumer) -> None:
@@ -339,7 +392,8 @@ class ConsumerLoop:
                 if consumer.assignment():
                     self.assigned.set()
                 if self._watch.replaced(consumer):
-                    continue  # this batch came from the new log at old positions: read it from 0
+                    self._rejoin(consumer)
+                    continue  # this batch may come from the new log at old positions: dropped
                 self._lag.update(consumer)
                 records = [record for batch in batches.values() for record in batch]
                 if not records:
@@ -348,6 +402,7 @@ class ConsumerLoop:
                 with consuming(self.config.group_id, records):
                     self.handle(records)
                 if self._watch.replaced(consumer):
+                    self._rejoin(consumer)
                     continue  # never commit the old log's offsets to the new broker
                 if not commit_or_replay(consumer, records, self.config.group_id):
                     return

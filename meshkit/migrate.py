@@ -6,6 +6,7 @@ so the five histories are independent even though they share one database.
 
     python -m meshkit.migrate [--url URL] [service ...]      # upgrade (default: all services)
     python -m meshkit.migrate --revision -1 catalog_svc        # any alembic revision spec
+    python -m meshkit.migrate --expand-only                    # before a rolling deploy (see PHASE)
 
 Upgrading twice is a no-op. Concurrent runs for the same service (two replicas starting at
 once) are serialised by a PostgreSQL advisory lock taken in :func:`run_env`.
@@ -27,6 +28,8 @@ from alembic import command
 from alembic.config import Config
 
 from meshkit import services as registry
+from meshkit.db import normalize_url
+from meshkit.jobs import run_job
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -42,14 +45,6 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/spotify"
 
 def database_url_from_env() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def normalize_url(url: str) -> str:
-    """Alembic runs synchronously on psycopg 3; accept the async/bare spellings too."""
-    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg_async://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 def migrations_dir(service: str) -> Path:
@@ -85,6 +80,25 @@ def upgrade(service: str, database_url: str, revision: str = "head") -> None:
 def downgrade(service: str, database_url: str, revision: str = "base") -> None:
     log.info("downgrading %s to %s", service, revision)
     command.downgrade(make_config(service, database_url), revision)
+
+
+# A migration that removes what the previous release may still use says `PHASE = "contract"`;
+# every other one only adds (expand). tests/meshkit/test_migration_phases.py holds that.
+CONTRACT = "contract"
+
+
+def expand_head(service: str) -> str:
+    """The newest revision of `service` below its trailing contract migrations: the schema a
+    rolling deploy migrates to before the new release starts (both releases run on it); the
+    contract migrations follow once the previous release is gone."""
+    from alembic.script import Script, ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(make_config(service, DEFAULT_DATABASE_URL))
+    revision: Script | None = scripts.get_revision("head")
+    while revision is not None and getattr(revision.module, "PHASE", "expand") == CONTRACT:
+        down = revision.down_revision
+        revision = scripts.get_revision(down) if isinstance(down, str) else None
+    return revision.revision if revision is not None else "base"
 
 
 def upgrade_all(database_url: str, services: Iterable[str] = SERVICES) -> None:
@@ -192,22 +206,38 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--revision", default="head", help="target revision (default: head)")
     parser.add_argument("--downgrade", action="store_true", help="downgrade to --revision (default base)")
+    parser.add_argument(
+        "--expand-only",
+        action="store_true",
+        help="stop below each service's trailing contract migrations (before a rolling deploy; run "
+        "again without it once the previous release is gone)",
+    )
     args = parser.parse_args(argv)
+    if args.expand_only and (args.downgrade or args.revision != "head"):
+        parser.error("--expand-only goes up to each service's expand head: no --revision or --downgrade")
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     url = args.url or database_url_from_env()
     services = args.services or list(SERVICES)
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         parser.error(f"unknown service(s): {', '.join(unknown)}")
-    if args.downgrade:
-        revision = "base" if args.revision == "head" else args.revision
-        for service in reversed(services):
-            downgrade(service, url, revision)
-    else:
+
+    def migrate() -> dict[str, object]:
+        if args.downgrade:
+            revision = "base" if args.revision == "head" else args.revision
+            for service in reversed(services):
+                downgrade(service, url, revision)
+            return {"downgraded": services, "revision": revision}
+        if args.expand_only:
+            targets = {service: expand_head(service) for service in services}
+            for service, revision in targets.items():
+                upgrade(service, url, revision)
+            return {"upgraded": services, "revisions": targets}
         for service in services:
             upgrade(service, url, args.revision)
-    return 0
+        return {"upgraded": services, "revision": args.revision}
+
+    return run_job("migrate", "migrate", migrate)
 
 
 if __name__ == "__main__":

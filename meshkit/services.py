@@ -51,6 +51,12 @@ class Service:
     edge_grpc: tuple[str, ...] = ()
     # Whether it speaks gRPC at all (the media origin serves plain HTTP).
     grpc: bool = True
+    # Where other processes of the mesh call it: every RPC, the internal ones included. The port
+    # above serves Envoy the routed RPCs only, so each port can be fenced on its own (k8s
+    # NetworkPolicies: the public port for Envoy, this one for `calls` of the others).
+    internal_port: int | None = None
+    # The services whose internal port this one calls (checked against its code by a test).
+    calls: tuple[str, ...] = ()
 
     @property
     def host_name(self) -> str:
@@ -62,6 +68,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "catalog_svc",
         port=50051,
+        internal_port=50061,
+        calls=("auth_svc",),
         metrics_port=9111,
         addr_env="CATALOG_ADDR",
         schema="catalog",
@@ -70,6 +78,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "playback_svc",
         port=50052,
+        internal_port=50062,
+        calls=("catalog_svc", "library_svc", "auth_svc"),
         metrics_port=9112,
         addr_env="PLAYBACK_ADDR",
         schema="playback",
@@ -78,6 +88,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "library_svc",
         port=50053,
+        internal_port=50063,
+        calls=("catalog_svc", "auth_svc"),
         metrics_port=9113,
         addr_env="LIBRARY_ADDR",
         schema="library",
@@ -86,6 +98,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "auth_svc",
         port=50054,
+        internal_port=50064,
+        calls=(),
         metrics_port=9114,
         addr_env="AUTH_ADDR",
         schema="auth",
@@ -95,6 +109,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "rec_svc",
         port=50055,
+        internal_port=50065,
+        calls=("catalog_svc",),
         metrics_port=9115,
         addr_env="REC_ADDR",
         schema="rec",
@@ -111,6 +127,13 @@ PROCESSES: tuple[str, ...] = tuple(service.name for service in SERVICES)
 MEDIA = BY_NAME["media_svc"]
 DEFAULT_PORTS: dict[str, int] = {service.name: service.port for service in SERVICES}
 METRICS_PORTS: dict[str, int] = {service.name: service.metrics_port for service in SERVICES}
+INTERNAL_PORTS: dict[str, int] = {
+    service.name: service.internal_port for service in SERVICES if service.internal_port is not None
+}
+# Every gRPC service Envoy routes (the public ones of every process).
+ROUTED_GRPC: frozenset[str] = frozenset(name for service in SERVICES for name in service.public_grpc)
+# Batch jobs call services too (rec's batch: catalog's reads, rec's ReloadIndexes).
+JOB_CALLS: dict[str, tuple[str, ...]] = {"rec-batch": ("catalog_svc", "rec_svc")}
 SCHEMAS: dict[str, str] = {service.name: service.schema for service in SERVICES if service.schema}
 
 # The exceptions to the derived edge policy (see the module docstring), by gRPC path.

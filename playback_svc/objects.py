@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -210,6 +210,13 @@ def offline_device(device: Device) -> playback_pb2.OfflineDevice:
     if device.last_seen_at is not None:
         reply.last_seen_at.CopyFrom(timestamp(device.last_seen_at))
     return reply
+
+
+def offline_signing_keys(keys: Mapping[str, bytes]) -> playback_pb2.ListOfflineSigningKeysResponse:
+    """`keys` in their order: the signing key first."""
+    return playback_pb2.ListOfflineSigningKeysResponse(
+        keys=[playback_pb2.OfflineSigningKey(key_id=kid, public_key=raw) for kid, raw in keys.items()]
+    )
 
 
 def offline_devices(devices: Sequence[Device]) -> playback_pb2.ListOfflineDevicesResponse:

@@ -7,7 +7,8 @@ The byte formats (the encrypted file, the key wrap, what a signature covers) are
 * the master secret derives every per-track content key (HKDF); it never leaves the server.
 * signing keys, ``"kid1:<base64 32-byte Ed25519 seed>,kid2:..."``: the first signs new licenses;
   all are listed as trusted, so licenses signed before a rotation keep verifying until they
-  expire. Clients pin the public keys (:meth:`OfflineKeys.public_keys`), shipped with the app.
+  expire. Clients trust the public keys the service publishes (:meth:`OfflineKeys.public_keys`,
+  served by ListOfflineSigningKeys), or pin them in the app.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from meshkit import db
 from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
 from meshkit.resources import Resources
+from meshkit.secrets import media_signing
 from meshkit.server import Setup, run
 from playback_svc.clients import Accounts, Catalog, Contexts
 from playback_svc.counter.runner import CounterRunner, build_runner
@@ -88,4 +89,8 @@ def make_setup(
 
 
 def main() -> None:
-    run(SERVICE, make_setup())
+    run(
+        SERVICE,
+        make_setup(),
+        secrets=lambda settings: [media_signing(settings), *get_playback_settings().secrets()],
+    )

@@ -199,6 +199,11 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
     ) -> playback_pb2.ListOfflineDevicesResponse:
         return objects.offline_devices(await self.offline.devices(current_caller()))
 
+    async def ListOfflineSigningKeys(
+        self, request: playback_pb2.ListOfflineSigningKeysRequest, context: aio.ServicerContext
+    ) -> playback_pb2.ListOfflineSigningKeysResponse:
+        return objects.offline_signing_keys(self.offline.keys.public_keys())
+
     async def CreateOfflineDownload(
         self, request: playback_pb2.CreateOfflineDownloadRequest, context: aio.ServicerContext
     ) -> playback_pb2.CreateOfflineDownloadResponse:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meshkit import topics
+from meshkit.secrets import Secret
 
 # Offline key material for local development only (like the media signing key's default), derived
 # from fixed labels so every local run and test agrees on it.
@@ -38,6 +39,15 @@ class PlaybackSettings(BaseSettings):
     # derived from, and the Ed25519 license signing keys ("kid:<base64 seed>,..."; the first signs).
     offline_master_secret: str = DEV_OFFLINE_MASTER
     offline_signing_keys: str = DEV_OFFLINE_SIGNING
+
+    def secrets(self) -> list[Secret]:
+        """The keys playback_svc holds of its own (media URL signing is shared: meshkit.secrets)."""
+        return [
+            Secret("PLAYBACK_OFFLINE_MASTER_SECRET", self.offline_master_secret, DEV_OFFLINE_MASTER),
+            Secret(
+                "PLAYBACK_OFFLINE_SIGNING_KEYS", self.offline_signing_keys, DEV_OFFLINE_SIGNING, ring=True
+            ),
+        ]
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
     python -m rec_svc.batch build [--no-reload] [--no-mixes]   # what `make recs` and the schedule run
     python -m rec_svc.batch status
+    python -m rec_svc.batch purge-applied [--days 8]                # the consumer's old dedup ids
 
 A build reads rec's listening history and the catalog (through rec_svc.inputs), builds the
 embeddings and both hnswlib indexes, writes them as a new version directory, records and
@@ -27,8 +28,9 @@ from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
 from meshkit import db, ids
 from meshkit.catalog_client import CatalogClient
-from meshkit.channels import open_channel
+from meshkit.channels import endpoints, open_channel
 from meshkit.config import Settings, get_settings
+from meshkit.jobs import run_job
 from rec_svc import recommend
 from rec_svc.clients import Catalog
 from rec_svc.inputs import RecInputSource
@@ -124,7 +126,6 @@ async def build(
             "pruned": removed,
             "reloaded": await _reload(settings, snap.version) if reload else False,
         }
-        log.info("batch build finished", extra=summary)
         return summary
     finally:
         await channel.close()
@@ -132,8 +133,19 @@ async def build(
 
 
 async def _reload(settings: Settings, version: str) -> bool:
-    """Ask the running rec_svc to swap the version in now (best effort: it also polls)."""
-    async with grpc.aio.insecure_channel(settings.rec_addr) as channel:
+    """Ask every running rec_svc replica to swap the version in now (best effort: each also polls);
+    True when all did."""
+    try:
+        addresses = endpoints(settings.rec_addr)
+    except OSError as err:
+        log.warning("rec_svc's replicas could not be resolved (%s); they will poll for the version", err)
+        return False
+    reloaded = await asyncio.gather(*(_reload_one(address, version) for address in addresses))
+    return bool(reloaded) and all(reloaded)
+
+
+async def _reload_one(address: str, version: str) -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
         try:
             await rec_pb2_grpc.RecommendationServiceStub(channel).ReloadIndexes(
                 rec_pb2.ReloadIndexesRequest(version=version), metadata=ADMIN_METADATA, timeout=120
@@ -141,7 +153,9 @@ async def _reload(settings: Settings, version: str) -> bool:
             return True
         except grpc.aio.AioRpcError as err:
             log.warning(
-                "rec_svc did not reload (%s); it will pick the version up on its next poll", err.code().name
+                "rec_svc at %s did not reload (%s); it will pick the version up on its next poll",
+                address,
+                err.code().name,
             )
             return False
 
@@ -159,6 +173,23 @@ async def status(settings: Settings) -> dict:
         await engine.dispose()
 
 
+# The topics' retention (k8s/overlays/prod/kafka.yaml) plus a day: an event id older than this
+# can never be delivered again, so its dedup row is dead weight.
+PURGE_AFTER_DAYS = 8
+
+
+async def purge_applied(settings: Settings, days: int) -> dict[str, int]:
+    engine = db.create_engine(settings.database_url, pool_size=1)
+    try:
+        return {
+            "applied_event_ids_purged": await RecStore(db.session_factory(engine)).purge_applied_events(
+                days=days
+            )
+        }
+    finally:
+        await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rec_svc.batch", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,17 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-reload", action="store_true", help="do not call ReloadIndexes on rec_svc")
     b.add_argument("--no-mixes", action="store_true", help="skip precomputing Discover Weekly")
     sub.add_parser("status", help="print the active version")
+    purge = sub.add_parser("purge-applied", help="forget applied event ids older than --days")
+    purge.add_argument("--days", type=int, default=PURGE_AFTER_DAYS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     if args.command == "status":
         print(json.dumps(asyncio.run(status(settings)), indent=2))
         return 0
-    summary = asyncio.run(
-        build(settings, get_rec_settings(), reload=not args.no_reload, mixes=not args.no_mixes)
+    if args.command == "purge-applied":
+        if args.days < 1:
+            parser.error("--days must be at least 1")
+        return run_job("rec_svc", "purge-rec-events", lambda: asyncio.run(purge_applied(settings, args.days)))
+    return run_job(
+        "rec_svc",
+        "rec-batch",
+        lambda: asyncio.run(
+            build(settings, get_rec_settings(), reload=not args.no_reload, mixes=not args.no_mixes)
+        ),
     )
-    print(json.dumps(summary, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

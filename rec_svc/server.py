@@ -59,6 +59,8 @@ def make_setup(
         holder = IndexHolder()
         recommendations = Recommendations(store, catalog, holder, rec)
         reloader = IndexReloader(store, holder, rec)
+        if rec.live_sync_s > 0:
+            await reloader.start_sync()
         try:
             await reloader.reload()
         except FailedPrecondition:
@@ -68,6 +70,9 @@ def make_setup(
         if rec.reload_poll_s > 0:
             poller = asyncio.create_task(reloader.poll_versions(), name="rec-index-poller")
             stack.push_async_callback(_cancel, poller)
+        if rec.live_sync_s > 0:
+            follower = asyncio.create_task(reloader.follow_tracks(), name="rec-live-tracks")
+            stack.push_async_callback(_cancel, follower)
         applier = EventApplier(store, catalog, holder)
         if rec.consumers:
             consumer = consumer_group(settings.kafka_bootstrap, rec.consumer_group, applier)

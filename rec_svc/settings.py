@@ -17,6 +17,9 @@ class RecSettings(BaseSettings):
     index_dir: Path = PROJECT_ROOT / "data" / "rec-indexes"
     # How often the service checks rec.index_versions for a newly activated version; 0 disables.
     reload_poll_s: float = 30.0
+    # How often the service applies catalog changes another replica consumed (rec.tracks rows
+    # changed since its last look) to its live index; 0 disables.
+    live_sync_s: float = 2.0
     # Connections per process (and as many again in overflow): requests hold one only briefly.
     db_pool_size: int = 4
     # Run the streams.counted.v1 / playback.events.v1 (skips) / catalog.changes.v1 consumer group

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union_all, update
+from sqlalchemy import delete, func, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,19 @@ class VersionRow:
 
 
 class RecStore(SqlStore):
+    # -- retention ----------------------------------------------------------------------------------
+
+    async def purge_applied_events(self, *, days: int) -> int:
+        """Forget which events were applied more than `days` ago: older than the topics'
+        retention, no broker can deliver them again. Returns how many ids went."""
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                delete(EventApplied).where(
+                    EventApplied.applied_at < func.now() - func.make_interval(0, 0, 0, days)
+                )
+            )
+        return int(getattr(result, "rowcount", 0))
+
     # -- listening history ------------------------------------------------------------------------
 
     async def add_listens(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -138,6 +151,25 @@ class RecStore(SqlStore):
             query = select(TrackInfo).where(TrackInfo.deleted.is_(False)).order_by(TrackInfo.track_id)
             return [_meta(row) for row in await session.scalars(query)]
 
+    async def clock(self) -> datetime:
+        """The database's clock (rows' `updated_at` are stamped with it)."""
+        async with self.sessions() as session:
+            now = await session.scalar(select(func.now()))
+        assert now is not None
+        return now
+
+    async def tracks_changed_since(
+        self, since: datetime
+    ) -> tuple[list[tuple[TrackMeta, bool, datetime]], datetime]:
+        """The rows of rec.tracks stamped at or after `since`, each with its stamp, and the database's
+        clock at the read (its transaction's start, so no later-stamped row is missed by it)."""
+        async with self.sessions() as session:
+            now = await session.scalar(select(func.now()))
+            query = select(TrackInfo).where(TrackInfo.updated_at >= since).order_by(TrackInfo.updated_at)
+            rows = [(_meta(row), row.deleted, row.updated_at) for row in await session.scalars(query)]
+        assert now is not None
+        return rows, now
+
     async def upsert_tracks(self, metas: Sequence[TrackMeta], event: tuple[str, str] | None = None) -> bool:
         """Write catalog facts; with `event` (id, topic), only if that event was not applied before.
 
@@ -147,7 +179,9 @@ class RecStore(SqlStore):
             if event is not None and not await self._claim(session, *event):
                 return False
             if metas:
-                await session.execute(_upsert(TrackInfo, [_row(m) for m in metas], updated_at=func.now()))
+                # Only rows whose facts changed are rewritten (and stamped): every replica re-reads
+                # the stamped rows (rec_svc.reloading), and a build upserts every track.
+                await session.execute(_upsert_changed_tracks([_row(m) for m in metas]))
         return True
 
     async def mark_deleted(
@@ -161,7 +195,9 @@ class RecStore(SqlStore):
                     insert(TrackInfo)
                     .values([{"track_id": t, "deleted": True} for t in track_ids])
                     .on_conflict_do_update(
-                        index_elements=[TrackInfo.track_id], set_={"deleted": True, "updated_at": func.now()}
+                        index_elements=[TrackInfo.track_id],
+                        set_={"deleted": True, "updated_at": func.now()},
+                        where=TrackInfo.deleted.is_(False),  # stamped once, when it goes
                     )
                 )
         return True
@@ -270,6 +306,30 @@ def _row(meta: TrackMeta) -> dict[str, Any]:
         "popularity": round(meta.popularity),
         "deleted": False,
     }
+
+
+# The facts a track row carries besides its key; an upsert that changes none of them is skipped.
+_TRACK_FACTS = ("artist_ids", "genres", "features", "popularity")
+
+
+def _upsert_changed_tracks(rows: list[dict[str, Any]]) -> Insert:
+    """INSERT track rows, or overwrite (and stamp, and revive) an existing row whose facts differ
+    or that was deleted; an identical row is left alone, unstamped."""
+    stmt = insert(TrackInfo).values(rows)
+    columns = TrackInfo.__table__.c
+    differs = or_(
+        TrackInfo.deleted.is_(True),
+        *(columns[name].is_distinct_from(stmt.excluded[name]) for name in _TRACK_FACTS),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[TrackInfo.track_id],
+        set_={
+            **{name: stmt.excluded[name] for name in _TRACK_FACTS},
+            "deleted": False,
+            "updated_at": func.now(),
+        },
+        where=differs,
+    )
 
 
 def _upsert(model: type[Base], rows: list[dict[str, Any]], **also: Any) -> Insert:

@@ -24,9 +24,11 @@ it; tests/test_skip_rule.py holds them to it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,12 +36,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from meshctl import datatier, mesh
+from meshctl import datatier, envoy_config, mesh
+from meshctl.mesh import Mesh, envoy_overrides
 from meshctl.processes import ProcessTable
-from meshkit import services
 from tests.skip_rule import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
-from tests.support import fresh_loopback_address
+from tests.support import fresh_loopback_address, until
+
+# Processes started here may use the committed development keys (production refuses them).
+os.environ.setdefault("MESH_ENV", "development")
 
 # Suites that run alone, each on a mesh of its own, with their own option and make target.
 ALONE = {
@@ -47,7 +53,14 @@ ALONE = {
     "--faults": Path(__file__).parent / "faults",
     # Every JSON route fuzzed through Envoy, with the fuzz mesh's raised rate limits (make test-fuzz).
     "--fuzz": Path(__file__).parent / "fuzz",
+    # The web player in a real browser, on a mesh whose signed URLs expire within a track (make test-web).
+    "--web": Path(__file__).parent / "web",
 }
+
+
+# Replica loss, on a mesh of two processes per service (make test-replicas): beside every test of
+# the default suite that runs against the mesh, each of which must pass with two replicas too.
+REPLICAS = ("--replicas", Path(__file__).parent / "replicas")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,11 +70,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             action="store_true",
             help=f"run tests/{folder.name} alone, on a mesh of its own (make test-{folder.name})",
         )
+    parser.addoption(
+        REPLICAS[0],
+        action="store_true",
+        help="run tests/replicas and the tests that use the mesh, on MESH_REPLICAS processes per service",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --replicas, only the tests that run against the mesh: the others do not change with it."""
+    if not config.getoption(REPLICAS[0]):
+        return
+    keep = [item for item in items if "running_mesh" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """The fault tests kill and restart the processes of their own mesh, and the fuzz tests need
     limits no other test may have: each suite runs alone, with its option, never beside the rest."""
+    option, folder = REPLICAS
+    if (collection_path == folder or folder in collection_path.parents) and not config.getoption(option):
+        return True
     for option, folder in ALONE.items():
         inside = collection_path == folder or folder in collection_path.parents
         if config.getoption(option):
@@ -108,6 +138,14 @@ def database_url(pg_dir: Path, procs: ProcessTable) -> Iterator[str]:
     datatier.drop_database(datatier.with_database(url, "postgres"), name)
 
 
+@pytest.fixture
+def database_engine(database_url: str) -> Iterator[sa.Engine]:
+    """A synchronous engine on the test database, for arranging and reading rows around a call."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def redis_url(run_dir: Path, procs: ProcessTable) -> str:
     return datatier.start_redis(run_dir, procs, db=1)
@@ -142,15 +180,23 @@ def demo_database_url(database_url: str, run_dir: Path, envoy_port: int) -> str:
     Every fixture that needs demo rows goes through this one, so the demo tracks look the same
     (audio, features, measured duration) whichever test runs first.
     """
+    return load_demo(database_url, run_dir, envoy_port, tracks=DEMO_AUDIO_TRACKS, seconds=DEMO_AUDIO_SECONDS)
+
+
+def load_demo(
+    database_url: str, run_dir: Path, envoy_port: int, *, tracks: int, seconds: float, workers: int = 1
+) -> str:
+    """The demo data in `database_url`, with `seconds` of real audio on the first `tracks` demo
+    tracks (a suite on a mesh of its own may want longer audio); returns the URL."""
     from devdata import demo
 
     demo.load_if_empty(database_url)
     demo.load_audio(
         database_url,
         run_dir / "objects",
-        count=DEMO_AUDIO_TRACKS,
-        workers=1,
-        seconds=DEMO_AUDIO_SECONDS,
+        count=tracks,
+        workers=workers,
+        seconds=seconds,
         public_base_url=f"http://127.0.0.1:{envoy_port}",
     )
     return database_url
@@ -172,18 +218,10 @@ def running_mesh(
     kafka_bootstrap: str,
     envoy_port: int,
 ) -> mesh.Mesh:
-    """Every service, the media origin and Envoy on free ports, with the demo data loaded."""
-    layout = mesh.Layout(
-        run_dir=run_dir,
-        envoy_port=envoy_port,
-        envoy_admin_port=datatier.free_port(),
-        prometheus_port=datatier.free_port(),
-        alertmanager_port=datatier.free_port(),
-        redis_exporter_port=datatier.free_port(),
-        postgres_exporter_port=datatier.free_port(),
-        ports={name: datatier.free_port() for name in services.PROCESSES},
-        metrics_ports={name: datatier.free_port() for name in services.PROCESSES},
-        storage_root=run_dir / "objects",
+    """Every service, the media origin and Envoy on free ports, with the demo data loaded; as many
+    processes of each as MESH_REPLICAS says (`make test-replicas` runs the suite with two)."""
+    layout = mesh.with_replicas(
+        dataclasses.replace(mesh.free_layout(run_dir), envoy_port=envoy_port), mesh.replicas_from_env()
     )
     running = mesh.Mesh(layout, demo_database_url, redis_url, kafka_bootstrap)
     # Rate-limit counters of this run only: the test Redis may be shared with other runs, and the
@@ -290,3 +328,44 @@ def artist_token(login: Callable[[str, str], str]) -> str:
 @pytest.fixture(scope="session")
 def admin_token(login: Callable[[str, str], str]) -> str:
     return login("admin@example.com", "admin-password")
+
+
+@pytest.fixture(scope="session")
+def tls_edge(running_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
+    """A second Envoy in front of the test mesh with production's TLS settings and a throwaway
+    certificate: (https://127.0.0.1:<port>, the certificate clients trust)."""
+    home = tmp_path_factory.mktemp("tls-edge")
+    tls = envoy_config.throwaway_certificate(home)
+    port = datatier.free_port()
+    overrides = {
+        **envoy_overrides(running_mesh),
+        "listen_port": port,
+        "admin_port": datatier.free_port(),
+        "stats_listen": "",
+        "tracing_collector": "",
+        "access_log_path": str(home / "access.log"),
+        "tls": tls,
+    }
+    config = envoy_config.write("local", home / "envoy.yaml", overrides)
+    log = (home / "envoy.log").open("wb")
+    proc = subprocess.Popen(
+        [envoy_config.envoy_binary(), "-c", str(config), "--disable-hot-restart", "--base-id", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    certificate = Path(tls["cert_chain"]).read_bytes()
+    url = f"https://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", verify=False, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        until(ready, "the TLS edge to answer", 30, interval=0.2)
+        yield url, certificate
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

@@ -11,9 +11,14 @@ T = TypeVar("T")
 
 
 def until(
-    check: Callable[[], T], what: str = "the condition", within: float = 30.0, interval: float = 0.05
+    check: Callable[[], T],
+    what: str = "the condition",
+    within: float = 30.0,
+    interval: float = 0.05,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline.
+    `sleep` waits between polls (a browser test waits inside Playwright, where its events arrive)."""
     deadline = time.monotonic() + within
     while True:
         value = check()
@@ -21,7 +26,7 @@ def until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
+        sleep(interval)
 
 
 def fresh_loopback_address() -> str:

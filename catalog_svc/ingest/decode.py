@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-from meshkit.errors import InvalidArgument
+from catalog_svc.ingest.intake import UnsupportedAudio, after_id3, sniff_format
 
 TARGET_RATE = 44_100
 TARGET_CHANNELS = 2
@@ -46,18 +46,6 @@ _EXACT_LENGTH_SLACK_S = 0.05
 _PROBE_BYTES = 64 * 1024  # enough for a WAV header, an MP3 Xing frame, or the largest Ogg page
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
-
-
-class UnsupportedAudio(InvalidArgument):
-    """The upload is not acceptable audio. ``reason`` is a stable code, the message is for people.
-
-    Reasons: ``empty``, ``not_audio``, ``unsupported_format``, ``no_audio_stream``, ``zero_length``,
-    ``too_short``, ``too_long``, ``truncated``, ``corrupt``.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"unsupported audio ({reason}): {message}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -239,43 +227,6 @@ def _decode_stream(
     return buffer.finish()
 
 
-def sniff_format(head: bytes) -> str | None:
-    """The container by its magic bytes (``wav``, ``flac``, ``mp3``, ``ogg``), or None.
-
-    Deciding this ourselves, rather than letting FFmpeg probe, keeps "what we accept" to the four
-    formats the catalog promises and keeps FFmpeg's other demuxers (playlists, images, video)
-    away from uploads.
-    """
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"OggS":
-        return "ogg"
-    body = _after_id3(head)
-    if body[:4] == b"fLaC":
-        return "flac"
-    if head[:3] == b"ID3" or _mp3_frame_sync(body):
-        return "mp3"
-    return None
-
-
-def _after_id3(head: bytes) -> bytes:
-    """``head`` past a leading ID3v2 tag (MP3s, and some FLACs, start with one)."""
-    if head[:3] != b"ID3" or len(head) < 10:
-        return head
-    size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # syncsafe integer
-    return head[10 + size + (10 if head[5] & 0x10 else 0) :]
-
-
-def _mp3_frame_sync(data: bytes) -> bool:
-    """An MPEG audio frame header: 11 sync bits, a valid version, layer III, a bitrate index
-    that is neither free nor bad, and a valid sample-rate index."""
-    if len(data) < 4 or data[0] != 0xFF or (data[1] & 0xE0) != 0xE0:
-        return False
-    version, layer = (data[1] >> 3) & 0x03, (data[1] >> 1) & 0x03
-    bitrate, rate = data[2] >> 4, (data[2] >> 2) & 0x03
-    return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
-
-
 def _source_size(source: Source) -> int:
     if isinstance(source, str | os.PathLike):
         try:
@@ -365,5 +316,5 @@ def _ogg_last_page_incomplete(tail: bytes, size: int) -> bool:
 def _mp3_has_vbr_header(head: bytes) -> bool:
     """A Xing/Info/VBRI frame states the frame count, so FFmpeg's duration is exact rather than a
     size÷bitrate guess; only then can "fewer samples than declared" mean truncation."""
-    first_frame = _after_id3(head)[:512]
+    first_frame = after_id3(head)[:512]
     return any(marker in first_frame for marker in (b"Xing", b"Info", b"VBRI"))

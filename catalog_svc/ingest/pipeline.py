@@ -22,12 +22,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from catalog_svc.ingest import encode, features, seekindex
+from catalog_svc.ingest import encode, features, intake, seekindex
 from catalog_svc.ingest.decode import DEFAULT_MAX_DURATION_S, Source, decode
 from meshkit import ids
 
 TRACKS_DIR = "tracks"
-_TMP_PREFIX = ".ingest-"
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def ingest(
     timings["decode"] = clock() - started
 
     storage_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=storage_root))
+    work = Path(tempfile.mkdtemp(prefix=intake.WORK_DIR_PREFIX, dir=storage_root))
     try:
         started = clock()
         encoded: list[tuple[str, encode.EncodedFile]] = []
@@ -181,18 +180,6 @@ def _publish(work: Path, tracks: Path) -> None:
         if created_tracks:
             _rmdir_if_empty(tracks)
         raise
-
-
-def remove_stale_work_dirs(storage_root: Path, older_than_s: float = 3600.0) -> list[Path]:
-    """Delete temporary directories left by ingests that were killed mid-way (a crash skips the
-    ``finally``); run it at service start. Returns what was removed."""
-    removed = []
-    cutoff = time.time() - older_than_s
-    for path in Path(storage_root).glob(f"{_TMP_PREFIX}*"):
-        if path.is_dir() and path.stat().st_mtime < cutoff:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def _rmdir_if_empty(path: Path) -> None:

@@ -179,3 +179,16 @@ async def _record(conn: AsyncConnection, counted: list[Qualified]) -> None:
             for q in counted
         ],
     )
+
+
+async def purge_published_outbox(engine: AsyncEngine, *, days: int) -> int:
+    """Delete outbox rows published more than `days` ago (the relay stamps `published_at`; the
+    unpublished ones are never touched). Returns how many went."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            _OUTBOX.delete().where(
+                OutboxEvent.published_at.is_not(None),
+                OutboxEvent.published_at < func.now() - func.make_interval(0, 0, 0, days),
+            )
+        )
+    return int(result.rowcount)

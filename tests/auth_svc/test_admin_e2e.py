@@ -221,7 +221,7 @@ def test_other_services_record_audit_events_through_the_rpc(running_mesh: Mesh, 
     details = Struct()
     details.update({"collaborator": demo.DEMO_USER_ID})
     resource = f"spotify:playlist:{uuid.uuid4().hex[:22]}"
-    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['auth_svc']}") as direct:
+    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['auth_svc']}") as direct:
         stub = auth_pb2_grpc.AuthServiceStub(direct)
         stored = stub.RecordAuditEvent(
             auth_pb2.RecordAuditEventRequest(

@@ -278,7 +278,7 @@ def test_validate_session_resolves_a_token_to_its_user_and_refuses_a_forged_one(
 ) -> None:
     """On the mesh network (auth_svc's own port); that Envoy never exposes it is checked with every
     other internal RPC in tests/e2e/test_internal_rpcs.py."""
-    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['auth_svc']}") as direct:
+    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['auth_svc']}") as direct:
         stub = auth_pb2_grpc.AuthServiceStub(direct)
         session = stub.ValidateSession(auth_pb2.ValidateSessionRequest(token=demo_token), timeout=5)
         assert (session.user_id, session.product) == (demo.DEMO_USER_ID, "premium")

@@ -96,7 +96,7 @@ async def catalog_server(
         database_url=catalog_database_url,
         redis_url=redis_url,
         kafka_bootstrap=kafka_bootstrap,
-        auth_addr=f"127.0.0.1:{auth_server.port}",
+        auth_addr=f"127.0.0.1:{auth_server.internal_port}",
         listen_addr="127.0.0.1:0",
         metrics_port=-1,
         public_base_url="http://catalog.test",
@@ -113,7 +113,7 @@ async def catalog_server(
 
 @pytest.fixture(scope="session")
 async def catalog(catalog_server: RunningServer) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
-    async with aio.insecure_channel(f"127.0.0.1:{catalog_server.port}") as channel:
+    async with aio.insecure_channel(f"127.0.0.1:{catalog_server.internal_port}") as channel:
         yield catalog_pb2_grpc.CatalogServiceStub(channel)
 
 

@@ -274,3 +274,32 @@ async def test_the_service_consumes_counted_streams_exactly_once(
         await asyncio.to_thread(producer.close)
     top = await catalog.ListArtistTopTracks(catalog_pb2.ListArtistTopTracksRequest(id=people.artist_a_id))
     assert top.tracks[0].id == counted.id
+
+
+def test_the_job_drops_applied_streams_past_the_window_and_the_topics_retention(
+    scratch: Engine, small_catalog: dict[str, uuid.UUID]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    rows = {
+        # counted and applied long ago: counts for nothing, can never come again
+        "gone": (now - dt.timedelta(days=40), "40 days"),
+        # counted long ago but delivered late, yesterday: a redelivery is still possible
+        "late": (now - dt.timedelta(days=40), "1 day"),
+        # inside the window: popularity reads it
+        "recent": (now - dt.timedelta(days=3), "40 days"),
+    }
+    ids_of = {name: uuid.uuid4() for name in rows}
+    with scratch.begin() as conn:
+        for name, (counted_at, applied_ago) in rows.items():
+            conn.execute(
+                text(
+                    "INSERT INTO catalog.applied_stream_events (stream_id, track_id, counted_at, applied_at)"
+                    f" VALUES (:s, :t, :c, now() - interval '{applied_ago}')"
+                ),
+                {"s": ids_of[name], "t": small_catalog["t1"], "c": counted_at},
+            )
+    stats = recompute(StreamStore(scratch), now=now)
+    with scratch.connect() as conn:
+        left = set(conn.execute(text("SELECT stream_id FROM catalog.applied_stream_events")).scalars())
+    assert stats.stream_events_purged == 1
+    assert ids_of["gone"] not in left and {ids_of["late"], ids_of["recent"]} <= left

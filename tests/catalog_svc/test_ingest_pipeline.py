@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from catalog_svc.ingest import IngestResult, UnsupportedAudio, encode, ingest, pipeline, seekindex
+from catalog_svc.ingest import IngestResult, UnsupportedAudio, encode, ingest, intake, pipeline, seekindex
 from devdata import synth
 from meshkit import ids
 
@@ -187,5 +187,5 @@ def test_stale_work_dirs_are_swept(tmp_path: Path) -> None:
     os.utime(stale, (0, 0))
     fresh = tmp_path / ".ingest-live"
     fresh.mkdir()
-    assert pipeline.remove_stale_work_dirs(tmp_path, older_than_s=3600) == [stale]
+    assert intake.remove_stale_work_dirs(tmp_path, older_than_s=3600) == [stale]
     assert fresh.exists() and not stale.exists()

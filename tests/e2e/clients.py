@@ -76,16 +76,23 @@ class _Relay:
 
 
 @contextlib.contextmanager
-def grpc_channel_from(target: str, address: str | None = None) -> Iterator[grpc.Channel]:
-    """A gRPC channel to `target` ("host:port") whose connections come from `address` (a fresh
+def relayed_from(target: str, address: str | None = None) -> Iterator[str]:
+    """ "127.0.0.1:<port>": connections there reach `target` ("host:port") from `address` (a fresh
     127.x.y.z when None), as Envoy sees them."""
     host, _, port = target.rpartition(":")
     relay = _Relay((host, int(port)), address or fresh_loopback_address())
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{relay.port}") as channel:
-            yield channel
+        yield f"127.0.0.1:{relay.port}"
     finally:
         relay.close()
+
+
+@contextlib.contextmanager
+def grpc_channel_from(target: str, address: str | None = None) -> Iterator[grpc.Channel]:
+    """A gRPC channel to `target` ("host:port") whose connections come from `address` (a fresh
+    127.x.y.z when None), as Envoy sees them."""
+    with relayed_from(target, address) as relayed, grpc.insecure_channel(relayed) as channel:
+        yield channel
 
 
 def _load_contracts() -> descriptor_pool.DescriptorPool:

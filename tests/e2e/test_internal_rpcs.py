@@ -76,7 +76,7 @@ def _requests(admin_token: str) -> dict[str, message.Message]:
 
 
 def _owner_port(mesh: Mesh, path: str) -> int:
-    return mesh.layout.ports[services.owner_of(path.strip("/").split("/")[0]).name]
+    return mesh.layout.internal_ports[services.owner_of(path.strip("/").split("/")[0]).name]
 
 
 def _audited(database_url: str) -> int:
@@ -152,7 +152,7 @@ def test_internal_rpcs_answer_on_the_mesh_network(
                 )
     assert _audited(running_mesh.database_url) == 1
     for name in ("auth_svc", "rec_svc"):
-        with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports[name]}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.internal_ports[name]}") as channel:
             health = channel.unary_unary(
                 HEALTH,
                 health_pb2.HealthCheckRequest.SerializeToString,
@@ -171,6 +171,25 @@ def test_internal_rpcs_answer_on_the_mesh_network(
                 listed(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
             )
             assert answers[0].list_services_response.service
+
+
+def test_a_services_public_port_does_not_serve_its_internal_rpcs(
+    running_mesh: Mesh, admin_token: str, admin_identity: tuple[tuple[str, str], ...]
+) -> None:
+    """The port Envoy uses (which NetworkPolicies open to Envoy alone) answers an internal RPC as
+    an unknown method, so a policy per port is a policy per kind of RPC; Envoy's own calls
+    (ext_authz, rate limit) are served there."""
+    audited = _audited(running_mesh.database_url)
+    edge_only = {f"/{name}/" for service in services.SERVICES for name in service.edge_grpc}
+    for path, request in _requests(admin_token).items():
+        owner = services.owner_of(path.strip("/").split("/")[0]).name
+        with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports[owner]}") as channel:
+            code = _raw(channel, path, request.SerializeToString(), admin_identity)
+        if any(path.startswith(prefix) for prefix in edge_only):
+            assert code is not grpc.StatusCode.UNIMPLEMENTED, path
+        else:
+            assert code is grpc.StatusCode.UNIMPLEMENTED, path
+    assert _audited(running_mesh.database_url) == audited  # RecordAuditEvent never ran
 
 
 def test_internal_rpcs_are_unreachable_through_envoy(

@@ -24,14 +24,17 @@ Client = Callable[..., httpx.Client]
 
 
 def lines(mesh: Mesh, service: str) -> list[dict[str, Any]]:
-    """Every JSON line `service` has logged so far (its stdout, as the launcher keeps it)."""
+    """Every JSON line any replica of `service` has logged so far (their stdout, as the launcher
+    keeps it)."""
     found = []
-    for raw in (mesh.layout.run_dir / "logs" / f"{service}.log").read_text(errors="replace").splitlines():
-        if raw.startswith("{"):
-            try:
-                found.append(json.loads(raw))
-            except ValueError:
-                continue
+    for replica in mesh.layout.replicas(service):
+        log = mesh.layout.run_dir / "logs" / f"{replica.name}.log"
+        for raw in log.read_text(errors="replace").splitlines():
+            if raw.startswith("{"):
+                try:
+                    found.append(json.loads(raw))
+                except ValueError:
+                    continue
     return found
 
 

@@ -66,7 +66,7 @@ def anonymous_channel(running_mesh: Mesh) -> grpc.Channel:
 
 def test_every_service_reports_serving(running_mesh: Mesh) -> None:
     for service in GRPC_SERVICES:
-        with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports[service]}") as chan:
+        with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.internal_ports[service]}") as chan:
             reply = health_pb2_grpc.HealthStub(chan).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
 
@@ -175,7 +175,7 @@ def test_playback_events_from_an_internal_caller_reach_kafka(running_mesh: Mesh)
     consumer = kafka_tail.tail(running_mesh.kafka_bootstrap, topics.PLAYBACK_EVENTS.name)
     listener = ids.encode(uuid.uuid4())  # not the demo user: the stream counts, into that user's history
     key = f"{listener}_{demo.DEMO_TRACK_ID}_{uuid.uuid4().hex}"
-    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['playback_svc']}") as chan:
+    with grpc.insecure_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['playback_svc']}") as chan:
         reply = playback_pb2_grpc.PlaybackServiceStub(chan).ReportPlaybackEvents(
             playback_pb2.ReportPlaybackEventsRequest(
                 events=[

@@ -221,7 +221,7 @@ def test_the_sdk_refuses_a_tampered_stored_license_and_heals_it_online(
     alice = Premium(envoy_client(), new_account, grant_premium, "Alice")
     trusted = OfflineKeys.parse(DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING).public_keys()
     track = AUDIO_TRACKS[2]
-    with MeshClient(running_mesh.grpc_target, token=alice.token) as client:
+    with MeshClient(running_mesh.envoy_url, token=alice.token) as client:
         manager = OfflineManager(
             str(tmp_path / "phone.db"), client, user_id=alice.id, device_id="sdk-phone", trusted_keys=trusted
         )

@@ -116,7 +116,7 @@ def recommendations_built(mesh: Mesh) -> None:
     someone = (("x-user-id", ids.encode(uuid.uuid4())), ("x-user-roles", "user"))
 
     def code() -> grpc.StatusCode:
-        with grpc.insecure_channel(f"127.0.0.1:{mesh.layout.ports['rec_svc']}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{mesh.layout.internal_ports['rec_svc']}") as channel:
             try:
                 call_rpc(
                     channel, path, rec_pb2.GetRecommendationsRequest(seed_genres="rock", limit=1), someone
@@ -521,6 +521,7 @@ BUILDERS: dict[str, Builder] = {
         )
     ),
     f"{_PB}ListOfflineDevices": _std(lambda w, who, r: P.ListOfflineDevicesRequest()),
+    f"{_PB}ListOfflineSigningKeys": _std(lambda w, who, r: P.ListOfflineSigningKeysRequest()),
     f"{_PB}CreateOfflineDownload": _std(
         lambda w, who, r: P.CreateOfflineDownloadRequest(
             device_id=w.device, track_id=AUDIO_TRACKS[2], quality="low"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -123,6 +126,20 @@ class FaultMesh:
         assert started is not None, f"{name} is not recorded"
         return started
 
+    @contextlib.contextmanager
+    def held_down(self, name: str) -> Iterator[None]:
+        """While inside, the supervisor does not start `name` again when it exits (its program is
+        taken back); afterwards it is handed back, and the supervisor starts it."""
+        spec = supervisor.spec_dir(self.run_dir) / f"{name}.json"
+        saved = spec.read_text()
+        supervisor.release(self.run_dir, name)
+        try:
+            yield
+        finally:
+            staging = spec.with_name(f".{spec.name}.tmp")
+            staging.write_text(saved)
+            staging.replace(spec)
+
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> Started:
         """Signal the recorded process `name`; returns it as it was."""
         victim = self.started(name)
@@ -146,10 +163,10 @@ class FaultMesh:
 
     def serving(self, name: str) -> bool:
         if name == "envoy":
-            return _http_ok(f"http://127.0.0.1:{self.mesh.layout.envoy_admin_port}/ready")
-        port = self.mesh.layout.ports[name]
+            return datatier.http_ok(f"http://127.0.0.1:{self.mesh.layout.envoy_admin_port}/ready")
+        port = self.mesh.layout.internal_ports.get(name, self.mesh.layout.ports[name])
         if not services.get(name).grpc:
-            return _http_ok(f"http://127.0.0.1:{port}/healthz")
+            return datatier.http_ok(f"http://127.0.0.1:{port}/healthz")
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -193,15 +210,55 @@ class FaultMesh:
         return bool(flags) and all(line.endswith("::healthy") for line in flags)
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def wait_all_healthy(fm: FaultMesh) -> None:
     names = [*services.PROCESSES, "envoy", supervisor.NAME]
     until(lambda: all(fm.started(n).alive() for n in names), "every process to run", 60)
     until(lambda: all(fm.serving(n) for n in [*services.PROCESSES, "envoy"]), "every process to serve", 60)
     until(fm.envoy_healthy, "Envoy to see every cluster healthy", 60)
+
+
+@dataclass
+class Probe:
+    """One route called again and again: its name, what it needs, and the call."""
+
+    name: str
+    needs: frozenset[str]
+    call: Callable[[], str]
+
+
+@dataclass
+class Load:
+    """Probes called round-robin by two threads; every outcome recorded with its time."""
+
+    probes: list[Probe]
+    records: list[tuple[float, str, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for offset in range(2):
+            thread = threading.Thread(target=self._run, args=(offset,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _run(self, offset: int) -> None:
+        i = offset
+        while not self._stop.is_set():
+            probe = self.probes[i % len(self.probes)]
+            outcome = guarded(probe.call)()
+            self.records.append((time.monotonic(), probe.name, outcome))
+            i += 1
+
+    def since(self, start: float, end: float = float("inf")) -> list[tuple[float, str, str]]:
+        return [r for r in list(self.records) if start <= r[0] < end]
+
+    def last_ok(self, names: set[str]) -> bool:
+        latest: dict[str, str] = {}
+        for _, name, outcome in list(self.records):
+            latest[name] = outcome
+        return all(latest.get(name) == OK for name in names)

@@ -35,6 +35,8 @@ from tests.faults.harness import (
     SHAPED_503,
     UNAVAILABLE,
     FaultMesh,
+    Load,
+    Probe,
     guarded,
     json_outcome,
     until,
@@ -44,53 +46,6 @@ from tests.faults.streams import Ledger, Listener, demo_tracks, new_listener, ne
 # How soon after the restarted process serves its routes must answer again (Envoy's health check
 # runs every 5 s locally).
 RECOVERY_S = 15.0
-
-
-@dataclass
-class Probe:
-    """One route called again and again: its name, what it needs, and the call."""
-
-    name: str
-    needs: frozenset[str]
-    call: Callable[[], str]
-
-
-@dataclass
-class Load:
-    """Probes called round-robin by two threads; every outcome recorded with its time."""
-
-    probes: list[Probe]
-    records: list[tuple[float, str, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        for offset in range(2):
-            thread = threading.Thread(target=self._run, args=(offset,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-
-    def _run(self, offset: int) -> None:
-        i = offset
-        while not self._stop.is_set():
-            probe = self.probes[i % len(self.probes)]
-            outcome = guarded(probe.call)()
-            self.records.append((time.monotonic(), probe.name, outcome))
-            i += 1
-
-    def since(self, start: float, end: float = float("inf")) -> list[tuple[float, str, str]]:
-        return [r for r in list(self.records) if start <= r[0] < end]
-
-    def last_ok(self, names: set[str]) -> bool:
-        latest: dict[str, str] = {}
-        for _, name, outcome in list(self.records):
-            latest[name] = outcome
-        return all(latest.get(name) == OK for name in names)
 
 
 @dataclass

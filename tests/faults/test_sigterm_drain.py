@@ -29,7 +29,7 @@ GRACE_S = Settings().shutdown_grace_s
 
 def until_refused(fm: FaultMesh, service: str, call: Callable[[grpc.Channel], object]) -> None:
     """Until `call`, sent to `service` itself, is refused with UNAVAILABLE (it is draining)."""
-    with grpc.insecure_channel(f"127.0.0.1:{fm.mesh.layout.ports[service]}") as channel:
+    with grpc.insecure_channel(f"127.0.0.1:{fm.mesh.layout.internal_ports[service]}") as channel:
 
         def refused() -> bool:
             try:

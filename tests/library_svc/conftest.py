@@ -118,7 +118,7 @@ def make_users_in(database_url: str) -> Callable[[int], list[User]]:
 
 @pytest.fixture(scope="session")
 def library_settings(running_mesh: Mesh, database_url: str, redis_url: str) -> Settings:
-    ports = running_mesh.layout.ports
+    ports = running_mesh.layout.internal_ports
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -135,7 +135,7 @@ async def library_channel(library_settings: Settings) -> AsyncIterator[aio.Chann
     async with AsyncExitStack() as stack:
         running = await start_server("library_svc", setup, library_settings, stack)
         stack.push_async_callback(running.stop, 0)
-        channel = aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channel = aio.insecure_channel(f"127.0.0.1:{running.internal_port}")
         stack.push_async_callback(channel.close)
         yield channel
 

@@ -265,7 +265,7 @@ async def test_collaborators_edit_and_only_the_owner_manages_them(
 async def assert_audited(mesh: Mesh, action: str, playlist_id: str) -> None:
     """auth_svc's audit log holds exactly one successful `action` on the playlist."""
     admin = ids.encode(demo.demo_uuid("user:admin@example.com"))
-    async with aio.insecure_channel(f"127.0.0.1:{mesh.layout.ports['auth_svc']}") as channel:
+    async with aio.insecure_channel(f"127.0.0.1:{mesh.layout.internal_ports['auth_svc']}") as channel:
         logs = await auth_pb2_grpc.AdminServiceStub(channel).ListAuditLogs(
             auth_pb2.ListAuditLogsRequest(action=action, resource_type="playlist", limit=200),
             metadata=(("x-user-id", admin), ("x-user-roles", "user,admin")),

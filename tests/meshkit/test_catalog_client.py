@@ -23,7 +23,7 @@ def _demo_tracks(count: int) -> list[str]:
 
 async def test_tracks_come_in_batches_and_unknown_ids_are_left_out(running_mesh: Mesh) -> None:
     keys = _demo_tracks(120)  # three BatchGetTracks of at most 50
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         client = CatalogClient(channel)
         found = await client.tracks([*keys, UNKNOWN, keys[0]])
     assert sorted(found) == sorted(keys)
@@ -32,7 +32,7 @@ async def test_tracks_come_in_batches_and_unknown_ids_are_left_out(running_mesh:
 
 
 async def test_found_tracks_are_cached_and_unknown_ones_only_when_asked(running_mesh: Mesh) -> None:
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         remembering = CatalogClient(channel, track_cache=TTLCache(100, 60), unknown_track_ttl_s=30)
         assert await remembering.track(UNKNOWN) is None
         await remembering.tracks([demo.DEMO_TRACK_ID])
@@ -46,7 +46,7 @@ async def test_found_tracks_are_cached_and_unknown_ones_only_when_asked(running_
 
 
 async def test_albums_artists_features_and_genres(running_mesh: Mesh) -> None:
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         client = CatalogClient(channel)
         track = await client.track(demo.DEMO_TRACK_ID)
         assert track is not None
@@ -61,7 +61,7 @@ async def test_albums_artists_features_and_genres(running_mesh: Mesh) -> None:
 
 
 async def test_audio_files_are_sorted_and_an_unknown_track_is_not_found(running_mesh: Mesh) -> None:
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         client = CatalogClient(channel, audio_files_cache=TTLCache(10, 60))
         files = await client.audio_files(demo.DEMO_TRACK_ID)
         assert [f.bitrate_kbps for f in files] == sorted(f.bitrate_kbps for f in files)
@@ -73,7 +73,7 @@ async def test_audio_files_are_sorted_and_an_unknown_track_is_not_found(running_
 async def test_an_unknown_tracks_audio_files_are_not_asked_for_again_when_unknown_ids_are_remembered(
     running_mesh: Mesh,
 ) -> None:
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         client = CatalogClient(channel, track_cache=TTLCache(100, 60), unknown_track_ttl_s=30)
         with pytest.raises(NotFound):
             await client.audio_files(UNKNOWN)
@@ -96,7 +96,7 @@ async def test_a_catalog_that_does_not_answer_is_unavailable() -> None:
 
 
 async def test_an_albums_tracks_and_an_artists_top_tracks(running_mesh: Mesh) -> None:
-    async with open_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with open_channel(f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}") as channel:
         client = CatalogClient(channel)
         track = await client.track(demo.DEMO_TRACK_ID)
         assert track is not None

@@ -12,8 +12,8 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from meshkit import db
+from meshkit.db import normalize_url
 from meshkit.kafka import LagGauge
-from meshkit.migrate import normalize_url
 from tests.kafka_tail import poll_count
 from tests.meshkit.test_kafka_broker_restart import Broker
 

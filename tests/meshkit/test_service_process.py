@@ -26,6 +26,7 @@ def _start_catalog(database_url: str, tmp_path: Path) -> tuple[subprocess.Popen,
         **os.environ,
         "DATABASE_URL": database_url,
         "LISTEN_ADDR": f"127.0.0.1:{port}",
+        "INTERNAL_LISTEN_ADDR": f"127.0.0.1:{datatier.free_port()}",
         "METRICS_PORT": str(datatier.free_port()),
         "SHUTDOWN_GRACE_S": "5",
     }

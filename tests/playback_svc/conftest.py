@@ -48,7 +48,9 @@ def private_redis_url(redis_url: str) -> str:
 @pytest.fixture(scope="session")
 async def catalog_stub(running_mesh: Mesh) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
     """The mesh's catalog_svc, on its own port (as another service reaches it)."""
-    async with aio.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['catalog_svc']}") as channel:
+    async with aio.insecure_channel(
+        f"127.0.0.1:{running_mesh.layout.internal_ports['catalog_svc']}"
+    ) as channel:
         yield catalog_pb2_grpc.CatalogServiceStub(channel)
 
 
@@ -106,7 +108,7 @@ class Playback:
 async def playback(
     running_mesh: Mesh, private_redis_url: str, kafka_bootstrap: str
 ) -> AsyncIterator[Playback]:
-    ports = running_mesh.layout.ports
+    ports = running_mesh.layout.internal_ports
     settings = Settings(
         database_url=running_mesh.database_url,
         redis_url=private_redis_url,
@@ -125,7 +127,7 @@ async def playback(
             "playback_svc", make_setup(own, on_counter=runners.append), settings, stack
         )
         stack.push_async_callback(running.stop, 0)
-        channel = aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channel = aio.insecure_channel(f"127.0.0.1:{running.internal_port}")
         stack.push_async_callback(channel.close)
         stub = playback_pb2_grpc.PlaybackServiceStub(channel)
         yield Playback(running.port, stub, runners[0], settings, own)

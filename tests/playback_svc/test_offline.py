@@ -5,10 +5,13 @@ real media origin app serving what catalog's ingest wrote, and the limits."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import io
 import uuid
 from collections import namedtuple
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,10 +28,12 @@ from sqlalchemy import text
 
 from media_svc.app import make_app
 from meshkit import ids
+from meshkit.server import start_server
 from meshkit.signing import default_keyring
 from playback_svc.offline import MAX_DOWNLOADS_PER_DEVICE
 from playback_svc.offline_licenses import OfflineKeys, derive_content_key
-from playback_svc.settings import DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING
+from playback_svc.server import make_setup
+from playback_svc.settings import DEV_OFFLINE_MASTER, DEV_OFFLINE_SIGNING, PlaybackSettings
 from sdk import offline_format
 from sdk.offline import OfflineError, OfflineManager, decrypt_chunks, unwrap_key
 from tests.playback_svc.conftest import PUBLIC_BASE_URL
@@ -89,7 +94,16 @@ class Device:
     """One user's device with the SDK's offline manager; every call runs off the event loop."""
 
     def __init__(
-        self, playback, library_addr: str, media_base: str, tmp: Path, *, user: str, product: str, name: str
+        self,
+        playback,
+        library_addr: str,
+        media_base: str,
+        tmp: Path,
+        *,
+        user: str,
+        product: str,
+        name: str,
+        trusted_keys: dict[str, bytes] | None = TRUSTED,
     ):
         self.user = user
         self.client = Client(playback.port, library_addr, user, product)
@@ -106,7 +120,7 @@ class Device:
             self.client,
             user_id=user,
             device_id=name,
-            trusted_keys=TRUSTED,
+            trusted_keys=trusted_keys,
             fetch=fetch,
             clock=lambda: self.clock[0],
         )
@@ -126,7 +140,12 @@ class Device:
 def device_factory(playback, media_base, tmp_path):
     made: list[Device] = []
 
-    def make(user: str | None = None, product: str = "premium", name: str | None = None) -> Device:
+    def make(
+        user: str | None = None,
+        product: str = "premium",
+        name: str | None = None,
+        trusted_keys: dict[str, bytes] | None = TRUSTED,
+    ) -> Device:
         device = Device(
             playback,
             playback.settings.library_addr,
@@ -135,6 +154,7 @@ def device_factory(playback, media_base, tmp_path):
             user=user or new_user_id(),
             product=product,
             name=name or f"car-{uuid.uuid4().hex[:6]}",
+            trusted_keys=trusted_keys,
         )
         made.append(device)
         return device
@@ -229,9 +249,11 @@ async def test_a_license_is_checked_before_every_play(device_factory, media_trac
 
 async def test_free_users_cannot_download(device_factory, media_track, playback) -> None:
     device = device_factory(product="free")
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(OfflineError) as refused:
         await device.run("register", "Laptop", "computer")
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert refused.value.reason == "not_premium"
+    assert isinstance(refused.value.__cause__, grpc.RpcError)
+    assert refused.value.__cause__.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
     request = playback_pb2.CreateOfflineDownloadRequest(track_id=media_track.track_id, device_id="x")
     call = playback.stub.CreateOfflineDownload(request, metadata=user_metadata(device.user, "free"))
     assert await code_of(call) == grpc.StatusCode.PERMISSION_DENIED
@@ -242,9 +264,10 @@ async def test_at_most_five_devices_per_user(device_factory) -> None:
     devices = [device_factory(user=user, name=f"device-{i}") for i in range(6)]
     for device in devices[:5]:
         await device.run("register", "Device", "speaker")
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(OfflineError) as refused:
         await devices[5].run("register", "One too many", "speaker")
-    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert refused.value.reason == "device_limit"
+    assert refused.value.__cause__.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[union-attr]
     again = await devices[0].run("register", "Renamed", "speaker")  # re-registering is not a new device
     assert again.name == "Renamed"
 
@@ -273,9 +296,10 @@ async def test_at_most_ten_thousand_downloads_per_device(device_factory, media_t
                 {"d": device_row},
             )
         ).scalar_one()
-    with pytest.raises(grpc.RpcError) as err:
+    with pytest.raises(OfflineError) as refused:
         await device.run("download_track", media_track.track_id)
-    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert refused.value.reason == "track_limit"
+    assert refused.value.__cause__.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[union-attr]
     await playback.stub.DeleteOfflineDownload(
         playback_pb2.DeleteOfflineDownloadRequest(license_id=ids.encode(one)),
         metadata=user_metadata(device.user),
@@ -356,3 +380,60 @@ def test_a_wrapped_key_opens_only_on_its_device() -> None:
     assert unwrap_key(wrapped, mine) == key
     with pytest.raises(OfflineError):
         unwrap_key(wrapped, theirs)
+
+
+ROTATED_SIGNING = "prod-ed2:" + base64.b64encode(bytes(range(32))).decode()
+
+
+@contextlib.asynccontextmanager
+async def playback_signing_with(playback, signing_keys: str) -> AsyncIterator[int]:
+    """Another playback_svc on the same database whose license-signing ring is `signing_keys`
+    (what a rolling restart with a rotated Secret brings up); its port."""
+    own = PlaybackSettings(offline_signing_keys=signing_keys, counter_enabled=False)
+    async with AsyncExitStack() as stack:
+        running = await start_server("playback_svc", make_setup(own), playback.settings, stack)
+        stack.push_async_callback(running.stop, 0)
+        yield running.port
+
+
+async def test_the_sdk_follows_a_key_rotation_through_the_published_key_set(
+    device_factory, media_track, playback
+) -> None:
+    device = device_factory(trusted_keys=None)  # trusts what the service publishes
+    await device.run("register", "Car", "automobile")
+    first = await device.run("download_track", media_track.track_id, "low")
+    assert first.signing_key_id == "dev-ed1"
+    assert set(device.manager.trusted) == {"dev-ed1"}  # fetched when the license named it
+
+    async with playback_signing_with(playback, f"{ROTATED_SIGNING},{DEV_OFFLINE_SIGNING}") as port:
+        rotated = Client(port, playback.settings.library_addr, device.user, "premium")
+        device.manager.client = rotated
+        try:
+            # The license signed before the rotation still plays, offline, with the stored set.
+            assert await device.play(media_track.track_id) == media_track.files[96]
+            published = await asyncio.to_thread(
+                rotated.playback.ListOfflineSigningKeys, playback_pb2.ListOfflineSigningKeysRequest()
+            )
+            assert [key.key_id for key in published.keys] == ["prod-ed2", "dev-ed1"]  # signer first
+            # Renewing online brings a license signed by the new key, which the SDK did not know.
+            device.clock[0] += 25 * 86_400
+            assert await device.run("renew") == 1
+            renewed = playback_pb2.OfflineLicense.FromString(
+                device.manager.db.execute("SELECT license FROM tracks").fetchone()[0]
+            )
+            assert renewed.signing_key_id == "prod-ed2"
+            assert set(device.manager.trusted) == {"prod-ed2", "dev-ed1"}
+            assert await device.play(media_track.track_id) == media_track.files[96]
+        finally:
+            rotated.close()
+
+    # Once the old key is dropped from the ring, the SDK drops it too, and what it holds still plays.
+    async with playback_signing_with(playback, ROTATED_SIGNING) as port:
+        after = Client(port, playback.settings.library_addr, device.user, "premium")
+        device.manager.client = after
+        try:
+            assert await asyncio.to_thread(device.manager.refresh_keys) == ["prod-ed2"]
+            assert await device.play(media_track.track_id) == media_track.files[96]
+        finally:
+            after.close()
+            device.manager.client = device.client

@@ -14,7 +14,7 @@ import sqlalchemy
 from devdata import demo
 from meshctl.mesh import Mesh
 from meshkit import ids
-from meshkit.migrate import normalize_url
+from meshkit.db import normalize_url
 from tests.playback_svc.helpers import poll
 
 pytestmark = pytest.mark.e2e

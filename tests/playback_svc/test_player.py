@@ -82,7 +82,9 @@ def tracks(album: Album) -> list[str]:
 
 @pytest.fixture(scope="session")
 async def library(running_mesh) -> library_pb2_grpc.LibraryServiceStub:
-    async with aio.insecure_channel(f"127.0.0.1:{running_mesh.layout.ports['library_svc']}") as channel:
+    async with aio.insecure_channel(
+        f"127.0.0.1:{running_mesh.layout.internal_ports['library_svc']}"
+    ) as channel:
         yield library_pb2_grpc.LibraryServiceStub(channel)
 
 

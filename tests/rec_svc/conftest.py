@@ -214,7 +214,7 @@ async def rec_env(
             stack,
         )
         stack.push_async_callback(catalog.stop, 0)
-        catalog_addr = f"127.0.0.1:{catalog.port}"
+        catalog_addr = f"127.0.0.1:{catalog.internal_port}"
         catalog_channel = aio.insecure_channel(catalog_addr)
         stack.push_async_callback(catalog_channel.close)
         settings = Settings(
@@ -227,6 +227,10 @@ async def rec_env(
             index_dir=Path(tmp_path_factory.mktemp("rec-indexes")),
             consumers=False,
             reload_poll_s=0,
+            # One process, so nothing to learn from other replicas; and the consumer tests write
+            # made-up tracks (and the session broker's foreign events) into this database, which
+            # this world's index must not pick up. The replica sync is tested on its own.
+            live_sync_s=0,
             build_threads=1,
         )
         # The history goes in through the consumer's own code path, as streams.counted.v1 would bring it.
@@ -240,7 +244,7 @@ async def rec_env(
         ready: list[RecRuntime] = []
         running = await start_server("rec_svc", make_setup(rec, on_ready=ready.append), settings, stack)
         stack.push_async_callback(running.stop, 0)
-        channel = aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channel = aio.insecure_channel(f"127.0.0.1:{running.internal_port}")
         stack.push_async_callback(channel.close)
         yield RecEnv(
             world,

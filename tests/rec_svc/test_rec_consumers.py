@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.playback.v1 import playback_pb2
 from sqlalchemy import func, select
 
-from meshkit import ids
+from meshkit import db, ids
 from meshkit.kafka import AsyncConsumer, Producer
 from rec_svc import recommend
 from rec_svc.consumers import PLAYBACK_TOPIC, STREAMS_TOPIC, EventApplier, consumer_group
@@ -22,7 +23,9 @@ from rec_svc.holder import IndexHolder
 from rec_svc.inputs import RecInputSource
 from rec_svc.model import weighting
 from rec_svc.model.params import ModelParams
+from rec_svc.model.types import TrackMeta
 from rec_svc.models import Listen, Skip, TrackInfo
+from rec_svc.store import RecStore
 from tests.rec_svc.conftest import NOW, RecEnv
 
 Kind = playback_pb2.PlaybackEvent.EventType
@@ -233,3 +236,45 @@ async def test_skips_from_kafka_count_against_the_track_in_model_inputs(
     assert float(np.dot(with_skips.vector, vector)) < float(np.dot(without.vector, vector)), (
         "the skip pushes the user embedding away from the skipped track"
     )
+
+
+@pytest.fixture
+async def own_store(database_url: str) -> AsyncIterator[RecStore]:
+    """A RecStore on the run's main database: rec_env's service follows its own database's
+    rec.tracks, and a made-up track there would reach its index."""
+    engine = db.create_engine(database_url, pool_size=1)
+    yield RecStore(db.session_factory(engine))
+    await engine.dispose()
+
+
+async def test_only_changed_track_facts_are_stamped_for_the_replicas_to_read(own_store: RecStore) -> None:
+    store = own_store
+    track, artist = uuid.uuid4(), uuid.uuid4()
+    meta = TrackMeta(track_id=track, artist_ids=(artist,), genres=("rock",), features=None, popularity=10.0)
+
+    async def stamp() -> datetime:
+        async with store.sessions() as session:
+            info = await session.get(TrackInfo, track, populate_existing=True)
+        assert info is not None
+        return info.updated_at
+
+    await store.upsert_tracks([meta])
+    first = await stamp()
+    since = await store.clock()
+    await store.upsert_tracks([meta])  # a build upserts every track: an unchanged one stays unstamped
+    assert await stamp() == first
+    assert [
+        m.track_id for m, _, _ in (await store.tracks_changed_since(since))[0] if m.track_id == track
+    ] == []
+
+    await store.upsert_tracks([dataclasses.replace(meta, popularity=55.0)])
+    changed, _ = await store.tracks_changed_since(since)
+    assert [(m.popularity, deleted) for m, deleted, _ in changed if m.track_id == track] == [(55.0, False)]
+
+    await store.mark_deleted([track])
+    gone = await stamp()
+    await store.mark_deleted([track])  # already gone: not stamped again
+    assert await stamp() == gone
+    await store.upsert_tracks([meta])  # back in the catalog: revived
+    revived, _ = await store.tracks_changed_since(gone)
+    assert [deleted for m, deleted, _ in revived if m.track_id == track] == [False]

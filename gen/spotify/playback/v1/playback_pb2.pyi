@@ -1625,6 +1625,73 @@ class ListOfflineDevicesResponse(_message.Message):
 Global___ListOfflineDevicesResponse: _TypeAlias = ListOfflineDevicesResponse  # noqa: Y015
 
 @_typing.final
+class ListOfflineSigningKeysRequest(_message.Message):
+    """ListOfflineSigningKeysRequest asks for the license-signing public keys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOfflineSigningKeysRequest: _TypeAlias = ListOfflineSigningKeysRequest  # noqa: Y015
+
+@_typing.final
+class OfflineSigningKey(_message.Message):
+    """OfflineSigningKey is one public key licenses may be signed with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    """The id a license names in its signing_key_id."""
+    public_key: _builtins.bytes
+    """The raw 32-byte Ed25519 public key."""
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfflineSigningKey: _TypeAlias = OfflineSigningKey  # noqa: Y015
+
+@_typing.final
+class ListOfflineSigningKeysResponse(_message.Message):
+    """ListOfflineSigningKeysResponse carries the keys, the current signing key first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___OfflineSigningKey]:
+        """The keys."""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___OfflineSigningKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOfflineSigningKeysResponse: _TypeAlias = ListOfflineSigningKeysResponse  # noqa: Y015
+
+@_typing.final
 class CreateOfflineDownloadRequest(_message.Message):
     """CreateOfflineDownloadRequest asks to download a track to a device."""
 

@@ -121,6 +121,11 @@ class PlaybackServiceStub:
                 request_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesRequest.SerializeToString,
                 response_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesResponse.FromString,
                 _registered_method=True)
+        self.ListOfflineSigningKeys = channel.unary_unary(
+                '/spotify.playback.v1.PlaybackService/ListOfflineSigningKeys',
+                request_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysRequest.SerializeToString,
+                response_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysResponse.FromString,
+                _registered_method=True)
         self.CreateOfflineDownload = channel.unary_unary(
                 '/spotify.playback.v1.PlaybackService/CreateOfflineDownload',
                 request_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.CreateOfflineDownloadRequest.SerializeToString,
@@ -270,6 +275,15 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOfflineSigningKeys(self, request, context):
+        """ListOfflineSigningKeys lists the public keys offline licenses are signed with, the one that
+        signs new licenses first. After a rotation the previous key stays listed until the licenses it
+        signed have expired, so clients that trust this list verify old and new licenses alike.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateOfflineDownload(self, request, context):
         """CreateOfflineDownload issues a license and a URL of the encrypted audio of a track for a device.
         """
@@ -380,6 +394,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.ListOfflineDevices,
                     request_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesRequest.FromString,
                     response_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesResponse.SerializeToString,
+            ),
+            'ListOfflineSigningKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOfflineSigningKeys,
+                    request_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysRequest.FromString,
+                    response_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysResponse.SerializeToString,
             ),
             'CreateOfflineDownload': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateOfflineDownload,
@@ -858,6 +877,33 @@ class PlaybackService:
             '/spotify.playback.v1.PlaybackService/ListOfflineDevices',
             spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesRequest.SerializeToString,
             spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOfflineSigningKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.playback.v1.PlaybackService/ListOfflineSigningKeys',
+            spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysRequest.SerializeToString,
+            spotify_dot_playback_dot_v1_dot_playback__pb2.ListOfflineSigningKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

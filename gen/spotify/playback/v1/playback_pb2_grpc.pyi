@@ -81,6 +81,11 @@ class PlaybackServiceStub:
     """
     ListOfflineDevices: _grpc.UnaryUnaryMultiCallable[_playback_pb2.ListOfflineDevicesRequest, _playback_pb2.ListOfflineDevicesResponse]
     """ListOfflineDevices lists the user's offline devices."""
+    ListOfflineSigningKeys: _grpc.UnaryUnaryMultiCallable[_playback_pb2.ListOfflineSigningKeysRequest, _playback_pb2.ListOfflineSigningKeysResponse]
+    """ListOfflineSigningKeys lists the public keys offline licenses are signed with, the one that
+    signs new licenses first. After a rotation the previous key stays listed until the licenses it
+    signed have expired, so clients that trust this list verify old and new licenses alike.
+    """
     CreateOfflineDownload: _grpc.UnaryUnaryMultiCallable[_playback_pb2.CreateOfflineDownloadRequest, _playback_pb2.CreateOfflineDownloadResponse]
     """CreateOfflineDownload issues a license and a URL of the encrypted audio of a track for a device."""
     RenewOfflineLicense: _grpc.UnaryUnaryMultiCallable[_playback_pb2.RenewOfflineLicenseRequest, _playback_pb2.OfflineLicense]
@@ -144,6 +149,11 @@ class PlaybackServiceAsyncStub(PlaybackServiceStub):
     """
     ListOfflineDevices: _aio.UnaryUnaryMultiCallable[_playback_pb2.ListOfflineDevicesRequest, _playback_pb2.ListOfflineDevicesResponse]  # type: ignore[assignment]
     """ListOfflineDevices lists the user's offline devices."""
+    ListOfflineSigningKeys: _aio.UnaryUnaryMultiCallable[_playback_pb2.ListOfflineSigningKeysRequest, _playback_pb2.ListOfflineSigningKeysResponse]  # type: ignore[assignment]
+    """ListOfflineSigningKeys lists the public keys offline licenses are signed with, the one that
+    signs new licenses first. After a rotation the previous key stays listed until the licenses it
+    signed have expired, so clients that trust this list verify old and new licenses alike.
+    """
     CreateOfflineDownload: _aio.UnaryUnaryMultiCallable[_playback_pb2.CreateOfflineDownloadRequest, _playback_pb2.CreateOfflineDownloadResponse]  # type: ignore[assignment]
     """CreateOfflineDownload issues a license and a URL of the encrypted audio of a track for a device."""
     RenewOfflineLicense: _aio.UnaryUnaryMultiCallable[_playback_pb2.RenewOfflineLicenseRequest, _playback_pb2.OfflineLicense]  # type: ignore[assignment]
@@ -306,6 +316,17 @@ class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_playback_pb2.ListOfflineDevicesResponse, _abc.Awaitable[_playback_pb2.ListOfflineDevicesResponse]]:
         """ListOfflineDevices lists the user's offline devices."""
+
+    @_abc_1.abstractmethod
+    def ListOfflineSigningKeys(
+        self,
+        request: _playback_pb2.ListOfflineSigningKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_playback_pb2.ListOfflineSigningKeysResponse, _abc.Awaitable[_playback_pb2.ListOfflineSigningKeysResponse]]:
+        """ListOfflineSigningKeys lists the public keys offline licenses are signed with, the one that
+        signs new licenses first. After a rotation the previous key stays listed until the licenses it
+        signed have expired, so clients that trust this list verify old and new licenses alike.
+        """
 
     @_abc_1.abstractmethod
     def CreateOfflineDownload(
