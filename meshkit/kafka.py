@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from meshkit import topics as topics_registry
@@ -56,9 +56,9 @@ class Producer:
     A broker that cannot be reached makes `publish` raise `Unavailable` within `timeout_s` (the
     caller's client may retry, with the same idempotency keys): kafka-python's `send` blocks while
     it waits for topic metadata, so it runs on a worker thread, never on the event loop, and the
-    acknowledgements are awaited with a deadline. Topics are never created implicitly (the broker
-    would pick its own partition count): a registry topic the broker lacks (a memory-only broker
-    that restarted) is created from `meshkit.topics` and the send tried again.
+    acknowledgements are awaited with a deadline. Topics are never created here: whoever starts
+    the broker declares the registry's (see ConsumerLoop._await_topics), and a topic the broker
+    lacks (a memory-only broker that just restarted) makes the publish `Unavailable` until then.
     """
 
     def __init__(
@@ -146,8 +146,7 @@ class Producer:
         kafka-python's client keeps batches for partitions the broker no longer has, and its
         metadata of them, after a broker restart; a fresh client starts from what the broker has
         now. The old one's unacknowledged messages are dropped: nobody was told they were
-        published. It creates no topic: whoever starts a broker declares the registry's topics,
-        and `_send` creates the one it sends to if the broker still lacks it.
+        published.
         """
         with self._lock:
             if self._stale:
@@ -158,18 +157,12 @@ class Producer:
             return self._producer
 
     def _send(self, producer: KafkaProducer, topic: str, key: str, payload: bytes) -> Any:
-        """`send`, creating a registry topic the broker does not have (on the worker thread)."""
+        """`send` (on the worker thread); a topic the broker lacks times out as a `KafkaError`."""
         try:
             return producer.send(topic, key=key, value=payload)
         except AssertionError as exc:  # kafka-python's word for a closed client
             # Another publish failed meanwhile and `_retire` closed this client: this one fails too.
             raise KafkaError("the event broker client was closed after a failed publish") from exc
-        except KafkaTimeoutError:
-            if topic not in TOPICS:
-                raise
-            log.warning("topic %s has no metadata: creating it from the registry", topic)
-            ensure_topics(self.bootstrap, {topic: TOPICS[topic]})
-            return producer.send(topic, key=key, value=payload)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush for up to `timeout`, then close; what an unreachable broker never took is dropped."""
@@ -247,6 +240,8 @@ class LagGauge:
 REOPEN_S = 0.5
 # How long a consumer on a replaced broker waits for its topics to be declared before it joins.
 REJOIN_WAIT_S = 30.0
+# How often a consumer still waiting for its topics to be declared says so.
+TOPIC_WAIT_WARN_S = 30.0
 # The longest a polled batch may take, and the group's rebalance timeout (see ConsumerLoop._open).
 MAX_POLL_INTERVAL_MS = 45_000
 
@@ -323,44 +318,47 @@ class ConsumerLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            # The registry's topics exist before the group joins, with the registry's partitions
-            # (a memory-only broker that restarted has none): never auto-created by a fetch, and
-            # never missing from the assignment (kafka-python does not join again for a topic
-            # that appears later).
-            if not self._ensure_topics():
-                continue
             self._consume(self._open())
             # A refused commit ended that consumer: a moment before the next one joins, so a
             # broker that keeps refusing does not get a join per millisecond.
             self._stop.wait(REOPEN_S)
 
-    def _ensure_topics(self) -> bool:
-        declared = {t: TOPICS[t] for t in self.config.topics if t in TOPICS}
-        if not declared:
-            return True
-        try:
-            ensure_topics(self.config.bootstrap, declared)
-            return True
-        except KafkaError as exc:
-            log.warning("consumer %s: broker unreachable (%s); trying again", self.config.group_id, exc)
-            self._stop.wait(REOPEN_S)
-            return False
+    def _await_topics(self, consumer: KafkaConsumer, within: float | None = None) -> bool:
+        """Wait until the broker lists every subscribed topic; False when stopped or out of time.
+
+        A consumer never creates a topic: whoever starts the broker declares the registry's
+        (meshctl.datatier, Strimzi's KafkaTopic in production). Clients creating them too raced
+        with each other right after a memory-only broker restarted, and a create overlapping a
+        produce was seen to leave a partition whose high watermark hid the record it had just
+        taken. Joining before a topic exists would leave it out of the assignment for good
+        (kafka-python does not join again when a subscribed topic appears later).
+        """
+        deadline = None if within is None else time.monotonic() + within
+        warned_at = time.monotonic()
+        for topic in self.config.topics:
+            while not consumer.partitions_for_topic(topic):
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    return False
+                if now - warned_at >= TOPIC_WAIT_WARN_S:
+                    log.warning(
+                        "consumer %s: topic %s not declared yet; waiting", self.config.group_id, topic
+                    )
+                    warned_at = now
+                if self._stop.wait(0.2):
+                    return False
+        return True
 
     def _rejoin(self, consumer: KafkaConsumer) -> None:
         """Join the group again once the subscribed topics are back in this consumer's metadata.
 
         Joining again (not seeking) is what makes a topic that was not yet re-created at the
         group's first join part of the assignment; the new broker holds no offsets for the group,
-        so every partition is read from its start (auto_offset_reset). The consumer does not
-        create the topics here: whoever restarted the broker declares them (meshctl.datatier).
-        kafka-python has no public call for joining again (a new subscription in the middle of a
-        join is refused): its coordinator's request_rejoin is the one it uses itself.
+        so every partition is read from its start (auto_offset_reset). kafka-python has no public
+        call for joining again (a new subscription in the middle of a join is refused): its
+        coordinator's request_rejoin is the one it uses itself.
         """
-        deadline = time.monotonic() + REJOIN_WAIT_S
-        for topic in self.config.topics:
-            while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-                if self._stop.wait(0.2):
-                    return
+        self._await_topics(consumer, REJOIN_WAIT_S)
         consumer._coordinator.request_rejoin()
 
     def _open(self) -> KafkaConsumer:
@@ -387,6 +385,8 @@ class ConsumerLoop:
         """Poll, handle and commit until stopped, or until a commit is refused (then the caller
         opens a new consumer, which joins the group afresh from the committed offsets)."""
         try:
+            if not self._await_topics(consumer):
+                return
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms)
                 if consumer.assignment():

@@ -228,7 +228,9 @@ class Probe:
 
 @dataclass
 class Load:
-    """Probes called round-robin by two threads; every outcome recorded with its time."""
+    """Probes called round-robin by two threads; every outcome recorded with the time its call
+    was sent, so a call sent while a process was down counts as during the fault even when its
+    answer arrives after every route answered again."""
 
     probes: list[Probe]
     records: list[tuple[float, str, str]] = field(default_factory=list)
@@ -250,15 +252,17 @@ class Load:
         i = offset
         while not self._stop.is_set():
             probe = self.probes[i % len(self.probes)]
+            sent = time.monotonic()
             outcome = guarded(probe.call)()
-            self.records.append((time.monotonic(), probe.name, outcome))
+            self.records.append((sent, probe.name, outcome))
             i += 1
 
     def since(self, start: float, end: float = float("inf")) -> list[tuple[float, str, str]]:
         return [r for r in list(self.records) if start <= r[0] < end]
 
     def last_ok(self, names: set[str]) -> bool:
-        latest: dict[str, str] = {}
-        for _, name, outcome in list(self.records):
-            latest[name] = outcome
-        return all(latest.get(name) == OK for name in names)
+        latest: dict[str, tuple[float, str]] = {}
+        for sent, name, outcome in list(self.records):
+            if sent >= latest.get(name, (float("-inf"), ""))[0]:
+                latest[name] = (sent, outcome)
+        return all(latest.get(name, (0.0, ""))[1] == OK for name in names)

@@ -25,7 +25,16 @@ from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 
 from meshkit import topics
 from tests.faults.harness import SHAPED_503, FaultMesh, json_outcome, until
-from tests.faults.streams import Ledger, Listener, demo_tracks, new_listener, new_sessions, session_events
+from tests.faults.streams import (
+    REC_GROUP,
+    Ledger,
+    Listener,
+    demo_tracks,
+    end_offsets,
+    new_listener,
+    new_sessions,
+    session_events,
+)
 
 # ReportPlaybackEvents must give up well before Envoy's 15 s route timeout.
 REFUSED_WITHIN_S = 12.0
@@ -116,11 +125,14 @@ def test_broker_killed_and_restarted(
             60,
         )
         applied = "SELECT count(*) FROM rec.events_applied WHERE event_id = %s AND topic = %s"
-        until(
-            lambda: fm.scalar(applied, change.event_id, topics.CATALOG_CHANGES.name) == 1,
-            "rec to apply it",
-            60,
-        )
+        try:
+            until(
+                lambda: fm.scalar(applied, change.event_id, topics.CATALOG_CHANGES.name) == 1,
+                "rec to apply it",
+                60,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {where_the_change_is(fm, change.event_id)}") from None
         # Every topic is back as the registry declares it (never auto-created with the broker's default).
         assert {t.name: len(fm.broker.partitions(t.name)) for t in topics.ALL} == {
             t.name: t.partitions for t in topics.ALL
@@ -128,3 +140,18 @@ def test_broker_killed_and_restarted(
     finally:
         admin.patch(f"/api/catalog/tracks/{edited.id}", json={"name": original})
         admin.close()
+
+
+def where_the_change_is(fm: FaultMesh, event_id: str) -> str:
+    """What a failure needs to tell a lost record from a consumer that stopped reading: where the
+    broker shows the change, each partition's end as read, and rec's committed offsets."""
+    topic = topics.CATALOG_CHANGES.name
+    found = [
+        (r.partition, r.offset)
+        for r in fm.broker.records(topic)
+        if catalog_pb2.CatalogChangeEvent.FromString(r.value).event_id == event_id
+    ]
+    return (
+        f"the change on {topic} at (partition, offset) {found or 'nowhere'}; "
+        f"ends {end_offsets(fm, topic)}; rec committed {fm.broker.committed(REC_GROUP, topic)}"
+    )

@@ -7,6 +7,7 @@ suite's shared one.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from meshctl import datatier
 from meshctl.processes import ProcessTable
+from meshkit import kafka as kafka_module
 from meshkit import topics as kafka_topics
 from meshkit.kafka import BrokerWatch, ConsumerConfig, ConsumerLoop, ensure_topics, rewind_past_the_end
 from tests.kafka_tail import poll_count
@@ -81,7 +84,7 @@ def test_a_position_past_the_new_log_end_is_rewound(broker: Broker) -> None:
 
 
 def test_a_consumer_group_reads_what_the_restarted_broker_gets(broker: Broker) -> None:
-    # A registry topic (this broker is the test's own): consumers re-create those after a restart.
+    # A registry topic (this broker is the test's own): declared again by whoever restarts the broker.
     topic, partitions = kafka_topics.STREAMS_COUNTED.name, kafka_topics.STREAMS_COUNTED.partitions
     broker.produce(topic, [b"old-%d" % i for i in range(10)], partitions=partitions)
     handled: list[bytes] = []
@@ -143,8 +146,8 @@ def test_a_new_log_that_grew_past_the_old_position_is_read_from_its_start(broker
 
 
 def test_topics_that_come_back_one_after_the_other_are_all_read(broker: Broker) -> None:
-    """After a restart nobody declared the topics: producers re-create theirs when they next send,
-    one after the other. The group joins again once all are back (kafka-python would never join
+    """After a restart the topics are declared late, one after the other (the test's producer
+    declares each before it sends). The group joins again once all are back (kafka-python would never join
     again for a topic that appears after the join), and reads both from their start."""
     early, late = kafka_topics.STREAMS_COUNTED, kafka_topics.CATALOG_CHANGES
     broker.produce(early.name, [b"old-early"], partitions=early.partitions)
@@ -203,3 +206,38 @@ def test_a_new_log_as_long_as_the_old_position_is_read_from_its_start(broker: Br
         wait_for(b"new")
     finally:
         loop.stop()
+
+
+def test_a_consumer_waits_for_its_topics_and_never_creates_them(
+    broker: Broker, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only whoever starts the broker declares topics: a consumer whose topic is missing waits,
+    says so, and joins once it is declared (clients creating topics raced with each other after a
+    restart, and a create overlapping a produce hid that record on the memory-only broker)."""
+    monkeypatch.setattr(kafka_module, "TOPIC_WAIT_WARN_S", 0.5)
+    topic = kafka_topics.CATALOG_CHANGES
+    broker.restart(declare_topics=False)
+    handled: list[ConsumerRecord] = []
+    loop = ConsumerLoop(
+        ConsumerConfig(broker.bootstrap, f"g-{uuid.uuid4().hex[:8]}", (topic.name,)), handled.extend
+    )
+    with caplog.at_level(logging.WARNING, logger="meshkit.kafka"):
+        loop.start()
+        try:
+            deadline = time.monotonic() + 30
+            while f"topic {topic.name} not declared yet" not in caplog.text:
+                assert time.monotonic() < deadline and not loop.exited.is_set(), caplog.text
+                time.sleep(0.1)
+            probe = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+            try:
+                assert not probe.partitions_for_topic(topic.name)  # the waiting consumer created nothing
+            finally:
+                probe.close()
+
+            broker.produce(topic.name, [b"first"], partitions=topic.partitions)
+            while not handled:
+                assert time.monotonic() < deadline + 30 and not loop.exited.is_set()
+                time.sleep(0.1)
+        finally:
+            loop.stop()
+    assert [r.value for r in handled] == [b"first"]
