@@ -12,6 +12,7 @@ playlist and the library, and asks for recommendations: every answer must be a s
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import tarfile
 import uuid
@@ -59,6 +60,11 @@ def checkout(commit: str, into: Path) -> Path:
     return tree
 
 
+def serves_internal_ports(tree: Path) -> bool:
+    """Whether that release's services listen on an internal port beside their public one."""
+    return "internal_port" in (tree / "meshkit" / "services.py").read_text()
+
+
 def expand_schema(database_url: str) -> dict[str, str]:
     """This checkout's schema up to each service's expand head; returns the revisions."""
     heads = {service: migrate.expand_head(service) for service in migrate.SERVICES}
@@ -89,6 +95,10 @@ def start_mixed(tmp_path: Path, pg_dir: Path, procs: ProcessTable) -> Iterator[S
         ensure_topics(kafka)
         redis_url = datatier.start_redis(run_dir, table, db=2)
         layout = mesh.free_layout(run_dir)
+        if not serves_internal_ports(source):
+            # A release from before internal ports serves every RPC on its one port: during the
+            # roll-out the mesh's *_ADDR settings still name those ports (docs/runbook.md, Upgrades).
+            layout = dataclasses.replace(layout, internal_ports={})
         running = mesh.Mesh(layout, url, redis_url, kafka)
         demo.load_if_empty(url)
         demo.load_audio(
