@@ -36,7 +36,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -374,16 +373,7 @@ def envoy_pair(sizes: list[int]) -> Iterator[tuple[str, psutil.Process]]:
                     )
                 )
             url = f"http://127.0.0.1:{front}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/{sizes[0]}", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the bare Envoy pair did not start")
-                time.sleep(0.2)
+            datatier.wait_until(lambda: datatier.http_ok(f"{url}/{sizes[0]}"), "the bare Envoy pair")
             yield url, psutil.Process(procs[1].pid)
         finally:
             for proc in procs:
