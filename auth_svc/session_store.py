@@ -2,7 +2,10 @@
 
 Layout:
 - ``session:<sha256(token)>``: a hash {uid, roles, product, country, created_at, ip} that expires after
-  ``ttl_s`` of inactivity; every validation with ``touch`` pushes the expiry out again. The key
+  ``ttl_s`` of inactivity; a validation with ``touch`` pushes the expiry out again, at most once
+  per ``touch_interval_s`` per session and process (a minute for the seed's 4 h; a tenth of a
+  shorter TTL), so the request path of a live session is one read, not a read and a write. The
+  expiry therefore slides with a lag of up to that interval. The key
   holds a digest of the token, not the token, so a Redis dump or `MONITOR` hands out no live
   credentials.
 - ``user_sessions:<user uuid>``: a set of that user's session digests, so logout-everywhere, a
@@ -26,9 +29,14 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from meshkit import ids
+from meshkit.ttlcache import TTLCache
 
 SESSION_PREFIX = "session:"
 USER_SESSIONS_PREFIX = "user_sessions:"
+# The longest a live session goes without its expiry being pushed out (see the module docstring).
+MAX_TOUCH_INTERVAL_S = 60.0
+# Sessions whose last push this process remembers; beyond that, the oldest are pushed again.
+TOUCHED_MAX_ENTRIES = 100_000
 
 # Rewrites identity fields of sessions that still exist. A plain HSET would resurrect an expired
 # session as a hash without a TTL, so the existence check and the write must be one atomic step.
@@ -85,6 +93,10 @@ class SessionStore:
         self.redis = client
         self.ttl_s = ttl_s
         self._update_script = client.register_script(_UPDATE_IF_EXISTS)
+        # Session keys whose expiry this process pushed out less than an interval ago.
+        self._touched: TTLCache[str, bool] = TTLCache(
+            TOUCHED_MAX_ENTRIES, min(MAX_TOUCH_INTERVAL_S, ttl_s / 10)
+        )
 
     async def create(
         self, user_id: uuid.UUID, roles: Iterable[str], product: str, ip: str = "", country: str = ""
@@ -111,15 +123,21 @@ class SessionStore:
         return token
 
     async def get(self, token: str, *, touch: bool) -> Session | None:
-        """The session behind `token`, or None; `touch` restarts its sliding TTL (one round trip)."""
+        """The session behind `token`, or None (one round trip); `touch` restarts its sliding TTL
+        unless this process did so less than a touch interval ago."""
         if not token:
             return None
         key = _session_key(digest(token))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(key)
-            if touch:
+        if touch and self._touched.get(key) is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(key)
+                # Only an existing key gets a TTL: EXPIRE never creates one.
                 pipe.expire(key, self.ttl_s)
-            fields = (await pipe.execute())[0]
+                fields = (await pipe.execute())[0]
+            if fields:
+                self._touched.put(key, True)
+        else:
+            fields = await self.redis.hgetall(key)
         if not fields or "uid" not in fields:
             return None
         return Session(

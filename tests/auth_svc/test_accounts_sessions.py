@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -170,3 +171,25 @@ async def test_sessions_revoke_all_but_one_and_updates_never_resurrect(parts: Pa
     assert await sessions.get(tokens[0], touch=False) is not None
     await sessions.create(user_id, {"user"}, "free")  # prunes the index of dead entries
     assert await sessions.redis.scard(f"user_sessions:{user_id.hex}") == 2
+
+
+async def test_use_slides_the_expiry_at_most_once_per_touch_interval(parts: Parts) -> None:
+    """The request path of a live session writes its expiry at most once per interval (a tenth of
+    the TTL here, a minute for the seed's 4 h), so a session in use never expires, while most
+    requests cost one read."""
+    store = SessionStore(parts.session_store.redis, ttl_s=2)
+    token = await store.create(uuid.uuid4(), {"user"}, "free")
+    key = f"session:{digest(token)}"
+    await store.redis.pexpire(key, 1500)
+    assert await store.get(token, touch=True) is not None
+    assert await store.redis.pttl(key) > 1500  # the first use pushed it out to the full TTL
+    await store.redis.pexpire(key, 1500)
+    assert await store.get(token, touch=True) is not None
+    assert await store.redis.pttl(key) <= 1500  # within the interval: read only
+    await asyncio.sleep(0.25)  # past the 0.2 s interval, by this process's monotonic clock
+    assert await store.get(token, touch=True) is not None
+    assert await store.redis.pttl(key) > 1500
+    # A revoked session is gone at once, whatever this process remembers of its last push.
+    await store.revoke(token)
+    assert await store.get(token, touch=True) is None
+    assert not await store.redis.exists(key)
