@@ -1,8 +1,9 @@
 """The rate-limit table (auth_svc/ratelimits.toml): categories, limits, windows, scopes, methods.
 
-One file feeds both ends of Envoy's global rate limiting: meshctl.envoy_config turns `methods`
-into route-level descriptor actions, and the RateLimitService looks the limits up by category.
-Keeping them together means a category can never exist on one side only. Pure parsing, no I/O
+One file feeds both ends of the edge's rate limiting: meshctl.envoy_config names each listed
+method's category in its route's ext_authz context, and ext_authz (auth_svc) looks the limit up
+by that name and counts the request. Keeping them together means a category can never exist on
+one side only. Pure parsing, no I/O
 beyond reading the file, so meshctl can import it without auth_svc's dependencies.
 """
 
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Descriptor entry keys the Envoy routes produce and the RateLimitService reads.
-CATEGORY_KEY = "category"
-USER_KEY = "user"  # request_headers action on x-user-id (set by ext_authz)
-IP_KEY = "remote_address"  # Envoy's remote_address action (the trusted client address)
-SCOPE_KEYS = {"user": USER_KEY, "ip": IP_KEY}
+# The ext_authz context extension naming a route's category (set by meshctl.envoy_config).
+CONTEXT_KEY = "ratelimit"
+# Who a category counts: the signed-in user, or the client address Envoy trusts.
+SCOPES = ("user", "ip")
+# Where ext_authz reads that address: Envoy sets it on every request (replacing any a client sent)
+# from the address it trusts, the one its access log records and x-forwarded-for ends with.
+CLIENT_ADDRESS_HEADER = "x-mesh-client-address"
 
 DEFAULT_PATH = Path(__file__).with_name("ratelimits.toml")
 
@@ -32,15 +35,9 @@ class Category:
     scope: str
     methods: tuple[str, ...]
 
-    @property
-    def subject_key(self) -> str:
-        """The descriptor entry that names the subject of this category."""
-        return SCOPE_KEYS[self.scope]
-
 
 @dataclass(frozen=True)
 class RateLimitTable:
-    domain: str
     categories: dict[str, Category]
 
     def category_of(self, method_path: str) -> Category | None:
@@ -59,8 +56,8 @@ def _category(name: str, raw: dict[str, Any]) -> Category:
         raise ValueError(f"rate-limit category {name!r}: needs limit, window_s, scope ({exc})") from exc
     if limit < 1 or window_s < 1:
         raise ValueError(f"rate-limit category {name!r}: limit and window_s must be positive")
-    if scope not in SCOPE_KEYS:
-        raise ValueError(f"rate-limit category {name!r}: scope must be one of {sorted(SCOPE_KEYS)}")
+    if scope not in SCOPES:
+        raise ValueError(f"rate-limit category {name!r}: scope must be one of {sorted(SCOPES)}")
     bad = [m for m in methods if not (m.startswith("/") and m.count("/") == 2)]
     if bad:
         raise ValueError(f"rate-limit category {name!r}: methods must be /pkg.Service/Method, got {bad}")
@@ -79,7 +76,7 @@ def parse(text: str) -> RateLimitTable:
                     f"{method} is in rate-limit categories {seen[method]!r} and {category.name!r}"
                 )
             seen[method] = category.name
-    return RateLimitTable(domain=str(data.get("domain", "spotify")), categories=categories)
+    return RateLimitTable(categories=categories)
 
 
 def load(path: Path = DEFAULT_PATH) -> RateLimitTable:

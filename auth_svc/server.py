@@ -1,7 +1,7 @@
-"""auth_svc bootstrap: its database, Redis, and the four gRPC services it serves.
+"""auth_svc bootstrap: its database, Redis, and the three gRPC services it serves.
 
-AuthService and AdminService are public (routed by Envoy); Authorization (ext_authz) and
-RateLimitService are called by Envoy itself and never routed to from outside.
+AuthService and AdminService are public (routed by Envoy); Authorization (ext_authz, which also
+applies the rate limits) is called by Envoy itself and never routed to from outside.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 
 from envoyapi.envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-from envoyapi.envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -24,7 +23,6 @@ from auth_svc.credentials import SessionCookie
 from auth_svc.objects import UserObjects
 from auth_svc.passwords import PasswordHasher
 from auth_svc.ratelimit import RateLimiter
-from auth_svc.ratelimit_servicer import RateLimitServicer
 from auth_svc.ratelimit_store import SlidingWindow
 from auth_svc.servicer import AuthServicer
 from auth_svc.session_store import SessionStore
@@ -57,6 +55,7 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
             limits.load(auth.ratelimit_config),
             SlidingWindow(redis, auth.ratelimit_key_prefix),
             fail_open=auth.ratelimit_fail_open,
+            timeout_s=auth.ratelimit_timeout_s,
         )
 
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
@@ -73,15 +72,13 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
             AdminServicer(Admin(store, session_store), audit, objects), server
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-            AuthorizationServicer(sessions, settings.public_base_url), server
+            AuthorizationServicer(sessions, limiter, settings.public_base_url), server
         )
-        rls_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(limiter), server)
         services = auth_pb2.DESCRIPTOR.services_by_name
         return [
             services["AuthService"].full_name,
             services["AdminService"].full_name,
             external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name,
-            rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name,
         ]
 
     return setup

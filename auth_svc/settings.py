@@ -19,11 +19,13 @@ class AuthSettings(BaseSettings):
     session_cookie_secure: bool = False
     # bcrypt cost factor for new password hashes (12 is bcrypt's default, ~0.2 s here).
     bcrypt_rounds: int = 12
-    # The rate-limit service: the limits file (categories, limits, windows, scopes) and the Redis
-    # key prefix (tests give each run its own). Fail open (allow, log) when Redis is down.
+    # The edge's rate limits (counted by ext_authz): the limits file (categories, limits, windows,
+    # scopes) and the Redis key prefix (tests give each run its own). When Redis cannot count
+    # within ratelimit_timeout_s: fail open (allow, log), or closed (503).
     ratelimit_config: Path = limits.DEFAULT_PATH
     ratelimit_key_prefix: str = "ratelimit"
     ratelimit_fail_open: bool = True
+    ratelimit_timeout_s: float = 0.25
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""GET /v1/me through Envoy (ext_authz + rate-limit filter + transcoder) vs GetMe straight to auth_svc.
+"""GET /v1/me through Envoy (ext_authz + transcoder) vs GetMe straight to auth_svc.
 
     .venv/bin/python -m bench.auth_me                  # starts a private mesh (own ports and database)
     .venv/bin/python -m bench.auth_me --running        # uses the mesh `make up` started
@@ -6,8 +6,8 @@
 
 Through Envoy every request is one ext_authz Check (a Redis round trip in auth_svc) plus the
 transcoded GetMe (one PostgreSQL query); direct, it is GetMe alone with the identity metadata an
-internal caller sends. /v1/me is in no rate-limit category, so the ratelimit filter passes it
-without calling out. The client shares the machine's cores with Envoy, auth_svc, Redis and
+internal caller sends. /v1/me is in no rate-limit category, so ext_authz counts nothing for it.
+The client shares the machine's cores with Envoy, auth_svc, Redis and
 PostgreSQL: its own CPU use is printed, since on 2 cores it is part of what is measured.
 """
 

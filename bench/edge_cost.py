@@ -6,11 +6,11 @@ clients through Envoy and CPU milliseconds per request in each process (Envoy, e
 Redis, PostgreSQL, the load generator), read from the processes' own CPU counters.
 
 The floor is measured in the same run, from the hops the route makes today:
-- its Python gRPC hops (ext_authz, rate limit, the handler, internal calls) are counted, not
-  declared: the delta of every service's own request counters over the route's run, per
-  request. Each is costed as a bare grpc.aio unary call (no interceptors, no protobuf) of about
-  the same size, on a server process of its own, at the same concurrency: ext_authz and rate
-  limit at a few hundred bytes, a handler at its JSON body's size, and media_svc's ranged read
+- its Python gRPC hops (ext_authz, which also counts the rate limit, the handler, internal
+  calls) are counted, not declared: the delta of every service's own request counters over the
+  route's run, per request. Each is costed as a bare grpc.aio unary call (no interceptors, no
+  protobuf) of about the same size, on a server process of its own, at the same concurrency:
+  ext_authz at a few hundred bytes, a handler at its JSON body's size, and media_svc's ranged read
   (HTTP, not gRPC) as a bare call answering the same 64 KiB;
 - Envoy passing the same request through: a front Envoy proxying to a back Envoy that answers a
   body of the route's size (the front's CPU is the floor; stream start passes twice).
@@ -63,7 +63,7 @@ FIRST_BYTES = 65_536
 BARE_METHOD = "/bench.Bare/Echo"
 # Sizes (request, response) a bare hop is measured at; a hop is costed at the nearest response size.
 BARE_SIZES = (256, 2_048, 16_384, FIRST_BYTES)
-CONTROL_BYTES = 256  # ext_authz and rate-limit messages: a few headers and a verdict
+CONTROL_BYTES = 256  # ext_authz messages: a few headers and a verdict
 
 
 @dataclass
@@ -406,7 +406,7 @@ def floor_of(m: Measured, hop_costs: dict[int, float], pass_costs: dict[int, flo
     """(Python hops floor, Envoy floor) in CPU ms per request."""
     python = 0.0
     for key, calls in m.hops.items():
-        if "Check" in key or "ShouldRateLimit" in key:
+        if "Check" in key:
             size = CONTROL_BYTES
         elif key.startswith("media_svc"):
             size = FIRST_BYTES

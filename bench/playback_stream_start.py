@@ -182,7 +182,6 @@ def server_side(running: mesh.Mesh) -> str:
 
     parts = []
     check = "/envoy.service.auth.v3.Authorization/Check"
-    limit = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
     for label, service, metric, route in (
         ("playback GetStreamUrl handler", "playback_svc", "stream_start_seconds", None),
         (
@@ -192,7 +191,6 @@ def server_side(running: mesh.Mesh) -> str:
             ("route", "/api/playback/stream"),
         ),
         ("auth ext_authz Check", "auth_svc", "control_call_duration_seconds", ("rpc", check)),
-        ("auth ShouldRateLimit", "auth_svc", "control_call_duration_seconds", ("rpc", limit)),
     ):
         total, count = sums(service, metric, route)
         if count:

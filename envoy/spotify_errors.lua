@@ -5,7 +5,7 @@
 --   * a service's gRPC status, which the transcoder turned into {"code":N,"message":...,
 --     "details":[]} (the HTTP status is re-derived from the gRPC code, so that
 --     FAILED_PRECONDITION is 409 Conflict as docs/architecture.md decides; Envoy's own table says 400);
---   * Envoy's local replies (429 from the rate limiter, 503 no healthy upstream, 504 timeout...),
+--   * Envoy's local replies (503 no healthy upstream, 504 timeout...),
 --     whose bodies are plain text or empty.
 -- Bodies already in Spotify's shape (ext_authz denials, the 404 route, media_svc) pass unchanged.
 -- Native gRPC responses (content-type application/grpc) are never touched: gRPC clients keep

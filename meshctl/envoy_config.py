@@ -45,7 +45,7 @@ DEFAULT_DESCRIPTOR = PROJECT_ROOT / "gen" / "descriptor.binpb"
 OPENAPI_MAX_BYTES = 2 * 1024 * 1024
 
 # Which fully-qualified gRPC services each process serves to the outside (transcoded and routed),
-# from the registry. auth_svc's Envoy-facing APIs (ext_authz, rate limit) are not among them:
+# from the registry. auth_svc's Envoy-facing API (ext_authz) is not among them:
 # Envoy calls them, clients never do.
 GRPC_SERVICES: dict[str, tuple[str, ...]] = {
     service.name: service.public_grpc for service in services.SERVICES if service.public_grpc
@@ -70,14 +70,11 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front of Envoy whose x-forwarded-for entries are trusted (0: the peer is the
     # client). The per-IP rate limit and the audit log's client IP both follow this.
     "xff_num_trusted_hops": 0,
-    # Deadlines of Envoy's calls to auth_svc: ext_authz fails closed (503), the rate limiter open.
+    # Deadline of Envoy's ext_authz call to auth_svc (session and rate limit): no answer is a 503.
     "ext_authz_timeout": "1s",
-    "ratelimit_timeout": "0.25s",
+    # The rate-limit table whose `methods` get their category named in their route's ext_authz
+    # context (auth_svc reads the limits from its own copy).
     "ratelimit_config": str(limits.DEFAULT_PATH),
-    # Whether traffic passes when the rate limiter cannot answer: auth_svc's own fail mode
-    # (AUTH_RATELIMIT_FAIL_OPEN, for its Redis), which the edge follows when auth_svc is down or
-    # slower than ratelimit_timeout. Failing closed answers 503.
-    "ratelimit_fail_open": True,
     # OpenTelemetry: the OTLP/gRPC collector Envoy sends its spans to ("host:port"; empty: Envoy
     # starts no trace), and the share of requests whose traces are kept (a percentage).
     "tracing_collector": "",
@@ -293,10 +290,8 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "auth_cluster": services.owner_of("envoy.service.auth.v3.Authorization").name,
         "xff_num_trusted_hops": int(cfg["xff_num_trusted_hops"]),
         "ext_authz_timeout": cfg["ext_authz_timeout"],
-        "ratelimit_timeout": cfg["ratelimit_timeout"],
-        "ratelimit_fail_open": bool(cfg["ratelimit_fail_open"]),
-        "ratelimit_domain": table.domain,
-        "ratelimit_keys": {"category": limits.CATEGORY_KEY, "user": limits.USER_KEY},
+        "ratelimit_context_key": limits.CONTEXT_KEY,
+        "client_address_header": limits.CLIENT_ADDRESS_HEADER,
         "spotify_errors_lua": (ENVOY_DIR / "spotify_errors.lua").read_text(),
         "json_requests_lua": (ENVOY_DIR / "json_requests.lua").read_text(),
         "tracing": _tracing(cfg),
@@ -353,7 +348,7 @@ def _rpc_route(
         "timeout": rpc_timeouts.pop(path, cfg["default_timeout"]),
         "retry": services.is_read_only(path) and not method.client_streaming,
         "anonymous": policy is EdgePolicy.ANONYMOUS,
-        "ratelimit": {"category": category.name, "scope": category.scope} if category else None,
+        "ratelimit": category.name if category else None,
     }
 
 

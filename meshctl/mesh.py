@@ -272,12 +272,8 @@ def wait_healthy(mesh: Mesh, procs: ProcessTable, timeout: float = 60.0) -> None
 
 def envoy_overrides(mesh: Mesh) -> dict:
     """What the local Envoy target needs changed for this layout."""
-    from auth_svc.settings import AuthSettings
-
     layout = mesh.layout
     return {
-        # The edge fails as auth_svc's limiter does (both read AUTH_RATELIMIT_FAIL_OPEN here).
-        "ratelimit_fail_open": AuthSettings().ratelimit_fail_open,
         "listen_port": layout.envoy_port,
         "admin_port": layout.envoy_admin_port,
         # Prometheus scrapes Envoy where the cluster's does (envoy/targets/k8s.yaml).

@@ -29,7 +29,7 @@ REQUEST_DURATION = Histogram(
 # rate-limit checks (one of each per request, which would double the request rate in the SLI).
 CONTROL_DURATION = Histogram(
     "control_call_duration_seconds",
-    "Duration of health, reflection, ext_authz and rate-limit calls in seconds",
+    "Duration of health, reflection and ext_authz calls in seconds",
     ["rpc", "status_code"],
     buckets=LATENCY_BUCKETS,
 )
@@ -37,7 +37,6 @@ CONTROL_PREFIXES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.",
     "/envoy.service.auth.v3.Authorization/",
-    "/envoy.service.ratelimit.v3.RateLimitService/",
 )
 PLAYBACK_EVENTS = Counter("playback_events_total", "Total playback events", ["event_type", "device_type"])
 # device_type comes from clients: anything outside this set is counted as "other", so a client

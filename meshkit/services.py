@@ -47,7 +47,7 @@ class Service:
     schema: str | None = None
     # Fully-qualified gRPC services Envoy routes to it (public; transcoded where they have rules).
     public_grpc: tuple[str, ...] = ()
-    # gRPC services only Envoy itself calls (ext_authz, rate limit): never routed from outside.
+    # gRPC services only Envoy itself calls (ext_authz): never routed from outside.
     edge_grpc: tuple[str, ...] = ()
     # Whether it speaks gRPC at all (the media origin serves plain HTTP).
     grpc: bool = True
@@ -104,7 +104,7 @@ SERVICES: tuple[Service, ...] = (
         addr_env="AUTH_ADDR",
         schema="auth",
         public_grpc=("spotify.auth.v1.AuthService", "spotify.auth.v1.AdminService"),
-        edge_grpc=("envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService"),
+        edge_grpc=("envoy.service.auth.v3.Authorization",),
     ),
     Service(
         "rec_svc",

@@ -60,11 +60,8 @@ def test_routes_follow_the_contracts_and_the_table() -> None:
         "/spotify.auth.v1.AuthService/Register",
         "/spotify.auth.v1.AuthService/Login",
     }
-    assert routes["/spotify.auth.v1.AuthService/Login"]["ratelimit"] == {"category": "auth", "scope": "ip"}
-    assert routes["/spotify.catalog.v1.CatalogService/Search"]["ratelimit"] == {
-        "category": "search",
-        "scope": "user",
-    }
+    assert routes["/spotify.auth.v1.AuthService/Login"]["ratelimit"] == "auth"
+    assert routes["/spotify.catalog.v1.CatalogService/Search"]["ratelimit"] == "search"
     assert routes["/spotify.auth.v1.AuthService/GetMe"]["ratelimit"] is None
     assert routes["/spotify.auth.v1.AuthService/GetMe"]["retry"] is True
     assert routes["/spotify.auth.v1.AuthService/Logout"]["retry"] is False
@@ -79,23 +76,33 @@ def test_routes_follow_the_contracts_and_the_table() -> None:
     assert not set(context["internal_rpcs"]) & set(routes)
 
 
-def test_ext_authz_and_ratelimit_run_after_the_transcoder_and_identity_headers_go_first() -> None:
+def test_ext_authz_runs_after_the_transcoder_and_identity_headers_go_first() -> None:
     rendered = envoy_config.render("local")
     order = [
         rendered.index(f"- name: envoy.filters.http.{name}\n")
-        for name in (
-            "cors",
-            "lua",
-            "header_mutation",
-            "grpc_json_transcoder",
-            "ext_authz",
-            "ratelimit",
-            "router",
-        )
+        for name in ("cors", "lua", "header_mutation", "grpc_json_transcoder", "ext_authz", "router")
     ]
     assert order == sorted(order)
     assert "failure_mode_allow: false" in rendered
-    assert "failure_mode_deny: false" in rendered
+    # The rate limit is decided by ext_authz: no second call out per request.
+    assert "envoy.filters.http.ratelimit" not in rendered
+
+
+def test_limited_routes_name_their_category_and_the_client_address_is_envoys() -> None:
+    rendered = envoy_config.render("local")
+    login = rendered[rendered.index('- name: "/spotify.auth.v1.AuthService/Login"') :]
+    login = login[: login.index("- name:", 10)]
+    assert 'session: "none"' in login and 'ratelimit: "auth"' in login
+    search = rendered[rendered.index('- name: "/spotify.catalog.v1.CatalogService/Search"') :]
+    search = search[: search.index("- name:", 10)]
+    assert 'ratelimit: "search"' in search and "session:" not in search
+    # Set from the address Envoy trusts, replacing whatever a client sent, and passed to ext_authz.
+    assert (
+        '- append:\n                    header: { key: "x-mesh-client-address", value: '
+        '"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%" }\n'
+        "                    append_action: OVERWRITE_IF_EXISTS_OR_ADD"
+    ) in rendered
+    assert "- exact: x-mesh-client-address" in rendered
 
 
 def test_the_committed_k8s_render_is_current() -> None:

@@ -1,4 +1,4 @@
-"""Envoy's global rate limits, enforced by auth_svc's RateLimitService, through Envoy: every row of
+"""The edge's rate limits, enforced by auth_svc's ext_authz, through Envoy: every row of
 auth_svc/ratelimits.toml, over JSON and over native gRPC, admits exactly its limit in the window
 and then refuses (429 with retry-after; RESOURCE_EXHAUSTED), and a refused write stores nothing.
 

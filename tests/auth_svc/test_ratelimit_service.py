@@ -1,25 +1,27 @@
-"""The sliding-window rate limiter and its RateLimitService, against the real Redis."""
+"""The sliding-window rate limiter and ext_authz's use of it, against the real Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
-from envoyapi.envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
-from envoyapi.envoy.service.ratelimit.v3 import rls_pb2
+from envoyapi.envoy.config.core.v3 import base_pb2
+from envoyapi.envoy.service.auth.v3 import external_auth_pb2
+from google.rpc import code_pb2
 
-from auth_svc.limits import Category, RateLimitTable
+from auth_svc.authz_servicer import NO_SESSION, SESSION_KEY, AuthorizationServicer
+from auth_svc.limits import CLIENT_ADDRESS_HEADER, CONTEXT_KEY, Category, RateLimitTable
 from auth_svc.ratelimit import RateLimiter
-from auth_svc.ratelimit_servicer import RateLimitServicer
 from auth_svc.ratelimit_store import SlidingWindow
+from auth_svc.sessions import Sessions
 from meshctl import datatier
-
-OK = rls_pb2.RateLimitResponse.OK
-OVER_LIMIT = rls_pb2.RateLimitResponse.OVER_LIMIT
 
 
 @pytest.fixture
@@ -36,18 +38,6 @@ def window(client: aioredis.Redis) -> SlidingWindow:
 
 def category(limit: int = 5, window_s: int = 900, scope: str = "ip") -> Category:
     return Category(name="auth", limit=limit, window_s=window_s, scope=scope, methods=())
-
-
-def request(*descriptors: dict[str, str], domain: str = "spotify") -> rls_pb2.RateLimitRequest:
-    return rls_pb2.RateLimitRequest(
-        domain=domain,
-        descriptors=[
-            ratelimit_pb2.RateLimitDescriptor(
-                entries=[ratelimit_pb2.RateLimitDescriptor.Entry(key=k, value=v) for k, v in d.items()]
-            )
-            for d in descriptors
-        ],
-    )
 
 
 async def test_exactly_the_limit_is_admitted_and_refusals_are_not_counted(
@@ -87,35 +77,87 @@ async def test_a_slot_frees_when_the_oldest_request_leaves_the_window(
     assert admitted_ms - oldest_ms >= 1000
 
 
-async def test_the_service_answers_envoy_with_headers_and_retry_after(window: SlidingWindow) -> None:
-    table = RateLimitTable(domain="spotify", categories={"auth": category(limit=1)})
-    service = RateLimitServicer(RateLimiter(table, window, fail_open=True))
-    descriptor = {"category": "auth", "remote_address": "192.0.2.7"}
-    first = await service.ShouldRateLimit(request(descriptor), None)
-    assert first.overall_code == OK
-    headers = {h.key: h.value for h in first.response_headers_to_add}
-    assert (headers["x-ratelimit-limit"], headers["x-ratelimit-remaining"]) == ("1", "0")
-    assert "retry-after" not in headers
-    second = await service.ShouldRateLimit(request(descriptor), None)
-    assert second.overall_code == OVER_LIMIT
-    assert second.statuses[0].code == OVER_LIMIT
-    assert second.statuses[0].current_limit.requests_per_unit == 1
-    headers = {h.key: h.value for h in second.response_headers_to_add}
-    assert 0 < int(headers["retry-after"]) <= 900
-    # Descriptors it has no limit for, and other domains, are let through untouched.
-    other = await service.ShouldRateLimit(request({"category": "nope", "user": "x"}), None)
-    assert (other.overall_code, list(other.response_headers_to_add)) == (OK, [])
-    assert (await service.ShouldRateLimit(request(descriptor, domain="other"), None)).overall_code == OK
+def check(category_name: str, address: str, *, grpc: bool = False) -> external_auth_pb2.CheckRequest:
+    """Envoy's question for a login (no session needed) on a route of `category_name`."""
+    request = external_auth_pb2.CheckRequest()
+    http = request.attributes.request.http
+    http.path = "/spotify.auth.v1.AuthService/Login"
+    http.headers[CLIENT_ADDRESS_HEADER] = address
+    http.headers["content-type"] = "application/grpc"
+    if not grpc:
+        http.headers["x-envoy-original-path"] = "/api/auth/login"
+    request.attributes.context_extensions[SESSION_KEY] = NO_SESSION
+    request.attributes.context_extensions[CONTEXT_KEY] = category_name
+    return request
+
+
+def authz(limiter: RateLimiter) -> AuthorizationServicer:
+    # Login routes need no session: the session side is never asked.
+    return AuthorizationServicer(cast(Sessions, None), limiter, "http://edge.test")
+
+
+def headers_of(options: Iterable[base_pb2.HeaderValueOption]) -> dict[str, str]:
+    return {option.header.key: option.header.value for option in options}
+
+
+async def test_ext_authz_admits_the_limit_then_answers_429_with_retry_after(window: SlidingWindow) -> None:
+    service = authz(
+        RateLimiter(RateLimitTable(categories={"auth": category(limit=1)}), window, fail_open=True)
+    )
+    first = await service.Check(check("auth", "192.0.2.7"), None)
+    assert first.status.code == code_pb2.OK
+    added = headers_of(first.ok_response.response_headers_to_add)
+    assert (added["x-ratelimit-limit"], added["x-ratelimit-remaining"]) == ("1", "0")
+    assert 0 < int(added["x-ratelimit-reset"]) <= 900 and "retry-after" not in added
+
+    second = await service.Check(check("auth", "192.0.2.7"), None)
+    assert (second.status.code, second.denied_response.status.code) == (code_pb2.RESOURCE_EXHAUSTED, 429)
+    refused = headers_of(second.denied_response.headers)
+    assert 0 < int(refused["retry-after"]) <= 900 and refused["x-ratelimit-remaining"] == "0"
+    assert json.loads(second.denied_response.body) == {
+        "error": {"status": 429, "message": "API rate limit exceeded"}
+    }
+    # gRPC clients get RESOURCE_EXHAUSTED, which they do not retry at once (429 maps to UNAVAILABLE).
+    native = await service.Check(check("auth", "192.0.2.7", grpc=True), None)
+    assert headers_of(native.denied_response.headers)["grpc-status"] == str(code_pb2.RESOURCE_EXHAUSTED)
+    # Another address has its own window; a route of no category, or an unknown one, is not counted.
+    assert (await service.Check(check("auth", "192.0.2.8"), None)).status.code == code_pb2.OK
+    for name in ("", "nope"):
+        other = await service.Check(check(name, "192.0.2.7"), None)
+        assert (other.status.code, list(other.ok_response.response_headers_to_add)) == (code_pb2.OK, [])
 
 
 async def test_an_unreachable_redis_fails_open_or_closed_as_configured() -> None:
     dead = aioredis.Redis(port=datatier.free_port(), socket_connect_timeout=0.5, decode_responses=True)
-    table = RateLimitTable(domain="spotify", categories={"auth": category()})
-    descriptor = {"category": "auth", "remote_address": "192.0.2.8"}
+    table = RateLimitTable(categories={"auth": category()})
     try:
-        open_ = RateLimitServicer(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=True))
-        assert (await open_.ShouldRateLimit(request(descriptor), None)).overall_code == OK
-        closed = RateLimitServicer(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=False))
-        assert (await closed.ShouldRateLimit(request(descriptor), None)).overall_code == OVER_LIMIT
+        open_ = authz(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=True))
+        assert (await open_.Check(check("auth", "192.0.2.9"), None)).status.code == code_pb2.OK
+        closed = authz(RateLimiter(table, SlidingWindow(dead, "x"), fail_open=False))
+        answer = await closed.Check(check("auth", "192.0.2.9"), None)
+        assert (answer.status.code, answer.denied_response.status.code) == (code_pb2.UNAVAILABLE, 503)
+        assert headers_of(answer.denied_response.headers)["retry-after"] == "1"
     finally:
         await dead.aclose()
+
+
+async def test_a_redis_that_does_not_answer_is_waited_for_no_longer_than_the_timeout() -> None:
+    """A Redis that accepts the connection but never replies (a stalled server) must not hold the
+    request until Envoy gives up on ext_authz: the fail mode decides within the limiter's timeout."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = silent.getsockname()[1]
+        stalled = aioredis.Redis(port=port, socket_timeout=30, decode_responses=True)
+        limiter = RateLimiter(
+            RateLimitTable(categories={"auth": category()}),
+            SlidingWindow(stalled, "x"),
+            fail_open=True,
+            timeout_s=0.2,
+        )
+        started = time.monotonic()
+        answer = await authz(limiter).Check(check("auth", "192.0.2.10"), None)
+        assert answer.status.code == code_pb2.OK
+        assert time.monotonic() - started < 2
+        await stalled.aclose()
+    finally:
+        silent.close()

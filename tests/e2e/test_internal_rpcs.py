@@ -18,9 +18,7 @@ import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
-from envoyapi.envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from envoyapi.envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
-from envoyapi.envoy.service.ratelimit.v3 import rls_pb2
 from google.protobuf import json_format, message
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
@@ -51,12 +49,6 @@ def _requests(admin_token: str) -> dict[str, message.Message]:
             path="/spotify.auth.v1.AuthService/GetMe", headers={"authorization": f"Bearer {admin_token}"}
         )
     )
-    limited = ratelimit_pb2.RateLimitDescriptor(
-        entries=[
-            ratelimit_pb2.RateLimitDescriptor.Entry(key="category", value="search"),
-            ratelimit_pb2.RateLimitDescriptor.Entry(key="user", value=ids.encode(uuid.uuid4())),
-        ]
-    )
     return {
         "/spotify.auth.v1.AuthService/ValidateSession": auth_pb2.ValidateSessionRequest(token=admin_token),
         "/spotify.auth.v1.AuthService/RecordAuditEvent": auth_pb2.RecordAuditEventRequest(
@@ -69,9 +61,6 @@ def _requests(admin_token: str) -> dict[str, message.Message]:
         "/spotify.rec.v1.RecommendationService/GetIndexStatus": rec_pb2.GetIndexStatusRequest(),
         "/spotify.rec.v1.RecommendationService/ReloadIndexes": rec_pb2.ReloadIndexesRequest(),
         "/envoy.service.auth.v3.Authorization/Check": check,
-        "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit": rls_pb2.RateLimitRequest(
-            domain="spotify", descriptors=[limited]
-        ),
     }
 
 
