@@ -19,6 +19,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from media_svc.app import make_app
+from meshkit import eventloop
 from meshkit.config import Settings, get_settings
 from meshkit.logs import configure_logging
 from meshkit.secrets import exit_unless_safe, media_signing
@@ -103,7 +104,7 @@ def main() -> None:
         prometheus_client.start_http_server(metrics_port, addr=settings.metrics_host)
     if not settings.storage_root.is_dir():
         log.warning("storage root %s does not exist yet: every object will be 404", settings.storage_root)
-    asyncio.run(serve(build_app(settings), host, port, shutdown_grace_s=settings.shutdown_grace_s))
+    eventloop.run(serve(build_app(settings), host, port, shutdown_grace_s=settings.shutdown_grace_s))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from meshkit import eventloop
 from meshkit.channels import MAX_CONNECTION_AGE_MS
 from meshkit.config import Settings, get_settings
 from meshkit.interceptors import RequestInterceptor
@@ -204,4 +205,4 @@ def run(service: str, setup: Setup, secrets: Callable[[Settings], Iterable[Secre
             start_exporter(settings.metrics_host, port)
     else:
         stop_measuring_requests()
-    asyncio.run(_serve(service, setup, settings))
+    eventloop.run(_serve(service, setup, settings))

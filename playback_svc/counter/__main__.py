@@ -14,6 +14,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+from meshkit import eventloop
 from meshkit.config import get_settings
 from meshkit.logs import configure_logging
 from meshkit.metrics import start_exporter
@@ -53,7 +54,7 @@ def main() -> None:
     if settings.metrics_port > 0:
         with contextlib.suppress(OSError):
             start_exporter(settings.metrics_host, settings.metrics_port)
-    asyncio.run(serve())
+    eventloop.run(serve())
 
 
 if __name__ == "__main__":
