@@ -5,24 +5,30 @@ For `GET /v1/me`, `GET /v1/tracks/{id}`, `GET /v1/search`, stream start (stream 
 clients through Envoy and CPU milliseconds per request in each process (Envoy, each service,
 Redis, PostgreSQL, the load generator), read from the processes' own CPU counters.
 
-The floor is measured in the same run, from the hops the route makes today:
-- its Python gRPC hops (ext_authz, which also counts the rate limit, the handler, internal
-  calls) are counted, not declared: the delta of every service's own request counters over the
-  route's run, per request. Each is costed as a bare grpc.aio unary call (no interceptors, no
+The floor is measured in the same run, from the hops of the design as filed:
+- its Python gRPC hops (ext_authz, the handler, internal calls) are counted, not declared: the
+  delta of every service's own request counters over the route's run, per request; a
+  rate-limited route also keeps the rate-limit call the design made in a hop of its own (now
+  decided inside ext_authz), so removing that hop shows as a lower ratio. Each is costed as a bare grpc.aio unary call (no interceptors, no
   protobuf) of about the same size, on a server process of its own, at the same concurrency:
   ext_authz at a few hundred bytes, a handler at its JSON body's size, and media_svc's ranged read
   (HTTP, not gRPC) as a bare call answering the same 64 KiB;
 - Envoy passing the same request through: a front Envoy proxying to a back Envoy that answers a
   body of the route's size (the front's CPU is the floor; stream start passes twice).
 The ratio is (Envoy + our Python processes) over that floor; a lever that removes a hop can take
-a route below 1.0. PostgreSQL and Redis are printed per request but are in neither side of the
+a route below 1.0. The floor's server runs on asyncio's own event loop, the services on uvloop. PostgreSQL and Redis are printed per request but are in neither side of the
 ratio yet (their floor, the same statements run bare, is not measured here).
 
 Production defaults are on: request metrics, JSON logs at INFO, and tracing at the ratio `k8s/`
 ships (0.01) to an OTLP receiver that drops everything. Rate limits are raised for the bench
 user (the limiter still runs: the same Redis work per request), as bench.playback_stream_start.
 
-    .venv/bin/python -m bench.edge_cost [--seconds 6] [--concurrency 32]
+    .venv/bin/python -m bench.edge_cost [--seconds 6] [--concurrency 32] [--profile DIR]
+
+`--profile DIR` also samples every Python service of the mesh with py-spy while each route runs
+(raw stacks in DIR) and prints, per route and service, where its CPU went: by package of the
+innermost Python frame (self) and by package anywhere on the stack (inclusive). The sampler
+costs CPU of its own, so a profiled run's figures are not comparable with an unprofiled one's.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +80,9 @@ class Route:
     call: Callable[[aiohttp.ClientSession], Awaitable[int]]
     # Envoy passes the request this many times with a small body, plus once per large one.
     large_passes: tuple[int, ...] = ()
+    # In a rate-limit category: the design as filed asked a rate-limit service in a hop of its own
+    # (now ext_authz decides in its call), which stays in the floor so the lever shows in the ratio.
+    limited: bool = False
 
 
 @dataclass
@@ -130,12 +140,16 @@ def routes(playlist_id: str) -> list[Route]:
     return [
         Route("GET /v1/me", lambda h: get(h, "/v1/me")),
         Route("GET /v1/tracks/{id}", lambda h: get(h, f"/v1/tracks/{demo.DEMO_TRACK_ID}")),
-        Route("GET /v1/search", lambda h: get(h, "/v1/search?q=midnight&type=track,album,artist&limit=10")),
-        Route("stream start", stream_start, large_passes=(FIRST_BYTES,)),
+        Route(
+            "GET /v1/search",
+            lambda h: get(h, "/v1/search?q=midnight&type=track,album,artist&limit=10"),
+            limited=True,
+        ),
+        Route("stream start", stream_start, large_passes=(FIRST_BYTES,), limited=True),
         Route(
             "GET /v1/playlists/{id}/items", lambda h: get(h, f"/v1/playlists/{demo.DEMO_PLAYLIST_ID}/items")
         ),
-        Route("POST /v1/playlists/{id}/items", add_items),
+        Route("POST /v1/playlists/{id}/items", add_items, limited=True),
     ]
 
 
@@ -197,9 +211,10 @@ def tier_cpu(tier: dict[str, list[psutil.Process]]) -> dict[str, float]:
 
 
 async def measure_route(
-    target: mesh.Mesh, route: Route, token: str, concurrency: int, seconds: float
+    target: mesh.Mesh, route: Route, token: str, concurrency: int, seconds: float, profile: Path | None = None
 ) -> Measured:
     processes = mesh_processes(target, OURS)
+    samplers = profiling(processes, route, seconds, profile) if profile else contextlib.nullcontext()
     tier = data_tier(target)
     connector = aiohttp.TCPConnector(limit=concurrency)
     headers = {"authorization": f"Bearer {token}"}
@@ -213,12 +228,121 @@ async def measure_route(
             await route.call(http)
             made += 1
 
-        result = await closed_loop(route.name, concurrency, seconds, call, processes)
+        with samplers:
+            result = await closed_loop(route.name, concurrency, seconds, call, processes)
         after, tier1 = scrape(target), tier_cpu(tier)
     # The counters saw every call between the scrapes (closed_loop's warm-up and drain too).
     hops = {k: (v - before.get(k, 0.0)) / max(made, 1) for k, v in after.items() if v > before.get(k, 0.0)}
     data_cpu = {k: (tier1[k] - tier0[k]) / max(made, 1) * 1000 for k in tier1}
     return Measured(route, result, hops, body_bytes, data_cpu)
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiling(
+    processes: dict[str, psutil.Process], route: Route, seconds: float, directory: Path
+) -> Iterator[None]:
+    """py-spy sampling every Python service of the mesh while the route runs (warm-up included)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    samplers = []
+    for name, proc in processes.items():
+        if name == "envoy":
+            continue
+        out = directory / f"{slug(route.name)}.{name}.txt"
+        samplers.append(
+            subprocess.Popen(
+                [
+                    str(spy),
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "--rate",
+                    "250",
+                    # Only threads holding the GIL: Python's CPU, not its waits.
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--duration",
+                    str(int(seconds + 2)),
+                    "--output",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        yield
+    finally:
+        for sampler in samplers:
+            sampler.wait(timeout=seconds + 30)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def package_of(frame: str) -> str:
+    """`handler (meshkit/interceptors.py:120)` -> `meshkit.interceptors`; a library -> its top package."""
+    match = re.search(r"\(([^():]+?)(?::\d+)?\)$", frame)
+    if match is None:
+        return "<native>"
+    parts = Path(match.group(1).split(".")[0]).parts
+    if "site-packages" in parts:
+        parts = parts[parts.index("site-packages") + 1 :]
+    ours = {"meshkit", "auth_svc", "catalog_svc", "library_svc", "playback_svc", "rec_svc", "media_svc"}
+    if parts and parts[0] in ours:
+        return ".".join(parts[:2])
+    return parts[0] if parts else "?"
+
+
+# On (nearly) every stack of a service, so saying nothing in "inclusive".
+ENTRY = frozenset(
+    {"asyncio", "runpy", "<native>", "threading", "meshkit.server", "meshkit.__main__"}
+    | {f"{svc}.{part}" for svc in PROCESSES for part in ("server", "__main__")}
+)
+# Fewer samples than this over a route's run: a service the route does not call (probes, scrapes).
+MIN_SAMPLES = 100
+
+
+def profile_summary(path: Path, top: int = 8) -> str:
+    """Shares of the samples: by the innermost frame's package (self) and by any frame's (inclusive)."""
+    own: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if f]
+        # Thread and process headers py-spy puts first are not code.
+        code = [f for f in frames if "(" in f]
+        if not code:
+            continue
+        total += n
+        own[package_of(code[-1])] += n
+        for package in {package_of(f) for f in code} - ENTRY:
+            anywhere[package] += n
+    if total < MIN_SAMPLES:
+        return ""
+
+    def shares(counter: Counter[str]) -> str:
+        return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counter.most_common(top))
+
+    return f"    self: {shares(own)}\n    inclusive: {shares(anywhere)}\n    ({total} samples)"
+
+
+def profiles_report(directory: Path) -> str:
+    lines = [f"profiles (py-spy, raw stacks in {directory}):"]
+    for path in sorted(directory.glob("*.txt")):
+        summary = profile_summary(path)
+        if summary:  # a service the route does not call is left out
+            lines.extend([f"  {path.stem}", summary])
+    return "\n".join(lines)
 
 
 # --- floors --------------------------------------------------------------------------------------
@@ -413,6 +537,8 @@ def floor_of(m: Measured, hop_costs: dict[int, float], pass_costs: dict[int, flo
         else:
             size = m.body_bytes
         python += calls * hop_floor(hop_costs, size)
+    if m.route.limited:
+        python += hop_floor(hop_costs, CONTROL_BYTES)
     small = min(pass_costs, key=lambda size: abs(size - m.body_bytes))
     envoy = pass_costs[small] + sum(pass_costs[size] for size in m.route.large_passes)
     return python, envoy
@@ -449,6 +575,10 @@ def report(rows: list[Measured], hop_costs: dict[int, float], pass_costs: dict[i
     for m in rows:
         lines.append(f"  {m.route.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(m.hops.items())))
     lines.append(
+        "  (the floor of a rate-limited route also counts the rate-limit call the design as filed made,"
+        " now folded into ext_authz)"
+    )
+    lines.append(
         "\ngoal: every ratio <= 1.30 (CPU ms per request are per process; 'ours' is Envoy + services)"
     )
     lines.append(f"machine load average while measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -469,7 +599,7 @@ async def run(target: mesh.Mesh, args: argparse.Namespace, token: str, playlist_
     rows = []
     for route in routes(playlist_id):
         print(f"  {route.name} ...", flush=True)
-        rows.append(await measure_route(target, route, token, args.concurrency, args.seconds))
+        rows.append(await measure_route(target, route, token, args.concurrency, args.seconds, args.profile))
     return rows
 
 
@@ -477,8 +607,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.edge_cost", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per row")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", type=Path, help="sample the services with py-spy into this directory")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.bare_server:
         bare_server(args.bare_server)
         return
@@ -505,6 +638,8 @@ def main() -> None:
     with envoy_pair(sizes) as (url, front):
         pass_costs = asyncio.run(envoy_pass_cost(url, front, sizes, args.concurrency, args.seconds))
     print(report(rows, hop_costs, pass_costs))
+    if args.profile:
+        print(profiles_report(args.profile))
 
 
 if __name__ == "__main__":
