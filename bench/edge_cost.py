@@ -9,15 +9,17 @@ The floor is measured in the same run, from the hops of the design as filed:
 - its Python gRPC hops (ext_authz, the handler, internal calls) are counted, not declared: the
   delta of every service's own request counters over the route's run, per request; a
   rate-limited route also keeps the rate-limit call the design made in a hop of its own (now
-  decided inside ext_authz), so removing that hop shows as a lower ratio. Each is costed as a bare grpc.aio unary call (no interceptors, no
-  protobuf) of about the same size, on a server process of its own, at the same concurrency:
-  ext_authz at a few hundred bytes, a handler at its JSON body's size, and media_svc's ranged read
-  (HTTP, not gRPC) as a bare call answering the same 64 KiB;
+  decided inside ext_authz), so removing that hop shows as a lower ratio. Each is costed as a
+  bare grpc.aio unary call (no interceptors, no protobuf) of about the same size, on a server
+  process of its own, at the same concurrency: ext_authz at a few hundred bytes, a handler at
+  its JSON body's size, and media_svc's ranged read (HTTP, not gRPC) as a bare call answering
+  the same 64 KiB;
 - Envoy passing the same request through: a front Envoy proxying to a back Envoy that answers a
   body of the route's size (the front's CPU is the floor; stream start passes twice).
 The ratio is (Envoy + our Python processes) over that floor; a lever that removes a hop can take
-a route below 1.0. The floor's server runs on asyncio's own event loop, the services on uvloop. PostgreSQL and Redis are printed per request but are in neither side of the
-ratio yet (their floor, the same statements run bare, is not measured here).
+a route below 1.0. The floor's server runs on asyncio's own event loop, the services on uvloop.
+PostgreSQL and Redis are printed per request but are in neither side of the ratio yet (their
+floor, the same statements run bare, is not measured here).
 
 Production defaults are on: request metrics, JSON logs at INFO, and tracing at the ratio `k8s/`
 ships (0.01) to an OTLP receiver that drops everything. Rate limits are raised for the bench

@@ -70,6 +70,13 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front of Envoy whose x-forwarded-for entries are trusted (0: the peer is the
     # client). The per-IP rate limit and the audit log's client IP both follow this.
     "xff_num_trusted_hops": 0,
+    # Overload is shed, not queued: the requests one Envoy keeps in flight to one replica of a
+    # service (ext_authz calls to auth_svc included); beyond, Envoy answers 503 at once instead of
+    # queueing behind the ones the replica is already working through (python -m bench.overload).
+    # A cluster's limit is this times its endpoints, or `max_requests_per_cluster` where set (DNS
+    # clusters, whose pods Envoy discovers). 0: Envoy's own default (1024 per cluster).
+    "max_requests_per_replica": 32,
+    "max_requests_per_cluster": 0,
     # Deadline of Envoy's ext_authz call to auth_svc (session and rate limit): no answer is a 503.
     "ext_authz_timeout": "1s",
     # The rate-limit table whose `methods` get their category named in their route's ext_authz
@@ -223,6 +230,8 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         {"name": svc, "cluster": svc, "services": list(services), **_upstream(cfg, svc)}
         for svc, services in GRPC_SERVICES.items()
     ]
+    for upstream in upstreams:
+        upstream["max_requests"] = _max_requests(cfg, len(upstream["endpoints"]))
     cluster_of = {service: u["cluster"] for u in upstreams for service in u["services"]}
     rpc_timeouts: dict[str, str] = dict(cfg["rpc_timeouts"])
     table = limits.load(_project_path(cfg["ratelimit_config"]))
@@ -298,6 +307,14 @@ def build_context(target: str, overrides: Mapping[str, Any] | None = None) -> di
         "stats_listen": _host_port(cfg["stats_listen"]) if cfg["stats_listen"] else None,
         "tls": _tls(cfg["tls"]),
     }
+
+
+def _max_requests(cfg: Mapping[str, Any], endpoints: int) -> int:
+    """A cluster's circuit-breaker limit on requests in flight (0: Envoy's default)."""
+    per_cluster, per_replica = int(cfg["max_requests_per_cluster"]), int(cfg["max_requests_per_replica"])
+    if per_cluster < 0 or per_replica < 0:
+        raise ValueError("max_requests_per_cluster and max_requests_per_replica must not be negative")
+    return per_cluster or per_replica * endpoints
 
 
 def _tls(tls: Mapping[str, Any]) -> dict[str, str] | None:

@@ -110,3 +110,18 @@ def test_the_committed_k8s_render_is_current() -> None:
     assert committed == envoy_config.render("k8s"), (
         "re-render: python -m meshctl.envoy_config render --target k8s --out k8s/base/envoy/envoy.yaml"
     )
+
+
+def test_circuit_breakers_shed_past_a_limit_per_replica() -> None:
+    two = envoy_config.build_context("local", overrides={"ports": {"catalog_svc": [50051, 50071]}})
+    limits = {u["cluster"]: u["max_requests"] for u in two["grpc_upstreams"]}
+    assert limits["catalog_svc"] == 64 and limits["auth_svc"] == 32
+    rendered = envoy_config.render("local")
+    assert rendered.count("max_requests: 32\n") == len(limits)
+    # k8s discovers pods through DNS: its limit is set per cluster.
+    k8s = envoy_config.build_context("k8s")
+    assert {u["max_requests"] for u in k8s["grpc_upstreams"]} == {128}
+    off = envoy_config.render("local", overrides={"max_requests_per_replica": 0})
+    assert "circuit_breakers" not in off
+    with pytest.raises(ValueError, match="must not be negative"):
+        envoy_config.build_context("local", overrides={"max_requests_per_replica": -1})
