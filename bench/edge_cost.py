@@ -605,6 +605,27 @@ async def run(target: mesh.Mesh, args: argparse.Namespace, token: str, playlist_
     return rows
 
 
+@contextlib.contextmanager
+def production_mesh(prefix: str) -> Iterator[mesh.Mesh]:
+    """A private mesh with the production observability defaults (metrics, JSON logs at INFO,
+    tracing at the ratio k8s ships to a receiver that drops everything) and the per-user rate
+    limits raised; the environment that says so stays set while it runs (a re-rendered Envoy
+    config reads it too)."""
+    with contextlib.ExitStack() as stack:
+        otlp = stack.enter_context(receiver())
+        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        production: dict[str, str | None] = {
+            "METRICS_ENABLED": "true",
+            "LOG_LEVEL": "INFO",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+            "TRACE_SAMPLE_RATIO": "0.01",
+            "AUTH_RATELIMIT_CONFIG": str(raised_limits(run_dir)),
+        }
+        stack.enter_context(environment(production))
+        print("starting a private mesh with the production observability defaults ...", flush=True)
+        yield stack.enter_context(mesh.private_mesh(prefix, audio_tracks=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.edge_cost", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per row")
@@ -617,19 +638,7 @@ def main() -> None:
     if args.bare_server:
         bare_server(args.bare_server)
         return
-    with contextlib.ExitStack() as stack:
-        otlp = stack.enter_context(receiver())
-        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-cost-")))
-        production: dict[str, str | None] = {
-            "METRICS_ENABLED": "true",
-            "LOG_LEVEL": "INFO",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
-            "TRACE_SAMPLE_RATIO": "0.01",
-            "AUTH_RATELIMIT_CONFIG": str(raised_limits(run_dir)),
-        }
-        with environment(production):
-            print("starting a private mesh with the production observability defaults ...", flush=True)
-            target = stack.enter_context(mesh.private_mesh("bench-edge-cost-", audio_tracks=1))
+    with production_mesh("bench-edge-cost-") as target:
         token, playlist_id = bench_playlist(target)
         rows = asyncio.run(run(target, args, token, playlist_id))
     print("  floors ...", flush=True)

@@ -24,19 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 
-from bench.edge_cost import raised_limits
+from bench.edge_cost import production_mesh
 from bench.edge_vs_direct import login
-from bench.observability_cost import environment, receiver
 from devdata import demo
 from meshctl import datatier, envoy_config, mesh
 from meshctl.processes import ProcessTable
@@ -169,25 +165,14 @@ def main() -> None:
     parser.add_argument("--backoff-ms", type=float, default=100.0, help="a refused client's pause")
     args = parser.parse_args()
     results: dict[str, list[Phase]] = {}
-    with contextlib.ExitStack() as stack:
-        otlp = stack.enter_context(receiver())
-        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="overload-")))
-        production: dict[str, str | None] = {
-            "METRICS_ENABLED": "true",
-            "LOG_LEVEL": "INFO",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
-            "TRACE_SAMPLE_RATIO": "0.01",
-            "AUTH_RATELIMIT_CONFIG": str(raised_limits(run_dir)),
-        }
-        print("starting a private mesh ...", flush=True)
-        with environment(production), mesh.private_mesh("bench-overload-", audio_tracks=1) as target:
-            limit = envoy_config.DEFAULTS["max_requests_per_replica"]
-            name = f"circuit breakers ({limit} per replica)"
-            print(f"{name} ...", flush=True)
-            results[name] = asyncio.run(phases(target, args.seconds, args.backoff_ms / 1000))
-            reconfigure_envoy(target, {"max_requests_per_replica": 0})
-            print("no circuit breakers ...", flush=True)
-            results["no circuit breakers"] = asyncio.run(phases(target, args.seconds, args.backoff_ms / 1000))
+    with production_mesh("bench-overload-") as target:
+        limit = envoy_config.DEFAULTS["max_requests_per_replica"]
+        name = f"circuit breakers ({limit} per replica)"
+        print(f"{name} ...", flush=True)
+        results[name] = asyncio.run(phases(target, args.seconds, args.backoff_ms / 1000))
+        reconfigure_envoy(target, {"max_requests_per_replica": 0})
+        print("no circuit breakers ...", flush=True)
+        results["no circuit breakers"] = asyncio.run(phases(target, args.seconds, args.backoff_ms / 1000))
     print(report(results))
 
 

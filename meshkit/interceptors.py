@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-import kafka.errors
 import redis.exceptions
 import sqlalchemy.exc
 from grpc import aio
@@ -41,13 +41,18 @@ _TRANSIENT = (
     sqlalchemy.exc.InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    kafka.errors.KafkaTimeoutError,
-    kafka.errors.NoBrokersAvailable,
 )
 
 
+def _kafka_unavailable(exc: BaseException) -> bool:
+    """A broker that cannot be reached. Looked up, not imported: kafka-python is a hundred modules
+    that a process without a producer or consumer never loads, and then no error can be one."""
+    errors = sys.modules.get("kafka.errors")
+    return errors is not None and isinstance(exc, (errors.KafkaTimeoutError, errors.NoBrokersAvailable))
+
+
 def _transient_code(exc: BaseException) -> grpc.StatusCode | None:
-    if isinstance(exc, _TRANSIENT):
+    if isinstance(exc, _TRANSIENT) or _kafka_unavailable(exc):
         return grpc.StatusCode.UNAVAILABLE
     if isinstance(exc, aio.AioRpcError) and exc.code() in (
         grpc.StatusCode.UNAVAILABLE,

@@ -8,6 +8,7 @@ stack closes them in reverse order when the server has drained.
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import redis.asyncio as redis
 from grpc import aio
@@ -16,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from meshkit import db
 from meshkit.channels import open_channel
 from meshkit.config import Settings
-from meshkit.kafka import Producer
 from meshkit.redis_client import create_redis
+
+if TYPE_CHECKING:
+    from meshkit.kafka import Producer
 
 
 class Resources:
@@ -44,6 +47,9 @@ class Resources:
         return channel
 
     def producer(self, client_id: str) -> Producer:
+        # Imported here: kafka-python is a hundred modules that services without a producer never load.
+        from meshkit.kafka import Producer
+
         producer = Producer(self.settings.kafka_bootstrap, client_id=client_id)
         self.stack.callback(producer.close)
         return producer

@@ -19,11 +19,6 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanKind
 
 T = TypeVar("T")
@@ -51,9 +46,17 @@ def configure_tracing(
     """Install a tracer provider named after the service with an OTLP exporter, when one is
     configured, and instrument SQLAlchemy engines, Redis clients and Kafka producers."""
     global _exporting
-    if not otlp_endpoint or isinstance(trace.get_tracer_provider(), TracerProvider):
-        return  # nothing to export to, or already configured in this process
+    if not otlp_endpoint:
+        return  # nothing to export to: the SDK and the instrumentations are never even imported
+    # Imported here: a process that exports nothing is spared a hundred-odd modules.
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return  # already configured in this process
     from opentelemetry.instrumentation.kafka import KafkaInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -83,12 +86,20 @@ def tracer(name: str) -> trace.Tracer:
 
 def server_interceptors() -> list[Any]:
     """The tracing server interceptor, or none when spans have nowhere to go."""
-    return [aio_server_interceptor()] if _exporting else []
+    if not _exporting:
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return [aio_server_interceptor()]
 
 
 def client_interceptors() -> list[Any]:
     """The tracing client interceptors, or none when spans have nowhere to go."""
-    return list(aio_client_interceptors()) if _exporting else []
+    if not _exporting:
+        return []
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors())
 
 
 @contextmanager

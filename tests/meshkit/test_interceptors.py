@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import grpc
+import kafka.errors
 import pytest
 import redis.exceptions
 from grpc import aio
@@ -39,6 +40,10 @@ async def _redis_down(request: bytes, ctx: aio.ServicerContext) -> bytes:
     raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
 
 
+async def _kafka_down(request: bytes, ctx: aio.ServicerContext) -> bytes:
+    raise kafka.errors.NoBrokersAvailable()
+
+
 async def _stream(request: bytes, ctx: aio.ServicerContext) -> AsyncIterator[bytes]:
     yield b"one"
     raise NotFound("ran out")
@@ -54,6 +59,7 @@ async def _setup(server: aio.Server, settings: Settings, stack: AsyncExitStack) 
         "NotFound": grpc.unary_unary_rpc_method_handler(_not_found, _identity, _identity),
         "Crash": grpc.unary_unary_rpc_method_handler(_crash, _identity, _identity),
         "RedisDown": grpc.unary_unary_rpc_method_handler(_redis_down, _identity, _identity),
+        "KafkaDown": grpc.unary_unary_rpc_method_handler(_kafka_down, _identity, _identity),
         "Stream": grpc.unary_stream_rpc_method_handler(_stream, _identity, _identity),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -118,6 +124,10 @@ async def test_a_dependency_outage_is_unavailable_not_internal(channel: aio.Chan
         await _method(channel, "RedisDown")(b"")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "6379" not in (err.value.details() or "")
+    # Kafka's errors are recognised without the interceptor importing kafka-python itself.
+    with pytest.raises(aio.AioRpcError) as err:
+        await _method(channel, "KafkaDown")(b"")
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_streaming_handlers_map_errors_after_partial_output(channel: aio.Channel) -> None:

@@ -77,3 +77,18 @@ def test_logs_are_json_with_the_request_id_and_sigterm_drains_cleanly(
     assert "trace_id" not in rpc[-1]  # no OTLP endpoint here: no spans, so no made-up trace ids
     assert any(r["message"] == "draining" for r in records)
     assert records[-1]["message"] == "stopped"
+
+
+@pytest.mark.parametrize("service", ["auth_svc", "library_svc"])
+def test_a_service_loads_only_what_it_uses(service: str) -> None:
+    """Memory at rest is mostly imported code: a service with no Kafka work and no trace exporter
+    must not load kafka-python, the tracing SDK or the gRPC instrumentation."""
+    probe = (
+        f"import sys, {service}.server\n"
+        "loaded = [m for m in ('kafka', 'opentelemetry.sdk.trace', 'opentelemetry.instrumentation.grpc')"
+        " if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
