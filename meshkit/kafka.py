@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Topics and their partition counts, from the registry (meshkit.topics).
 TOPICS: dict[str, int] = {topic.name: topic.partitions for topic in topics_registry.ALL}
+# The client id of the topic declarations (`ensure_topics`).
+ADMIN_CLIENT_ID = "meshkit-admin"
 # How long a producer's send() waits for the metadata of a topic it has none for.
 METADATA_WAIT_MS = 3000
 # How often a consumer re-reads the cluster's metadata (topics and their partitions).
@@ -39,7 +41,7 @@ METADATA_MAX_AGE_MS = 5000
 
 def ensure_topics(bootstrap: str, topics: dict[str, int] | None = None) -> None:
     """Create the topics that are missing; existing ones are left as they are."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meshkit-admin")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT_ID)
     try:
         for name, partitions in (topics or TOPICS).items():
             # One at a time: an existing topic fails only its own request. (list_topics is no help:

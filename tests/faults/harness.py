@@ -22,7 +22,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from meshctl import datatier, mesh, supervisor
 from meshctl.processes import ProcessTable, Started
 from meshkit import services
-from tests.faults.proxy import Proxy
+from meshkit.kafka import ADMIN_CLIENT_ID
+from tests.faults.proxy import Proxy, Trap
 from tests.support import until
 
 # What a client got: an answer, Spotify's 503 error object, gRPC's UNAVAILABLE, or no connection.
@@ -67,7 +68,24 @@ class Broker:
         return f"127.0.0.1:{self.proxy.port}"
 
     def start(self) -> None:
-        datatier.start_kafka(self.run_dir, self.procs, self.port, advertised_port=self.proxy.port)
+        """Start the broker and declare the registry's topics before any other client reaches it.
+
+        As in production, where the topics exist before a client connects (Strimzi declares
+        them). The memory-only broker was seen to lose a record produced by a client that came
+        back with it while the topics were being declared: the produce was acknowledged, the
+        partition's end stayed at 0 (no consumer ever saw the record), and the next produce to
+        that partition failed with tansu's `AlreadyExists ... 00000000000000000000.batch`. So
+        until the declarations are done, every connection but the declaring admin's is held at
+        its first request, then dropped; the clients connect again to a broker that has every
+        topic.
+        """
+        gate = self.proxy.arm(
+            Trap(lambda frame: ADMIN_CLIENT_ID.encode() not in frame, hold="request", once=False)
+        )
+        try:
+            datatier.start_kafka(self.run_dir, self.procs, self.port, advertised_port=self.proxy.port)
+        finally:
+            self.proxy.release(gate)
 
     def kill(self) -> None:
         """SIGKILL: a crash, with everything the memory-only broker held."""
