@@ -12,8 +12,9 @@ same closed loop through each in turn, round after round (medians are printed):
                   process is instrumented, Envoy keeps 1 % of the traces and the services follow
   all             the same, keeping every trace: Envoy and every service export each request's
                   spans to an OTLP receiver in this process that drops what it gets
-It prints each process's CPU per request (Envoy, catalog_svc, auth_svc, which answers ext_authz
-and the rate limit) and each configuration's total as a ratio to `none`, measured in the same run.
+It prints each process's CPU per request (Envoy, catalog_svc, auth_svc, which answers ext_authz,
+the rate limit included) and each configuration's total as a ratio to `none`, measured in the
+same run.
 """
 
 from __future__ import annotations
