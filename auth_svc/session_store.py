@@ -23,7 +23,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -89,13 +89,15 @@ def _text(value: bytes | str) -> str:
 
 
 class SessionStore:
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_s: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.redis = client
         self.ttl_s = ttl_s
         self._update_script = client.register_script(_UPDATE_IF_EXISTS)
         # Session keys whose expiry this process pushed out less than an interval ago.
         self._touched: TTLCache[str, bool] = TTLCache(
-            TOUCHED_MAX_ENTRIES, min(MAX_TOUCH_INTERVAL_S, ttl_s / 10)
+            TOUCHED_MAX_ENTRIES, min(MAX_TOUCH_INTERVAL_S, ttl_s / 10), clock
         )
 
     async def create(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -177,18 +176,20 @@ async def test_use_slides_the_expiry_at_most_once_per_touch_interval(parts: Part
     """The request path of a live session writes its expiry at most once per interval (a tenth of
     the TTL here, a minute for the seed's 4 h), so a session in use never expires, while most
     requests cost one read."""
-    store = SessionStore(parts.session_store.redis, ttl_s=2)
+    now = [1000.0]
+    store = SessionStore(parts.session_store.redis, ttl_s=60, clock=lambda: now[0])
     token = await store.create(uuid.uuid4(), {"user"}, "free")
     key = f"session:{digest(token)}"
-    await store.redis.pexpire(key, 1500)
+    await store.redis.expire(key, 50)
     assert await store.get(token, touch=True) is not None
-    assert await store.redis.pttl(key) > 1500  # the first use pushed it out to the full TTL
-    await store.redis.pexpire(key, 1500)
+    assert await store.redis.ttl(key) > 50  # the first use pushed it out to the full TTL
+    await store.redis.expire(key, 50)
+    now[0] += 5.9  # within the 6 s interval: read only
     assert await store.get(token, touch=True) is not None
-    assert await store.redis.pttl(key) <= 1500  # within the interval: read only
-    await asyncio.sleep(0.25)  # past the 0.2 s interval, by this process's monotonic clock
+    assert await store.redis.ttl(key) <= 50
+    now[0] += 0.2  # past it: pushed again
     assert await store.get(token, touch=True) is not None
-    assert await store.redis.pttl(key) > 1500
+    assert await store.redis.ttl(key) > 50
     # A revoked session is gone at once, whatever this process remembers of its last push.
     await store.revoke(token)
     assert await store.get(token, touch=True) is None
