@@ -194,12 +194,11 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
         category_name = request.attributes.context_extensions.get(CONTEXT_KEY)
         if not category_name:
             return ALLOWED
-        category = self.limiter.table.categories.get(category_name)
-        if category is not None and category.scope == "user":
-            subject = ids.encode(session.user_id) if session else ""
-        else:
-            subject = request.attributes.request.http.headers.get(CLIENT_ADDRESS_HEADER, "")
-        return await self.limiter.check(category_name, subject)
+        return await self.limiter.check(
+            category_name,
+            user=ids.encode(session.user_id) if session else "",
+            address=request.attributes.request.http.headers.get(CLIENT_ADDRESS_HEADER, ""),
+        )
 
     def _origin_refusal(
         self, request: external_auth_pb2.CheckRequest

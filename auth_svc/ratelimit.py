@@ -52,12 +52,14 @@ class RateLimiter:
     timeout_s: float = 0.25
     _last_outage_log: float = field(init=False, default=0.0)
 
-    async def check(self, category_name: str, subject: str) -> Verdict:
-        """Count one request of `subject` against the named category's sliding window."""
+    async def check(self, category_name: str, *, user: str, address: str) -> Verdict:
+        """Count one request against the named category's sliding window, for the subject its
+        scope names: the signed-in `user`, or the client `address` ("" when there is none)."""
         category = self.table.categories.get(category_name)
         if category is None:
             log.warning("route names an unknown rate-limit category", extra={"category": category_name})
             return ALLOWED
+        subject = user if category.scope == "user" else address
         if not subject:
             return ALLOWED
         try:

@@ -3,8 +3,8 @@
 Layout:
 - ``session:<sha256(token)>``: a hash {uid, roles, product, country, created_at, ip} that expires after
   ``ttl_s`` of inactivity; a validation with ``touch`` pushes the expiry out again, at most once
-  per ``touch_interval_s`` per session and process (a minute for the seed's 4 h; a tenth of a
-  shorter TTL), so the request path of a live session is one read, not a read and a write. The
+  per interval per session and process (``MAX_TOUCH_INTERVAL_S``, a minute, for the seed's 4 h;
+  a tenth of a shorter TTL), so the request path of a live session is one read, not a read and a write. The
   expiry therefore slides with a lag of up to that interval. The key
   holds a digest of the token, not the token, so a Redis dump or `MONITOR` hands out no live
   credentials.
