@@ -153,10 +153,8 @@ def reconfigure_envoy(target: mesh.Mesh, overrides: dict[str, int]) -> None:
         return now is not None and now.pid != old.pid and now.alive()
 
     datatier.wait_until(replaced, "the supervisor to restart Envoy", timeout=60)
-    ready = f"http://127.0.0.1:{target.layout.envoy_admin_port}/ready"
-    datatier.wait_until(lambda: datatier.http_ok(ready), "Envoy to be ready", timeout=60)
-    # Health checks see every service again before the load starts.
-    time.sleep(1)
+    # Ready, and its health checks see every service again, before the load starts.
+    datatier.wait_until(lambda: mesh.envoy_sees_all_healthy(target), "Envoy to see every service", timeout=60)
 
 
 def main() -> None:

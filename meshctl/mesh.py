@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshctl import datatier, observability, supervisor
@@ -286,6 +287,17 @@ def envoy_overrides(mesh: Mesh) -> dict:
         "tracing_collector": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         "tracing_sample_percent": 100 * Settings().trace_sample_ratio,
     }
+
+
+def envoy_sees_all_healthy(mesh: Mesh) -> bool:
+    """Envoy's admin endpoint reports every host of every upstream cluster healthy (a restarted
+    Envoy is ready before its first health checks have passed)."""
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{mesh.layout.envoy_admin_port}/clusters", timeout=2).text
+    except httpx.HTTPError:
+        return False
+    flags = [line for line in reply.splitlines() if "::health_flags::" in line]
+    return bool(flags) and all(line.endswith("::healthy") for line in flags)
 
 
 def start_envoy(mesh: Mesh, procs: ProcessTable, descriptor: Path | None = None) -> None:

@@ -218,14 +218,7 @@ class FaultMesh:
 
     def envoy_healthy(self) -> bool:
         """Envoy sees every upstream cluster healthy again."""
-        try:
-            reply = httpx.get(
-                f"http://127.0.0.1:{self.mesh.layout.envoy_admin_port}/clusters", timeout=2
-            ).text
-        except httpx.HTTPError:
-            return False
-        flags = [line for line in reply.splitlines() if "::health_flags::" in line]
-        return bool(flags) and all(line.endswith("::healthy") for line in flags)
+        return mesh.envoy_sees_all_healthy(self.mesh)
 
 
 def wait_all_healthy(fm: FaultMesh) -> None:
