@@ -9,18 +9,16 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 
 from meshkit import ids, links
+from meshkit.audit import AuditLog
 from meshkit.catalog_client import CatalogClient
-from meshkit.context import current_request_id
 from meshkit.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -51,6 +49,8 @@ class Auth:
 
     def __init__(self, channel: aio.Channel, public_base_url: str = "") -> None:
         self.stub = auth_pb2_grpc.AuthServiceStub(channel)
+        # Appends to auth_svc's audit log (best effort, after the change committed).
+        self.audit = AuditLog(self.stub).record
         self.base = public_base_url.rstrip("/")
 
     async def user(self, user_id: uuid.UUID) -> common_pb2.PublicUser:
@@ -92,45 +92,3 @@ class Auth:
             href=where.href,
             external_urls=common_pb2.ExternalUrls(spotify=where.open_url),
         )
-
-    async def audit(
-        self,
-        *,
-        actor: uuid.UUID,
-        action: str,
-        resource_type: str,
-        resource_id: uuid.UUID,
-        details: dict[str, Any],
-        success: bool,
-    ) -> None:
-        """Append to auth_svc's audit log. Best effort: the change it records has already committed.
-
-        If auth_svc cannot take it the event is written to this service's log instead, as a
-        warning, so it is not lost silently.
-        """
-        payload = struct_pb2.Struct()
-        payload.update(details)
-        event = auth_pb2.AuditEvent(
-            actor_id=ids.encode(actor),
-            action=action,
-            resource_type=resource_type,
-            resource_id=ids.encode(resource_id),
-            details=payload,
-            success=success,
-            request_id=current_request_id(),
-        )
-        try:
-            await self.stub.RecordAuditEvent(auth_pb2.RecordAuditEventRequest(event=event))
-        except aio.AioRpcError as exc:
-            log.warning(
-                "audit event not recorded by auth_svc (%s); logged here instead",
-                exc.code().name,
-                extra={
-                    "audit_action": action,
-                    "audit_actor": event.actor_id,
-                    "audit_resource": f"{resource_type}:{event.resource_id}",
-                    "audit_details": details,
-                    "audit_success": success,
-                    "audit_status": exc.code().name,
-                },
-            )
