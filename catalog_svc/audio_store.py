@@ -8,6 +8,7 @@ the same way; its statements run in whatever (sync or async) transaction the cal
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,12 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Executable, delete, insert, select, update
 
-from catalog_svc.models import AudioFile, IngestJob, Track
-from catalog_svc.store import row_columns, select_row
+from catalog_svc.models import Album, AudioFile, IngestJob, Track
+from catalog_svc.store import row_columns, select_row, taken_down
 from meshkit.db import SqlStore
 
 if TYPE_CHECKING:  # the pipeline brings the codecs and numpy: only an ingest loads it
     from catalog_svc.ingest.pipeline import IngestResult
+
+
+class Withdrawn(enum.Enum):
+    """A track a takedown covers: its files are not handed out."""
+
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +116,20 @@ class AudioStore(SqlStore):
             ).one_or_none()
         return IngestJobRow(*row) if row is not None else None
 
-    async def audio_files(self, track_id: uuid.UUID) -> list[AudioFileRow] | None:
-        """The track's renditions, lowest bitrate first; None when there is no such track."""
+    async def audio_files(self, track_id: uuid.UUID) -> list[AudioFileRow] | Withdrawn | None:
+        """The track's renditions, lowest bitrate first; None when there is no such track, WITHDRAWN
+        when a takedown covers it."""
         async with self.sessions() as session:
-            if await session.scalar(select(Track.id).where(Track.id == track_id)) is None:
+            withdrawn = await session.scalar(
+                select(taken_down(Track.id, Album.id, Album.artist_id))
+                .select_from(Track)
+                .join(Album, Album.id == Track.album_id)
+                .where(Track.id == track_id)
+            )
+            if withdrawn is None:
                 return None
+            if withdrawn:
+                return Withdrawn.WITHDRAWN
             rows = await session.execute(
                 select_row(AudioFileRow, AudioFile.__table__)
                 .where(AudioFile.track_id == track_id)

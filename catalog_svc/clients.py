@@ -1,4 +1,5 @@
-"""Calls to other services, in catalog's terms: auth_svc says which artists the caller manages."""
+"""Calls to other services, in catalog's terms: auth_svc says which artists the caller manages,
+and keeps the audit log."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from meshkit import ids
+from meshkit.audit import AuditLog
 from meshkit.errors import PermissionDenied, Unauthenticated, Unavailable
 
 
@@ -22,10 +24,13 @@ class Account:
 
 
 class Auth:
-    """auth_svc's GetMe for the current caller (the channel forwards the caller's x-user-* metadata)."""
+    """auth_svc's GetMe for the current caller (the channel forwards the caller's x-user-* metadata),
+    and its audit log."""
 
     def __init__(self, stub: auth_pb2_grpc.AuthServiceStub) -> None:
         self.stub = stub
+        # Appends to auth_svc's audit log (best effort, after the change committed).
+        self.audit = AuditLog(stub).record
 
     async def account(self) -> Account:
         try:

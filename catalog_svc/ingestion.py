@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalog_svc.audio_store import AudioFileRow, AudioStore, IngestJobRow
+from catalog_svc.audio_store import AudioFileRow, AudioStore, IngestJobRow, Withdrawn
 from catalog_svc.ingest import intake, seekindex
 from catalog_svc.permissions import Permissions
 from catalog_svc.store import CatalogStore
 from meshkit import ids
-from meshkit.errors import InvalidArgument, NotFound, ResourceExhausted
+from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ class Ingestion:
         rows = await self.store.audio_files(track_id)
         if rows is None:
             raise NotFound(f"track {track_id_text} not found")
+        if isinstance(rows, Withdrawn):
+            raise FailedPrecondition(f"track {track_id_text} is not available: it was taken down")
         return [TrackAudio(row, self._seek_points(row) if seek_points else []) for row in rows]
 
     def _seek_points(self, row: AudioFileRow) -> list[tuple[int, int]]:

@@ -50,6 +50,7 @@ ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
 RELEASE_DATE_PRECISIONS = ("year", "month", "day")
 AUDIO_QUALITIES = ("low", "normal", "high", "preview")
 INGEST_STATUSES = ("queued", "running", "succeeded", "failed")
+ENTITY_TYPES = ("track", "album", "artist")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -347,6 +348,23 @@ class OutboxEvent(Base):
     key: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created_at()
+
+
+class Takedown(Base):
+    """A withdrawn track, album or artist (0008). Reads leave out whatever it covers: the entity,
+    and for an album its tracks, for an artist the albums it leads and their tracks. Catalog rows
+    stay as they are, so a restore is the row's deletion and nothing else."""
+
+    __tablename__ = "takedowns"
+    __table_args__ = (CheckConstraint(_in("entity_type", ENTITY_TYPES), name="entity_type"),)
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # ids are unique across kinds
+    entity_type: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text)
+    taken_down_by: Mapped[uuid.UUID] = mapped_column()  # auth user id (no FK: other service)
+    # An admin's takedown (a legal one, say) is lifted or changed by an admin only.
+    by_admin: Mapped[bool] = mapped_column()
+    taken_down_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class SearchWord(Base):

@@ -18,11 +18,13 @@ from spotify.catalog.v1 import catalog_pb2
 from spotify.common.v1 import common_pb2
 
 from catalog_svc.audio_store import IngestJobRow
+from catalog_svc.changes import CREATED, DELETED, UPDATED, Change
 from catalog_svc.ingestion import TrackAudio
 from catalog_svc.rules import ALBUM_TRACKS_LIMIT
 from catalog_svc.store import AlbumRecord, AlbumRow, ArtistRef, ArtistRow, AudioFeaturesRow, TrackRecord
-from catalog_svc.writes import CREATED, UPDATED, Change
+from catalog_svc.write_store import TakedownRow
 from meshkit import ids, links, paging
+from meshkit.catalog_client import TAKEDOWN
 
 # Audio feature keys stored in tracks.audio_features, by their type in the AudioFeatures message.
 _FLOAT_FEATURES = (
@@ -52,7 +54,12 @@ STATUS_ENUM = {
 }
 
 _EVENT = catalog_pb2.CatalogChangeEvent
-_CHANGE_KINDS = {CREATED: _EVENT.CHANGE_KIND_CREATED, UPDATED: _EVENT.CHANGE_KIND_UPDATED}
+_CHANGE_KINDS = {
+    CREATED: _EVENT.CHANGE_KIND_CREATED,
+    UPDATED: _EVENT.CHANGE_KIND_UPDATED,
+    DELETED: _EVENT.CHANGE_KIND_DELETED,
+}
+
 
 Page = TypeVar("Page", catalog_pb2.TrackPage, catalog_pb2.AlbumPage, catalog_pb2.ArtistPage)
 
@@ -152,7 +159,11 @@ class ObjectBuilder:
             name=track.title,
             **self._identity("track", track.id),
         )
-        if market:
+        if record.withdrawn:  # shown only where asked for (a playlist keeps its entry)
+            result.is_playable = False
+            result.restrictions.reason = TAKEDOWN  # not one of Spotify's reasons: ours
+            result.preview_url = ""
+        elif market:
             result.is_playable = _available(record.album, market)
         return result
 
@@ -249,6 +260,9 @@ class ObjectBuilder:
             id=ids.encode(change.entity_id),
         )
         entity = change.entity
+        if change.kind == DELETED:  # no snapshot: the entity is gone from the catalog's reads
+            event.entity_type = _ENTITY_TYPES[type(entity)]
+            return event.SerializeToString()
         if isinstance(entity, TrackRecord):
             event.entity_type = _EVENT.ENTITY_TYPE_TRACK
             event.track.CopyFrom(self.track(entity))
@@ -259,6 +273,22 @@ class ObjectBuilder:
             event.entity_type = _EVENT.ENTITY_TYPE_ARTIST
             event.artist.CopyFrom(self.artist(entity))
         return event.SerializeToString()
+
+    def takedown(self, row: TakedownRow) -> catalog_pb2.Takedown:
+        message = catalog_pb2.Takedown(
+            uri=ids.uri(row.entity_type, row.entity_id),
+            reason=row.reason,
+            taken_down_by=ids.encode(row.taken_down_by),
+        )
+        message.taken_down_at.FromDatetime(row.taken_down_at)
+        return message
+
+
+_ENTITY_TYPES = {
+    TrackRecord: _EVENT.ENTITY_TYPE_TRACK,
+    AlbumRecord: _EVENT.ENTITY_TYPE_ALBUM,
+    ArtistRow: _EVENT.ENTITY_TYPE_ARTIST,
+}
 
 
 def _images(images: list[dict[str, Any]] | None, fallback_url: str | None) -> list[common_pb2.Image]:

@@ -40,8 +40,10 @@ class Reads:
     async def track(self, track_id: uuid.UUID) -> TrackRecord | None:
         return (await self.store.tracks_by_id([track_id])).get(track_id)
 
-    async def tracks(self, track_ids: Sequence[uuid.UUID]) -> list[TrackRecord | None]:
-        found = await self.store.tracks_by_id(track_ids)
+    async def tracks(
+        self, track_ids: Sequence[uuid.UUID], *, include_withdrawn: bool = False
+    ) -> list[TrackRecord | None]:
+        found = await self.store.tracks_by_id(track_ids, include_withdrawn=include_withdrawn)
         return [found.get(t) for t in track_ids]
 
     async def audio_features(self, track_id: uuid.UUID) -> AudioFeaturesRow | NoFeatures:

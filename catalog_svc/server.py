@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import sqlalchemy
@@ -32,9 +33,10 @@ from catalog_svc.settings import CatalogSettings, get_catalog_settings
 from catalog_svc.store import CatalogStore
 from catalog_svc.stream_store import StreamStore
 from catalog_svc.streams import StreamCountProjection
+from catalog_svc.takedowns import Takedowns
 from catalog_svc.write_store import WriteStore
 from catalog_svc.writes import Writes
-from meshkit import db, topics
+from meshkit import db, evictions, topics
 from meshkit.config import Settings
 from meshkit.db import normalize_url
 from meshkit.kafka import AsyncConsumer, ConsumerConfig, Producer
@@ -66,7 +68,9 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
 
         objects = ObjectBuilder(settings.public_base_url)
         store = CatalogStore(sessions)
-        permissions = Permissions(Auth(auth_pb2_grpc.AuthServiceStub(auth)))
+        auth_client = Auth(auth_pb2_grpc.AuthServiceStub(auth))
+        permissions = Permissions(auth_client)
+        write_store = WriteStore(sessions)
         ingestion = Ingestion(
             AudioStore(sessions),
             store,
@@ -81,8 +85,16 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
             Reads(store),
             Search(SearchStore(sessions), store),
             objects,
-            Writes(WriteStore(sessions), permissions, objects, relay.kick),
+            Writes(write_store, permissions, objects, relay.kick),
             ingestion,
+            Takedowns(
+                write_store,
+                permissions,
+                objects,
+                auth_client.audit,
+                partial(evictions.announce, opened.redis()),
+                relay.kick,
+            ),
         )
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
 

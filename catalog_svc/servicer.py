@@ -24,6 +24,7 @@ from catalog_svc.objects import ObjectBuilder
 from catalog_svc.reads import NoFeatures, Reads
 from catalog_svc.search import MAX_OFFSET, Search
 from catalog_svc.search_query import parse_query, parse_types
+from catalog_svc.takedowns import Takedowns
 from catalog_svc.writes import Writes
 from meshkit import ids, paging
 from meshkit.errors import InvalidArgument, NotFound
@@ -49,6 +50,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     objects: ObjectBuilder
     writes: Writes | None = None
     ingestion: Ingestion | None = None
+    takedowns: Takedowns | None = None
 
     # ---- the gets every kind shares -----------------------------------------------------------
 
@@ -114,6 +116,27 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             audio_files=[self.objects.audio_file(f) for f in files]
         )
 
+    # ---- takedowns ----------------------------------------------------------------------------
+
+    def _takedowns(self) -> Takedowns:
+        if self.takedowns is None:
+            raise NotImplementedError
+        return self.takedowns
+
+    async def TakeDownContent(
+        self, request: catalog_pb2.TakeDownContentRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.Takedown:
+        row = await self._takedowns().take_down(request.collection, request.id, request.reason)
+        return self.objects.takedown(row)
+
+    async def RestoreContent(
+        self, request: catalog_pb2.RestoreContentRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.RestoreContentResponse:
+        restored = await self._takedowns().restore(request.collection, request.id, request.reason)
+        return catalog_pb2.RestoreContentResponse(
+            uri=restored.target.uri, was_taken_down=restored.was_taken_down
+        )
+
     # ---- tracks -------------------------------------------------------------------------------
 
     async def GetTrack(
@@ -134,8 +157,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def _several_tracks(
         self, request: catalog_pb2.BatchGetTracksRequest | catalog_pb2.GetSeveralTracksRequest
     ) -> list[catalog_pb2.Track | None]:
+        # Only BatchGetTracks (internal, gRPC) can ask for withdrawn tracks; the JSON form shows none.
+        withdrawn = isinstance(request, catalog_pb2.BatchGetTracksRequest) and request.include_unavailable
+        load = partial(self.reads.tracks, include_withdrawn=withdrawn)
         return await self._several(
-            request.ids, request.market, "track", MAX_TRACK_IDS, self.reads.tracks, self.objects.track
+            request.ids, request.market, "track", MAX_TRACK_IDS, load, self.objects.track
         )
 
     async def GetAudioFeatures(

@@ -20,10 +20,10 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, case, func, literal, select, text, union_all
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from catalog_svc.models import ALBUM_GROUPS, Album, AlbumArtist, Artist, Track, TrackArtist
+from catalog_svc.models import ALBUM_GROUPS, Album, AlbumArtist, Artist, Takedown, Track, TrackArtist
 from meshkit.db import SqlStore
 
 TOP_TRACKS = 10
@@ -106,6 +106,8 @@ class TrackRecord:
     album: AlbumRow
     album_artists: list[ArtistRef]
     artists: list[ArtistRef]
+    # A takedown covers it (its own, its album's or its album's leading artist's).
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class AlbumRecord:
     artists: list[ArtistRef]
     tracks: list[TrackRecord]
     track_total: int
+    # A takedown covers it (its own or its leading artist's).
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,18 +142,24 @@ class AudioFeaturesRow:
 class CatalogStore(SqlStore):
     # ---- tracks ---------------------------------------------------------------------------
 
-    async def tracks_by_id(self, track_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRecord]:
-        """The tracks that exist among `track_ids`, each with its album and artists (one statement)."""
+    async def tracks_by_id(
+        self, track_ids: Sequence[uuid.UUID], *, include_withdrawn: bool = False
+    ) -> dict[uuid.UUID, TrackRecord]:
+        """The tracks that exist among `track_ids`, each with its album and artists (one statement);
+        withdrawn ones only when asked for."""
         if not track_ids:
             return {}
         async with self.reads.connect() as conn:
-            return await load_tracks(conn, track_ids)
+            found = await load_tracks(conn, track_ids)
+        if include_withdrawn:
+            return found
+        return {key: record for key, record in found.items() if not record.withdrawn}
 
     async def album_tracks(self, album_id: uuid.UUID, limit: int, offset: int) -> Page[TrackRecord] | None:
         """One page of an album's tracks in disc/track order; None when there is no such album."""
         async with self.sessions() as session:
             album = (await load_albums(session, [album_id])).get(album_id)
-            if album is None:
+            if album is None or album.withdrawn:
                 return None
             rows = (
                 await session.execute(
@@ -159,7 +169,9 @@ class CatalogStore(SqlStore):
             if rows:
                 count = rows[0].total
             else:
-                count = await session.scalar(select(func.count()).where(Track.album_id == album_id))
+                count = await session.scalar(
+                    select(func.count()).where(Track.album_id == album_id, ~taken_down(Track.id))
+                )
         records = [_track_record(row, album.album, album.artists) for row in rows]
         return Page(records, int(count or 0))
 
@@ -184,8 +196,12 @@ class CatalogStore(SqlStore):
             return {}
         async with self.sessions() as session:
             rows = await session.execute(
-                select(Track.id, Track.duration_ms, Track.audio_features).where(
-                    Track.id.in_(track_ids), Track.audio_features.is_not(None)
+                select(Track.id, Track.duration_ms, Track.audio_features)
+                .join(Album, Album.id == Track.album_id)
+                .where(
+                    Track.id.in_(track_ids),
+                    Track.audio_features.is_not(None),
+                    ~taken_down(Track.id, Album.id, Album.artist_id),
                 )
             )
             return {row.id: AudioFeaturesRow(row.id, row.duration_ms, row.audio_features) for row in rows}
@@ -195,13 +211,15 @@ class CatalogStore(SqlStore):
     async def albums_by_id(
         self, album_ids: Sequence[uuid.UUID], *, tracks_limit: int = 0
     ) -> dict[uuid.UUID, AlbumRecord]:
-        """The albums among `album_ids` with their artists and, if `tracks_limit`, first tracks."""
+        """The albums among `album_ids` that are not withdrawn, with their artists and, if
+        `tracks_limit`, first tracks."""
         if not album_ids:
             return {}
         # Statements outside a transaction: under READ COMMITTED a transaction would not give the
         # albums and their tracks one snapshot either, and it costs two round trips more.
         async with self.reads.connect() as conn:
-            return await load_albums(conn, album_ids, tracks_limit=tracks_limit)
+            found = await load_albums(conn, album_ids, tracks_limit=tracks_limit)
+        return {key: record for key, record in found.items() if not record.withdrawn}
 
     async def artist_albums(
         self, artist_id: uuid.UUID, groups: Sequence[str], limit: int, offset: int
@@ -215,17 +233,19 @@ class CatalogStore(SqlStore):
             select(Album.id.label("album_id")).where(Album.artist_id == artist_id),
             select(AlbumArtist.album_id).where(AlbumArtist.artist_id == artist_id),
         ).subquery()
+        live = ~taken_down(Album.id, Album.artist_id)
         credited = select(
             Album.id.label("album_id"),
             case((Album.album_type == "ep", "single"), else_=Album.album_type).label("grp"),
-        ).where(Album.id.in_(select(credited_ids.c.album_id)))
+        ).where(Album.id.in_(select(credited_ids.c.album_id)), live)
         appears = select(Album.id.label("album_id"), literal("appears_on").label("grp")).where(
             Album.id.in_(
                 select(Track.album_id)
                 .join(TrackArtist, TrackArtist.track_id == Track.id)
-                .where(TrackArtist.artist_id == artist_id)
+                .where(TrackArtist.artist_id == artist_id, ~taken_down(Track.id))
             ),
             Album.id.not_in(select(credited_ids.c.album_id)),
+            live,
         )
         discography = union_all(credited, appears).subquery()
         group_order = func.array_position(literal(list(ALBUM_GROUPS)), discography.c.grp)
@@ -256,16 +276,26 @@ class CatalogStore(SqlStore):
         return (await self.artists_by_id([artist_id])).get(artist_id)
 
     async def artists_by_id(self, artist_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ArtistRow]:
+        """The artists among `artist_ids` that are not withdrawn."""
         if not artist_ids:
             return {}
         async with self.reads.connect() as conn:
-            return await load_artists(conn, artist_ids)
+            return await load_artists(conn, artist_ids, include_withdrawn=False)
 
     async def genres(self) -> list[str]:
         """Every genre some artist carries, sorted."""
         genre = func.unnest(Artist.genres).label("genre")
         async with self.sessions() as session:
             return list(await session.scalars(select(genre).distinct().order_by(genre)))
+
+
+def taken_down(*entity_ids: Any) -> ColumnElement[bool]:
+    """Whether a takedown names any of `entity_ids` (a row's own id and its parents' ids)."""
+    return select(Takedown.entity_id).where(Takedown.entity_id.in_(entity_ids)).exists()
+
+
+def _taken_down_sql(*columns: str) -> str:
+    return f"EXISTS (SELECT 1 FROM catalog.takedowns d WHERE d.entity_id IN ({', '.join(columns)}))"
 
 
 def _columns(alias: str, row: type) -> str:
@@ -290,19 +320,25 @@ _TRACK = f"{_columns('t', TrackRow)}, {_TRACK_CREDITS} AS credits"
 _ALBUM = f"{_columns('al', AlbumRow)}, {_ALBUM_CREDITS} AS album_credits"
 
 TRACKS = (
-    f"SELECT {_TRACK}, {_ALBUM} FROM catalog.tracks t JOIN catalog.albums al ON al.id = t.album_id "
-    "WHERE t.id = ANY(:ids)"
+    f"SELECT {_TRACK}, {_ALBUM}, {_taken_down_sql('t.id', 'al.id', 'al.artist_id')} AS withdrawn "
+    "FROM catalog.tracks t JOIN catalog.albums al ON al.id = t.album_id WHERE t.id = ANY(:ids)"
 )
-ALBUMS = f"SELECT {_ALBUM} FROM catalog.albums al WHERE al.id = ANY(:ids)"
-# The first :limit tracks of each album (disc/track order) and each album's track count.
+ALBUMS = (
+    f"SELECT {_ALBUM}, {_taken_down_sql('al.id', 'al.artist_id')} AS withdrawn "
+    "FROM catalog.albums al WHERE al.id = ANY(:ids)"
+)
+# The first :limit tracks of each album (disc/track order) and each album's track count, both
+# without the tracks taken down on their own (an album's own takedown covers all of them).
 ALBUM_FIRST_TRACKS = (
     f"SELECT {_TRACK}, r.total FROM ("
     "SELECT id, row_number() OVER (PARTITION BY album_id ORDER BY disc_number, track_number, id) AS n, "
-    "count(*) OVER (PARTITION BY album_id) AS total FROM catalog.tracks WHERE album_id = ANY(:ids)"
+    "count(*) OVER (PARTITION BY album_id) AS total FROM catalog.tracks "
+    "WHERE album_id = ANY(:ids) AND NOT EXISTS (SELECT 1 FROM catalog.takedowns d WHERE d.entity_id = id)"
     ") r JOIN catalog.tracks t ON t.id = r.id WHERE r.n <= :limit ORDER BY t.album_id, r.n"
 )
 ALBUM_TRACK_PAGE = (
     f"SELECT {_TRACK}, count(*) OVER () AS total FROM catalog.tracks t WHERE t.album_id = :album "
+    f"AND NOT {_taken_down_sql('t.id')} "
     "ORDER BY t.disc_number, t.track_number, t.id LIMIT :limit OFFSET :offset"
 )
 
@@ -311,11 +347,15 @@ def _refs(pairs: list[list[str]] | None) -> list[ArtistRef]:
     return [ArtistRef(uuid.UUID(key), name) for key, name in pairs or ()]
 
 
-def _track_record(row: Sequence[Any], album: AlbumRow, album_artists: list[ArtistRef]) -> TrackRecord:
+def _track_record(
+    row: Sequence[Any], album: AlbumRow, album_artists: list[ArtistRef], withdrawn: bool = False
+) -> TrackRecord:
     """A record from a row that starts with _TRACK; a track without credits shows the album's
     first artist."""
     credits = _refs(row[_TRACK_WIDTH])
-    return TrackRecord(TrackRow(*row[:_TRACK_WIDTH]), album, album_artists, credits or album_artists[:1])
+    return TrackRecord(
+        TrackRow(*row[:_TRACK_WIDTH]), album, album_artists, credits or album_artists[:1], withdrawn
+    )
 
 
 def row_columns(row: type, table: Any) -> list[Any]:
@@ -329,10 +369,16 @@ def select_row(row: type, table: Any) -> Select[Any]:
 
 
 async def load_artists(
-    session: AsyncSession | AsyncConnection, artist_ids: Sequence[uuid.UUID]
+    session: AsyncSession | AsyncConnection,
+    artist_ids: Sequence[uuid.UUID],
+    *,
+    include_withdrawn: bool = True,
 ) -> dict[uuid.UUID, ArtistRow]:
     """Artists by id, in the caller's session or connection (writes read their result back with it)."""
-    rows = await session.execute(select_row(ArtistRow, Artist.__table__).where(Artist.id.in_(artist_ids)))
+    query = select_row(ArtistRow, Artist.__table__).where(Artist.id.in_(artist_ids))
+    if not include_withdrawn:
+        query = query.where(~taken_down(Artist.id))
+    rows = await session.execute(query)
     return {row.id: ArtistRow(*row) for row in rows}
 
 
@@ -340,14 +386,14 @@ async def load_tracks(
     session: AsyncSession | AsyncConnection, track_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, TrackRecord]:
     """Tracks with album and credits in one statement, in the caller's session (writes use it
-    inside their transaction to build the change event's snapshot)."""
+    inside their transaction to build the change event's snapshot); withdrawn ones too, marked."""
     if not track_ids:
         return {}
     records = {}
     album_at = _TRACK_WIDTH + 1
     for row in await session.execute(text(TRACKS), {"ids": list(track_ids)}):
         album = AlbumRow(*row[album_at : album_at + _ALBUM_WIDTH])
-        record = _track_record(row, album, _refs(row[album_at + _ALBUM_WIDTH]))
+        record = _track_record(row, album, _refs(row[album_at + _ALBUM_WIDTH]), row.withdrawn)
         records[record.track.id] = record
     return records
 
@@ -360,9 +406,12 @@ async def load_albums(
     if not album_ids:
         return {}
     albums = {}
+    withdrawn = set()
     for row in await session.execute(text(ALBUMS), {"ids": list(album_ids)}):
         album = AlbumRow(*row[:_ALBUM_WIDTH])
         albums[album.id] = (album, _refs(row[_ALBUM_WIDTH]))
+        if row.withdrawn:
+            withdrawn.add(album.id)
     tracks: dict[uuid.UUID, list[TrackRecord]] = defaultdict(list)
     totals: dict[uuid.UUID, int] = defaultdict(int)
     if tracks_limit and albums:
@@ -372,6 +421,6 @@ async def load_albums(
             tracks[album.id].append(_track_record(row, album, artists))
             totals[album.id] = row.total
     return {
-        album_id: AlbumRecord(album, artists, tracks[album_id], totals[album_id])
+        album_id: AlbumRecord(album, artists, tracks[album_id], totals[album_id], album_id in withdrawn)
         for album_id, (album, artists) in albums.items()
     }

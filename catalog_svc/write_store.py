@@ -8,6 +8,7 @@ for a write that rolled back.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -20,8 +21,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from catalog_svc import rules
-from catalog_svc.models import Album, AlbumArtist, Artist, OutboxEvent, Track, TrackArtist, WriteRequest
-from catalog_svc.store import AlbumRecord, ArtistRow, TrackRecord, load_albums, load_artists, load_tracks
+from catalog_svc.models import (
+    Album,
+    AlbumArtist,
+    Artist,
+    OutboxEvent,
+    Takedown,
+    Track,
+    TrackArtist,
+    WriteRequest,
+)
+from catalog_svc.store import (
+    AlbumRecord,
+    ArtistRow,
+    TrackRecord,
+    load_albums,
+    load_artists,
+    load_tracks,
+    row_columns,
+    select_row,
+)
 from meshkit.db import SqlStore
 
 
@@ -41,6 +60,36 @@ class TrackSlot:
     album_id: uuid.UUID
     disc_number: int
     track_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakedownRow:
+    """A takedown as stored (field names are column names, in select order)."""
+
+    entity_id: uuid.UUID
+    entity_type: str
+    reason: str
+    taken_down_by: uuid.UUID
+    by_admin: bool
+    taken_down_at: dt.datetime | None = None  # set by the database
+
+
+@dataclass(frozen=True)
+class Covered:
+    """The entities a takedown of one entity covers, by id, as reads load them."""
+
+    tracks: dict[uuid.UUID, TrackRecord]
+    albums: dict[uuid.UUID, AlbumRecord]
+    # Artists with whether they are withdrawn (artist rows carry no such mark).
+    artists: dict[uuid.UUID, tuple[ArtistRow, bool]]
+
+    def live(self) -> dict[uuid.UUID, TrackRecord | AlbumRecord | ArtistRow]:
+        """Those reads show, by id."""
+        found: dict[uuid.UUID, TrackRecord | AlbumRecord | ArtistRow] = {}
+        found.update((key, r) for key, r in self.tracks.items() if not r.withdrawn)
+        found.update((key, r) for key, r in self.albums.items() if not r.withdrawn)
+        found.update((key, row) for key, (row, withdrawn) in self.artists.items() if not withdrawn)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +302,68 @@ class WriteTx:
         await self.session.execute(
             insert(credits),
             [{owner.key: owner_id, "artist_id": a, "position": i} for i, a in enumerate(artist_ids)],
+        )
+
+    # ---- takedowns ----------------------------------------------------------------------------
+
+    async def takedown(self, entity_id: uuid.UUID) -> TakedownRow | None:
+        row = (
+            await self.session.execute(
+                select_row(TakedownRow, Takedown.__table__).where(Takedown.entity_id == entity_id)
+            )
+        ).one_or_none()
+        return TakedownRow(*row) if row is not None else None
+
+    async def put_takedown(self, row: TakedownRow) -> TakedownRow:
+        """Store the takedown, or change the reason of the one there (who and when stay the first's;
+        an admin's makes it an admin's)."""
+        changed: dict[str, Any] = {"reason": row.reason}
+        if row.by_admin:
+            changed["by_admin"] = True
+        stored = (
+            await self.session.execute(
+                pg_insert(Takedown)
+                .values(
+                    entity_id=row.entity_id,
+                    entity_type=row.entity_type,
+                    reason=row.reason,
+                    taken_down_by=row.taken_down_by,
+                    by_admin=row.by_admin,
+                )
+                .on_conflict_do_update(index_elements=[Takedown.entity_id], set_=changed)
+                .returning(*row_columns(TakedownRow, Takedown.__table__))
+            )
+        ).one()
+        return TakedownRow(**stored._mapping)
+
+    async def delete_takedown(self, entity_id: uuid.UUID) -> None:
+        await self.session.execute(delete(Takedown).where(Takedown.entity_id == entity_id))
+
+    async def covered(self, entity_type: str, entity_id: uuid.UUID) -> Covered:
+        """The entity and what its takedown would cover, each as its reads load it now (withdrawn
+        ones marked): an album's tracks; an artist's albums it leads and their tracks."""
+        if entity_type == "track":
+            track_ids, album_ids = [entity_id], []
+        elif entity_type == "album":
+            album_ids = [entity_id]
+            track_ids = list(await self.session.scalars(select(Track.id).where(Track.album_id == entity_id)))
+        else:
+            album_ids = list(await self.session.scalars(select(Album.id).where(Album.artist_id == entity_id)))
+            track_ids = (
+                list(await self.session.scalars(select(Track.id).where(Track.album_id.in_(album_ids))))
+                if album_ids
+                else []
+            )
+        artists = await load_artists(self.session, [entity_id]) if entity_type == "artist" else {}
+        withdrawn_artists = set(
+            await self.session.scalars(
+                select(Takedown.entity_id).where(Takedown.entity_id.in_(list(artists)))
+            )
+        )
+        return Covered(
+            tracks=await load_tracks(self.session, track_ids),
+            albums=await load_albums(self.session, album_ids, tracks_limit=rules.ALBUM_TRACKS_LIMIT),
+            artists={key: (row, key in withdrawn_artists) for key, row in artists.items()},
         )
 
     # ---- outbox -------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from catalog_svc import rules
+from catalog_svc.changes import CREATED, UPDATED, Change, ChangeEvents
 from catalog_svc.permissions import Editor, Permissions, check_writer
 from catalog_svc.store import AlbumRecord, ArtistRow, TrackRecord
 from catalog_svc.write_store import WriteStore, WriteTx
@@ -29,9 +30,6 @@ from meshkit.idempotency import fingerprint
 D = TypeVar("D")
 # What a change event carries: the changed entity as its object shows it.
 E = TypeVar("E", ArtistRow, AlbumRecord, TrackRecord)
-
-CREATED = "created"
-UPDATED = "updated"
 
 
 @dataclass(frozen=True)
@@ -45,29 +43,6 @@ class WriteRequest:
     rpc: str
     request_id: str
     content: bytes
-
-
-@dataclass(frozen=True)
-class Change:
-    """A change a write makes, as its change event describes it: the entity after the change."""
-
-    kind: str  # CREATED or UPDATED
-    actor_id: uuid.UUID
-    entity: ArtistRow | AlbumRecord | TrackRecord
-
-    @property
-    def entity_id(self) -> uuid.UUID:
-        if isinstance(self.entity, TrackRecord):
-            return self.entity.track.id
-        if isinstance(self.entity, AlbumRecord):
-            return self.entity.album.id
-        return self.entity.id
-
-
-class ChangeEvents(Protocol):
-    """Serializes a change into the event the outbox stores (objects.ObjectBuilder is one)."""
-
-    def change_event(self, change: Change) -> bytes: ...
 
 
 @dataclass(frozen=True)

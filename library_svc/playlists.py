@@ -26,6 +26,7 @@ from library_svc.reorder import plan_move
 from library_svc.rules import Sharing
 from library_svc.store import KEEP, ItemRow, LibraryStore, PlaylistRow, PlaylistView
 from meshkit import ids
+from meshkit.catalog_client import taken_down
 from meshkit.context import Caller
 from meshkit.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from meshkit.idempotency import Idempotency, ValueCodec
@@ -449,11 +450,15 @@ class Playlists:
         rules.require_edit(*_parts(await self.store.playlist(playlist_id)), caller)
 
     async def _require_tracks(self, track_ids: Sequence[uuid.UUID]) -> None:
-        """INVALID_ARGUMENT naming every track the catalog does not know."""
+        """INVALID_ARGUMENT naming every track the catalog does not know, and every one taken
+        down (a playlist keeps those it has, shown as unplayable, but gains none)."""
         found = await self.catalog.tracks(track_ids)
         unknown = [ids.uri("track", t) for t in track_ids if ids.encode(t) not in found]
         if unknown:
             raise InvalidArgument(f"uris: no such tracks in the catalog: {', '.join(unknown)}")
+        withdrawn = [ids.uri("track", t) for t in track_ids if taken_down(found[ids.encode(t)])]
+        if withdrawn:
+            raise InvalidArgument(f"uris: these tracks were taken down: {', '.join(withdrawn)}")
 
 
 def _parts(view: PlaylistView | None) -> tuple[PlaylistRow | None, list[uuid.UUID]]:

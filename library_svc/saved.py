@@ -19,6 +19,7 @@ from library_svc import rules
 from library_svc.clients import Catalog
 from library_svc.store import LibraryStore, SavedRow
 from meshkit import ids
+from meshkit.catalog_client import taken_down
 from meshkit.context import Caller
 from meshkit.errors import InvalidArgument
 from meshkit.idempotency import Idempotency, ValueCodec
@@ -122,7 +123,8 @@ class SavedItems:
         )
 
     async def _require_items(self, caller: Caller, items: LibraryItems) -> None:
-        """INVALID_ARGUMENT naming every URI that does not resolve (invisible playlists included)."""
+        """INVALID_ARGUMENT naming every URI that does not resolve (invisible playlists and tracks
+        taken down included: saved ones stay listed, as unplayable, but none is newly saved)."""
 
         def of(kind: str) -> list[uuid.UUID]:
             return [i for k, i in items if k == kind]
@@ -132,8 +134,11 @@ class SavedItems:
             self.catalog.albums(of("album")),
             self.catalog.artists(of("artist")),
         )
+        live_tracks = {k for k, track in tracks.items() if not taken_down(track)}
         known = (
-            {("track", k) for k in tracks} | {("album", k) for k in albums} | {("artist", k) for k in artists}
+            {("track", k) for k in live_tracks}
+            | {("album", k) for k in albums}
+            | {("artist", k) for k in artists}
         )
         for playlist_id in of("playlist"):
             found = await self.store.playlist(playlist_id)

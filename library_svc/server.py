@@ -16,7 +16,7 @@ from library_svc.saved import SavedItems
 from library_svc.servicer import LibraryServicer
 from library_svc.settings import LibrarySettings, get_library_settings
 from library_svc.store import LibraryStore
-from meshkit import db
+from meshkit import db, evictions
 from meshkit.catalog_client import CatalogClient
 from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
@@ -41,7 +41,10 @@ def make_setup(library_settings: LibrarySettings | None = None) -> Setup:
         track_cache: TTLCache[str, catalog_pb2.Track] = TTLCache(
             library.track_cache_size, library.track_cache_ttl_s, name="catalog_tracks"
         )
-        catalog = Catalog(CatalogClient(catalog_channel, track_cache=track_cache))
+        # Tracks taken down come too: playlists and saved tracks list them as unplayable.
+        catalog_client = CatalogClient(catalog_channel, track_cache=track_cache, include_unavailable=True)
+        evictions.follow(redis, catalog_client, stack)  # a takedown shows at once
+        catalog = Catalog(catalog_client)
         auth = Auth(auth_channel, settings.public_base_url)
         store = LibraryStore(db.session_factory(engine))
         idempotency = Idempotency(redis)

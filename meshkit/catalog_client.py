@@ -11,7 +11,9 @@ either fails its request with a clear status or, like the stream counter, retrie
 Caching is the caller's choice, because callers differ: playback reads the same few tracks on
 every stream start and also remembers unknown ids briefly, for tracks and their audio files
 alike (a client hammering a bogus id must not hammer catalog); library and rec cache found
-tracks only; a batch job caches nothing.
+tracks only; a batch job caches nothing. What must show at once (a takedown) evicts entries
+through `forget` (meshkit.evictions); an answer loaded while an eviction happened is not kept,
+so a read that raced the takedown cannot put the old answer back for a whole TTL.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import grpc
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from meshkit.errors import NotFound, Unavailable
+from meshkit.errors import FailedPrecondition, NotFound, Unavailable
 from meshkit.ttlcache import TTLCache
 
 T = TypeVar("T")
@@ -35,6 +37,9 @@ ALBUM_BATCH = 20  # BatchGetAlbums' limit
 FEATURE_BATCH = 100  # BatchGetAudioFeatures' limit
 # Batches in flight at once: a batch build asks for the whole catalog.
 CONCURRENCY = 8
+
+# restrictions.reason of a track taken down (catalog sets it; library tells it apart by it).
+TAKEDOWN = "takedown"
 
 _UNKNOWN = catalog_pb2.Track()  # stored for ids catalog does not know, when the caller asks for it
 
@@ -53,12 +58,30 @@ class CatalogClient:
         track_cache: TTLCache[str, catalog_pb2.Track] | None = None,
         unknown_track_ttl_s: float = 0.0,
         audio_files_cache: TTLCache[str, tuple[catalog_pb2.AudioFile, ...]] | None = None,
+        include_unavailable: bool = False,
     ) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         self.track_cache = track_cache if track_cache is not None else TTLCache(0, 0)
         # Unknown ids are remembered this long (0: asked for again every time).
         self.unknown_track_ttl_s = unknown_track_ttl_s
         self.audio_files_cache = audio_files_cache if audio_files_cache is not None else TTLCache(0, 0)
+        # Tracks taken down come too, marked is_playable false (library lists them as unavailable).
+        self.include_unavailable = include_unavailable
+        # Counts evictions: an answer loaded across one is not cached.
+        self._generation = 0
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop what is cached about these tracks (their objects, audio files, unknown marks)."""
+        wanted = list(keys)
+        self._generation += 1
+        self.track_cache.discard(wanted)
+        self.audio_files_cache.discard(wanted)
+
+    def forget_all(self) -> None:
+        """Drop every cached answer (after evictions may have been missed)."""
+        self._generation += 1
+        self.track_cache.clear()
+        self.audio_files_cache.clear()
 
     async def tracks(self, keys: Iterable[str]) -> dict[str, catalog_pb2.Track]:
         """Full track objects: cached ones, the rest with one BatchGetTracks per 50 ids."""
@@ -70,10 +93,17 @@ class CatalogClient:
             return found
 
         async def batch(joined: str) -> Sequence[catalog_pb2.Track]:
-            reply = await self.stub.BatchGetTracks(catalog_pb2.BatchGetTracksRequest(ids=joined))
+            request = catalog_pb2.BatchGetTracksRequest(
+                ids=joined, include_unavailable=self.include_unavailable
+            )
+            reply = await self.stub.BatchGetTracks(request)
             return reply.tracks
 
+        generation = self._generation
         loaded = await _batched(missing, TRACK_BATCH, batch, "BatchGetTracks")
+        if generation != self._generation:  # an eviction happened meanwhile: keep nothing
+            found.update(loaded)
+            return found
         self.track_cache.put_many(loaded.items())
         if self.unknown_track_ttl_s > 0:
             unknown = [(key, _UNKNOWN) for key in missing if key not in loaded]
@@ -115,21 +145,24 @@ class CatalogClient:
 
     async def audio_files(self, key: str) -> tuple[catalog_pb2.AudioFile, ...]:
         """The track's encoded files, lowest bitrate first; NotFound when catalog does not know it
-        (remembered, like an unknown id of `tracks`, when the caller asked for that)."""
+        (remembered, like an unknown id of `tracks`, when the caller asked for that),
+        FailedPrecondition when it was taken down."""
         cached = self.audio_files_cache.get(key)
         if cached is not None:
             return cached
         if self.track_cache.get(key) is _UNKNOWN:
             raise NotFound(f"track {key} not found")
         request = catalog_pb2.ListTrackAudioFilesRequest(track_id=key)
+        generation = self._generation
         try:
             reply = await _one("ListTrackAudioFiles", f"track {key}", self.stub.ListTrackAudioFiles(request))
         except NotFound:
-            if self.unknown_track_ttl_s > 0:  # remembered like an unknown id of tracks()
+            if self.unknown_track_ttl_s > 0 and generation == self._generation:  # like tracks()'s
                 self.track_cache.put(key, _UNKNOWN, self.unknown_track_ttl_s)
             raise
         files = tuple(sorted(reply.audio_files, key=lambda f: f.bitrate_kbps))
-        if files:  # an empty list may be an ingest in progress: ask again next time
+        # An empty list may be an ingest in progress: ask again next time.
+        if files and generation == self._generation:
             self.audio_files_cache.put(key, files)
         return files
 
@@ -169,13 +202,21 @@ class CatalogClient:
         return list(reply.tracks)
 
 
+def taken_down(track: catalog_pb2.Track) -> bool:
+    """Whether catalog answered `track` only because it was asked for unavailable ones too."""
+    return track.restrictions.reason == TAKEDOWN
+
+
 async def _one(what: str, subject: str, call: Awaitable[T]) -> T:
-    """The answer of a call about one object: NotFound when catalog does not know it, else Unavailable."""
+    """The answer of a call about one object: NotFound when catalog does not know it,
+    FailedPrecondition in catalog's words when it will not hand it out (taken down), else Unavailable."""
     try:
         return await call
     except aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise NotFound(f"{subject} not found") from exc
+        if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            raise FailedPrecondition(exc.details() or f"{subject} is not available") from exc
         raise _unavailable(what, exc) from exc
 
 

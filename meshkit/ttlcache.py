@@ -104,5 +104,10 @@ class TTLCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def discard(self, keys: Iterable[K]) -> None:
+        """Drop the entries of `keys` (those absent are fine)."""
+        for key in keys:
+            self._data.pop(key, None)
+
     def clear(self) -> None:
         self._data.clear()

@@ -92,8 +92,14 @@ class Catalog:
         self.client = client
 
     @classmethod
-    def cached(cls, channel: aio.Channel, *, audio_files_ttl_s: float) -> Catalog:
-        """Over ``channel``, with playback's caches: tracks for minutes, unknown ids and files briefly."""
+    def cached(
+        cls, channel: aio.Channel, *, audio_files_ttl_s: float, include_unavailable: bool = False
+    ) -> Catalog:
+        """Over ``channel``, with playback's caches: tracks for minutes, unknown ids and files briefly.
+
+        ``include_unavailable``: tracks taken down are known too (the stream counter: a play that
+        happened before a takedown still counts).
+        """
         return cls(
             CatalogClient(
                 channel,
@@ -102,6 +108,7 @@ class Catalog:
                 audio_files_cache=TTLCache(
                     AUDIO_FILES_CACHE_SIZE, audio_files_ttl_s, name="catalog_audio_files"
                 ),
+                include_unavailable=include_unavailable,
             )
         )
 

@@ -222,7 +222,8 @@ class Offline:
         return Download(url=url, license=license, size_bytes=size, quality_kbps=kbps, codec=CODEC)
 
     async def renew(self, caller: Caller, key: str, license_id: str, device_id: str) -> License:
-        """Another 30 days from now, while the subscription is premium and the license is live."""
+        """Another 30 days from now, while the subscription is premium, the license is live and
+        its track was not taken down."""
         user = ids.encode(caller.require_user())
         command = {"license_id": license_id, "device_id": device_id}
 
@@ -243,6 +244,9 @@ class Offline:
                 raise PermissionDenied("this license is bound to another device")
             if row.revoked_at is not None or device.revoked_at is not None:
                 raise FailedPrecondition("this license was revoked; download the track again")
+            # A track taken down is not renewed (FAILED_PRECONDITION in catalog's words); the
+            # answer is usually cached, so the lock is rarely held over a call.
+            await self.catalog.audio_files(ids.encode(row.track_id))
             row.expires_at = now + timedelta(days=LICENSE_DAYS)
             row.renewed_at = now
             device.last_seen_at = now

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from grpc import aio
 from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 
-from meshkit import db
+from meshkit import db, evictions
 from meshkit.config import Settings
 from meshkit.idempotency import Idempotency
 from meshkit.resources import Resources
@@ -60,6 +60,7 @@ def make_setup(
 
         sessions = db.session_factory(engine)
         catalog = Catalog.cached(catalog_channel, audio_files_ttl_s=playback.audio_files_cache_s)
+        evictions.follow(redis_client, catalog.client, stack)  # a takedown shows at once
         idempotency = Idempotency(redis_client, namespace="playback-idem")
         base, url_ttl_s = settings.public_base_url, playback.stream_url_ttl_s
         keys = OfflineKeys.parse(playback.offline_master_secret, playback.offline_signing_keys)
@@ -78,7 +79,10 @@ def make_setup(
         )
         playback_pb2_grpc.add_PlaybackServiceServicer_to_server(servicer, server)
         if playback.counter_enabled:
-            runner = build_runner(settings, playback, engine, redis_client, catalog, producer)
+            counted = Catalog.cached(
+                catalog_channel, audio_files_ttl_s=playback.audio_files_cache_s, include_unavailable=True
+            )
+            runner = build_runner(settings, playback, engine, redis_client, counted, producer)
             runner.start()
             stack.push_async_callback(runner.stop)
             if on_counter is not None:

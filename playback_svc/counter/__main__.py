@@ -37,7 +37,10 @@ async def serve() -> None:
         opened = Resources(settings, stack)
         engine, redis_client = opened.database(POOL_SIZE), opened.redis()
         channel, producer = opened.channel(settings.catalog_addr), opened.producer("stream-counter")
-        catalog = Catalog.cached(channel, audio_files_ttl_s=playback.audio_files_cache_s)
+        # Plays of a track taken down since still count: the listener did listen.
+        catalog = Catalog.cached(
+            channel, audio_files_ttl_s=playback.audio_files_cache_s, include_unavailable=True
+        )
         runner = build_runner(settings, playback, engine, redis_client, catalog, producer)
         runner.start()
         stack.push_async_callback(runner.stop)

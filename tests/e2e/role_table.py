@@ -7,7 +7,8 @@ rules, written once below (`RULES`) in the terms the product states them:
 
 - roles are user, premium, artist and admin;
 - premium-only features: offline downloads (320 kbps is a quality cap, not a refusal);
-- artists edit only the catalog items of the artists they manage; admins edit any;
+- artists edit only the catalog items of the artists they manage, and take down and restore their
+  tracks and albums; admins edit, take down and restore any;
 - admins manage users and the audit log (and see every artist's royalties);
 - a user's own things (their playlists, library, player, devices) are theirs alone: nobody else,
   admins included, edits them, and private ones do not exist for others (404, not 403).
@@ -93,6 +94,9 @@ RULES: dict[str, Rule] = {
             "CreateTrack",
             "UpdateTrack",
             "IngestTrackAudio",
+            # The walk's item is a track: artists may not take down an artist as a whole.
+            "TakeDownContent",
+            "RestoreContent",
         )
     },
     # An ingest job is its submitter's (and admins'): other artists are told it does not exist.

@@ -74,6 +74,8 @@ class World:
     license_to_renew: str
     license_to_delete: str
     login: Callable[[str, str], str]
+    # Lifts a takedown of a track (as the demo admin), so each allowed takedown is undone at once.
+    restore: Callable[[str], None]
     track_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(100))
 
     def of(self, caller: Caller) -> Account | None:
@@ -225,6 +227,10 @@ def make_world(
     for who in accounts.values():
         _ok(http.put("/v1/me/player/play", json={"uris": uris[:3]}, headers=bearer(who.token)))
 
+    def restore(track_id: str) -> None:
+        path = f"/api/catalog/tracks/{track_id}/takedown"
+        _ok(http.delete(path, params={"reason": "the walk undoes its takedown"}, headers=admin))
+
     return World(
         accounts=accounts,
         bystander=bystander,
@@ -240,6 +246,7 @@ def make_world(
         license_to_renew=licenses[0],
         license_to_delete=licenses[1],
         login=login,
+        restore=restore,
     )
 
 
@@ -284,6 +291,13 @@ def _std(build: Callable[[World, Account | None, Route], Message | list[Message]
         return Prepared(build(world, who, route), who.token if who else None)
 
     return prepare
+
+
+def _take_down(world: World, caller: Caller, route: Route) -> Prepared:
+    """The walk's track, restored right after each takedown that is allowed."""
+    who = world.of(caller)
+    request = catalog_pb2.TakeDownContentRequest(collection="tracks", id=world.track, reason="walk")
+    return Prepared(request, who.token if who else None, after_success=lambda: world.restore(world.track))
 
 
 def _fresh_email() -> str:
@@ -437,6 +451,10 @@ BUILDERS: dict[str, Builder] = {
     f"{_CAT}UpdateTrack": _std(lambda w, who, r: C.UpdateTrackRequest(id=w.track, isrc="SEWLK2600001")),
     f"{_CAT}IngestTrackAudio": _std(lambda w, who, r: ingest_messages(w.track, wav_bytes(0.5))),
     f"{_CAT}GetIngestJob": _std(lambda w, who, r: C.GetIngestJobRequest(id=w.job)),
+    f"{_CAT}TakeDownContent": _take_down,
+    f"{_CAT}RestoreContent": _std(
+        lambda w, who, r: C.RestoreContentRequest(collection="tracks", id=w.track, reason="walk")
+    ),
     # library
     f"{_LIB}CreatePlaylist": _std(_create_playlist),
     f"{_LIB}GetPlaylist": _std(lambda w, who, r: L.GetPlaylistRequest(id=w.playlist)),

@@ -946,19 +946,25 @@ class BatchGetTracksRequest(_message.Message):
 
     IDS_FIELD_NUMBER: _builtins.int
     MARKET_FIELD_NUMBER: _builtins.int
+    INCLUDE_UNAVAILABLE_FIELD_NUMBER: _builtins.int
     ids: _builtins.str
     """Comma-separated track ids, at most 50."""
     market: _builtins.str
     """ISO 3166-1 alpha-2 market."""
+    include_unavailable: _builtins.bool
+    """Also answer tracks that were taken down, with is_playable false and restrictions.reason
+    "takedown" (library shows them in playlists as unavailable); left out otherwise.
+    """
     def __init__(
         self,
         *,
         ids: _builtins.str = ...,
         market: _builtins.str = ...,
+        include_unavailable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids", "market", b"market"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids", "include_unavailable", b"include_unavailable", "market", b"market"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2215,3 +2221,125 @@ class ListTrackAudioFilesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTrackAudioFilesResponse: _TypeAlias = ListTrackAudioFilesResponse  # noqa: Y015
+
+@_typing.final
+class TakeDownContentRequest(_message.Message):
+    """TakeDownContentRequest withdraws one catalog entity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """"tracks", "albums" or "artists"."""
+    id: _builtins.str
+    """Id of the entity (base62)."""
+    reason: _builtins.str
+    """Why it is withdrawn (1..500 characters), kept for the audit trail and shown to admins."""
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TakeDownContentRequest: _TypeAlias = TakeDownContentRequest  # noqa: Y015
+
+@_typing.final
+class Takedown(_message.Message):
+    """Takedown is an entity's withdrawal from the catalog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URI_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TAKEN_DOWN_BY_FIELD_NUMBER: _builtins.int
+    TAKEN_DOWN_AT_FIELD_NUMBER: _builtins.int
+    uri: _builtins.str
+    """Spotify URI of the withdrawn entity."""
+    reason: _builtins.str
+    """Why it was withdrawn."""
+    taken_down_by: _builtins.str
+    """User who withdrew it."""
+    @_builtins.property
+    def taken_down_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was first withdrawn."""
+
+    def __init__(
+        self,
+        *,
+        uri: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        taken_down_by: _builtins.str = ...,
+        taken_down_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["taken_down_at", b"taken_down_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "taken_down_at", b"taken_down_at", "taken_down_by", b"taken_down_by", "uri", b"uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Takedown: _TypeAlias = Takedown  # noqa: Y015
+
+@_typing.final
+class RestoreContentRequest(_message.Message):
+    """RestoreContentRequest lifts the takedown of one catalog entity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """"tracks", "albums" or "artists"."""
+    id: _builtins.str
+    """Id of the entity (base62)."""
+    reason: _builtins.str
+    """Why it is restored (1..500 characters), for the audit trail."""
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreContentRequest: _TypeAlias = RestoreContentRequest  # noqa: Y015
+
+@_typing.final
+class RestoreContentResponse(_message.Message):
+    """RestoreContentResponse says what the restore did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URI_FIELD_NUMBER: _builtins.int
+    WAS_TAKEN_DOWN_FIELD_NUMBER: _builtins.int
+    uri: _builtins.str
+    """Spotify URI of the entity."""
+    was_taken_down: _builtins.bool
+    """Whether it had been taken down (false: nothing changed)."""
+    def __init__(
+        self,
+        *,
+        uri: _builtins.str = ...,
+        was_taken_down: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["uri", b"uri", "was_taken_down", b"was_taken_down"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreContentResponse: _TypeAlias = RestoreContentResponse  # noqa: Y015

@@ -150,6 +150,16 @@ class CatalogServiceStub:
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTrackRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.Track.FromString,
                 _registered_method=True)
+        self.TakeDownContent = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/TakeDownContent',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.TakeDownContentRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.Takedown.FromString,
+                _registered_method=True)
+        self.RestoreContent = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/RestoreContent',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.FromString,
+                _registered_method=True)
         self.IngestTrackAudio = channel.stream_unary(
                 '/spotify.catalog.v1.CatalogService/IngestTrackAudio',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.IngestTrackAudioRequest.SerializeToString,
@@ -360,6 +370,26 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeDownContent(self, request, context):
+        """TakeDownContent withdraws a track, album or artist from browse, search, streaming and new
+        offline downloads, with a reason (admin; an artist for the tracks and albums of artists they
+        manage). An album's takedown withdraws its tracks; an artist's, the albums they lead and their
+        tracks. Idempotent: taking down what is already down changes nothing but the reason.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreContent(self, request, context):
+        """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
+        Idempotent: restoring what is not down changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IngestTrackAudio(self, request_iterator, context):
         """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -502,6 +532,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.UpdateTrack,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTrackRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.Track.SerializeToString,
+            ),
+            'TakeDownContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeDownContent,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.TakeDownContentRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.Takedown.SerializeToString,
+            ),
+            'RestoreContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreContent,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.SerializeToString,
             ),
             'IngestTrackAudio': grpc.stream_unary_rpc_method_handler(
                     servicer.IngestTrackAudio,
@@ -1141,6 +1181,60 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/UpdateTrack',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTrackRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.Track.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeDownContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/TakeDownContent',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.TakeDownContentRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.Takedown.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/RestoreContent',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -120,6 +120,18 @@ class CatalogServiceStub:
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
+    TakeDownContent: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.TakeDownContentRequest, _catalog_pb2.Takedown]
+    """TakeDownContent withdraws a track, album or artist from browse, search, streaming and new
+    offline downloads, with a reason (admin; an artist for the tracks and albums of artists they
+    manage). An album's takedown withdraws its tracks; an artist's, the albums they lead and their
+    tracks. Idempotent: taking down what is already down changes nothing but the reason.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    RestoreContent: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RestoreContentRequest, _catalog_pb2.RestoreContentResponse]
+    """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
+    Idempotent: restoring what is not down changes nothing.
+    """
     IngestTrackAudio: _grpc.StreamUnaryMultiCallable[_catalog_pb2.IngestTrackAudioRequest, _catalog_pb2.IngestJob]
     """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -224,6 +236,18 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """UpdateTrack changes a track (admin or owning artist).
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    TakeDownContent: _aio.UnaryUnaryMultiCallable[_catalog_pb2.TakeDownContentRequest, _catalog_pb2.Takedown]  # type: ignore[assignment]
+    """TakeDownContent withdraws a track, album or artist from browse, search, streaming and new
+    offline downloads, with a reason (admin; an artist for the tracks and albums of artists they
+    manage). An album's takedown withdraws its tracks; an artist's, the albums they lead and their
+    tracks. Idempotent: taking down what is already down changes nothing but the reason.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    RestoreContent: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RestoreContentRequest, _catalog_pb2.RestoreContentResponse]  # type: ignore[assignment]
+    """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
+    Idempotent: restoring what is not down changes nothing.
     """
     IngestTrackAudio: _aio.StreamUnaryMultiCallable[_catalog_pb2.IngestTrackAudioRequest, _catalog_pb2.IngestJob]  # type: ignore[assignment]
     """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
@@ -464,6 +488,30 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateTrack changes a track (admin or owning artist).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def TakeDownContent(
+        self,
+        request: _catalog_pb2.TakeDownContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Takedown, _abc.Awaitable[_catalog_pb2.Takedown]]:
+        """TakeDownContent withdraws a track, album or artist from browse, search, streaming and new
+        offline downloads, with a reason (admin; an artist for the tracks and albums of artists they
+        manage). An album's takedown withdraws its tracks; an artist's, the albums they lead and their
+        tracks. Idempotent: taking down what is already down changes nothing but the reason.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def RestoreContent(
+        self,
+        request: _catalog_pb2.RestoreContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RestoreContentResponse, _abc.Awaitable[_catalog_pb2.RestoreContentResponse]]:
+        """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
+        Idempotent: restoring what is not down changes nothing.
         """
 
     @_abc_1.abstractmethod

@@ -160,7 +160,7 @@ class Restrictions(_message.Message):
 
     REASON_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
-    """"market", "product" or "explicit"."""
+    """"market", "product", "explicit", or "takedown" (withdrawn from the catalog)."""
     def __init__(
         self,
         *,
