@@ -11,7 +11,8 @@ from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
 from auth_svc.admin import Admin
 from auth_svc.audit import AuditTrail
 from auth_svc.credentials import client_ip, metadata_headers
-from auth_svc.objects import UserObjects, audit_event, role_names
+from auth_svc.deletion import Deletions
+from auth_svc.objects import UserObjects, audit_event, role_names, user_deletion
 from auth_svc.store import AuditFilter
 from meshkit import ids, paging
 from meshkit.context import current_caller
@@ -34,6 +35,7 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
     admin: Admin
     audit: AuditTrail
     objects: UserObjects
+    deletions: Deletions
 
     async def ListUsers(
         self, request: auth_pb2.ListUsersRequest, context: aio.ServicerContext
@@ -60,6 +62,26 @@ class AdminServicer(auth_pb2_grpc.AdminServiceServicer):
             client_ip(metadata_headers(context)),
         )
         return auth_pb2.BanUserResponse(user=self.objects.private(account), revoked_sessions=revoked)
+
+    async def DeleteUser(
+        self, request: auth_pb2.DeleteUserRequest, context: aio.ServicerContext
+    ) -> auth_pb2.UserDeletion:
+        caller = self.admin.authorize(current_caller())
+        deletion = await self.deletions.delete_by_admin(
+            caller,
+            ids.parse_id_or_uri(request.user_id, "user"),
+            request.reason.strip(),
+            client_ip(metadata_headers(context)),
+        )
+        return user_deletion(deletion)
+
+    async def GetUserDeletion(
+        self, request: auth_pb2.GetUserDeletionRequest, context: aio.ServicerContext
+    ) -> auth_pb2.UserDeletion:
+        caller = self.admin.authorize(current_caller())
+        return user_deletion(
+            await self.deletions.status(caller, ids.parse_id_or_uri(request.user_id, "user"))
+        )
 
     async def UnbanUser(
         self, request: auth_pb2.UnbanUserRequest, context: aio.ServicerContext

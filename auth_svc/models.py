@@ -1,4 +1,5 @@
-"""auth schema: users, roles, artist management grants, audit log.
+"""auth schema: users, roles, artist management grants, audit log, account deletions and the
+outbox that announces them.
 
 Sessions live in Redis, not here. ``users.email`` is stored normalised (stripped, lower-cased)
 and is unique on ``lower(email)``; look users up with ``WHERE lower(email) = lower(:email)``.
@@ -12,11 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
+    Identity,
     Index,
+    Integer,
+    LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -29,6 +35,7 @@ SCHEMA = "auth"
 
 
 ROLES = ("user", "premium", "artist", "admin")
+EXPORT_STATES = ("pending", "done", "failed")
 
 
 class Base(DeclarativeBase):
@@ -118,3 +125,68 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column()
     success: Mapped[bool] = mapped_column(server_default=text("true"))
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class UserDeletion(Base):
+    """A deleted account (0002): the user id and who asked, nothing else about the user.
+
+    The account's row is gone when this is written; the row stays so an admin can see the
+    erasure's progress and a repeated deletion answers the same.
+    """
+
+    __tablename__ = "user_deletions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # None: the user themselves; else the admin who deleted the account.
+    requested_by: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class DeletionConfirmation(Base):
+    """A service's confirmation that it erased a deleted user's data (0002)."""
+
+    __tablename__ = "deletion_confirmations"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.user_deletions.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    confirmed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxEvent(Base):
+    """A users.deleted.v1 event not yet acknowledged by Kafka (0002), written with the deletion and
+    deleted once published (meshkit.outbox)."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DataExport(Base):
+    """A user's data export (0003): asked for once per request id, assembled by the export worker,
+    the archive kept here until it expires (a purge job drops old ones)."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (
+        UniqueConstraint("user_id", "request_id"),
+        CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+        Index("ix_data_exports_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    request_id: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    requested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # When the worker may (re)try it; a claimed export is pushed out by the claim's lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    error: Mapped[str | None] = mapped_column(Text)
+    archive: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)

@@ -9,8 +9,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from spotify.auth.v1 import auth_pb2
 from spotify.common.v1 import common_pb2
 
+from auth_svc.deletion import pending
+from auth_svc.export_store import ExportRow
+from auth_svc.exports import Download
 from auth_svc.models import AuditLog
-from auth_svc.store import Account
+from auth_svc.store import Account, Deletion
 from meshkit import ids, links
 from meshkit.errors import InvalidArgument
 
@@ -77,6 +80,43 @@ class UserObjects:
             created_at=created,
             artist_ids=[ids.encode(a) for a in account.artist_ids],
         )
+
+
+_EXPORT_STATES = {
+    "pending": auth_pb2.DataExport.STATE_PENDING,
+    "done": auth_pb2.DataExport.STATE_DONE,
+    "failed": auth_pb2.DataExport.STATE_FAILED,
+}
+
+
+def data_export(row: ExportRow, download: Download | None) -> auth_pb2.DataExport:
+    message = auth_pb2.DataExport(
+        id=ids.encode(row.id),
+        state=_EXPORT_STATES[row.state],
+        size_bytes=row.size_bytes or 0,
+        error=row.error or "" if row.state == "failed" else "",
+    )
+    message.requested_at.FromDatetime(row.requested_at)
+    if row.completed_at is not None:
+        message.completed_at.FromDatetime(row.completed_at)
+    if download is not None:
+        message.download_url = download.url
+        message.download_expires_at.FromDatetime(download.expires_at)
+    return message
+
+
+def user_deletion(deletion: Deletion) -> auth_pb2.UserDeletion:
+    message = auth_pb2.UserDeletion(
+        user_id=ids.encode(deletion.user_id),
+        requested_by="self" if deletion.requested_by is None else ids.encode(deletion.requested_by),
+        pending_services=pending(deletion),
+    )
+    message.requested_at.FromDatetime(deletion.requested_at)
+    for service, at in sorted(deletion.confirmations.items(), key=lambda item: item[1]):
+        confirmation = message.confirmations.add(service=service)
+        confirmation.confirmed_at.FromDatetime(at)
+    message.complete = not message.pending_services
+    return message
 
 
 def audit_event(row: AuditLog) -> auth_pb2.AuditEvent:

@@ -42,6 +42,11 @@ SUBSCRIPTION_DOWNGRADE = "subscription.downgrade"
 BAN = "user.ban"
 UNBAN = "user.unban"
 ROLES_SET = "user.roles_set"
+ACCOUNT_DELETE = "user.delete"
+DELETION_CONFIRMED = "user.deletion_confirmed"
+DATA_EXPORT_REQUESTED = "user.data_export_requested"
+DATA_EXPORT_COMPLETED = "user.data_export_completed"
+DATA_EXPORT_DOWNLOADED = "user.data_export_downloaded"
 
 # What the audit_logs columns hold.
 MAX_ACTION = 100

@@ -19,7 +19,12 @@ from auth_svc.admin import Admin
 from auth_svc.admin_servicer import AdminServicer
 from auth_svc.audit import AuditTrail
 from auth_svc.authz_servicer import AuthorizationServicer
+from auth_svc.clients import ServiceParts
 from auth_svc.credentials import SessionCookie
+from auth_svc.deletion import Deletions
+from auth_svc.export_store import ExportStore
+from auth_svc.exports import Exports
+from auth_svc.models import OutboxEvent
 from auth_svc.objects import UserObjects
 from auth_svc.passwords import PasswordHasher
 from auth_svc.ratelimit import RateLimiter
@@ -31,7 +36,10 @@ from auth_svc.settings import AuthSettings, get_auth_settings
 from auth_svc.store import AuthStore
 from meshkit import db
 from meshkit.config import Settings
+from meshkit.kafka import Producer
+from meshkit.outbox import DeletingOutboxStore, OutboxRelay
 from meshkit.resources import Resources
+from meshkit.secrets import media_signing
 from meshkit.server import Setup, run
 
 SERVICE = "auth_svc"
@@ -45,7 +53,8 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
         opened = Resources(settings, stack)
         engine, redis = opened.database(), opened.redis()
 
-        store = AuthStore(db.session_factory(engine))
+        sessions_factory = db.session_factory(engine)
+        store = AuthStore(sessions_factory)
         session_store = SessionStore(redis, auth.session_ttl_s)
         hasher = PasswordHasher(auth.bcrypt_rounds)
         sessions = Sessions(store, session_store, hasher)
@@ -58,6 +67,26 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
             timeout_s=auth.ratelimit_timeout_s,
         )
 
+        relay = OutboxRelay(
+            DeletingOutboxStore(sessions_factory, OutboxEvent),
+            lambda: Producer(settings.kafka_bootstrap, client_id=SERVICE),
+            name="auth-outbox-relay",
+        )
+        relay.start()
+        stack.push_async_callback(relay.stop)
+        deletions = Deletions(store, session_store, hasher, relay.kick)
+        parts = ServiceParts(
+            {
+                "catalog_svc": opened.channel(settings.catalog_addr),
+                "library_svc": opened.channel(settings.library_addr),
+                "playback_svc": opened.channel(settings.playback_addr),
+                "rec_svc": opened.channel(settings.rec_addr),
+            }
+        )
+        exports = Exports(ExportStore(sessions_factory), session_store, parts, settings.public_base_url)
+        exports.start()
+        stack.push_async_callback(exports.stop)
+
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(
                 Accounts(store, session_store, hasher),
@@ -65,11 +94,13 @@ def make_setup(auth_settings: AuthSettings | None = None) -> Setup:
                 audit,
                 objects,
                 SessionCookie(max_age_s=auth.session_ttl_s, secure=auth.session_cookie_secure),
+                deletions,
+                exports,
             ),
             server,
         )
         auth_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(Admin(store, session_store), audit, objects), server
+            AdminServicer(Admin(store, session_store), audit, objects, deletions), server
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
             AuthorizationServicer(sessions, limiter, settings.public_base_url), server
@@ -88,4 +119,5 @@ setup = make_setup()
 
 
 def main() -> None:
-    run(SERVICE, setup)
+    # Data exports are downloaded through URLs signed with the mesh's URL-signing keys.
+    run(SERVICE, setup, secrets=lambda settings: [media_signing(settings)])

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC
 
+from google.api import httpbody_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
@@ -15,11 +16,13 @@ from spotify.common.v1 import common_pb2
 from auth_svc.accounts import Accounts
 from auth_svc.audit import AuditTrail
 from auth_svc.credentials import SessionCookie, client_ip, metadata_headers, token_from_headers
-from auth_svc.objects import UserObjects, audit_event, role_values
+from auth_svc.deletion import Deletions
+from auth_svc.exports import Exports
+from auth_svc.objects import UserObjects, audit_event, data_export, role_values, user_deletion
 from auth_svc.sessions import Sessions
 from auth_svc.store import AuditEntry
 from meshkit import ids
-from meshkit.context import current_caller, current_request_id
+from meshkit.context import current_caller, current_idempotency_key, current_request_id
 from meshkit.errors import InvalidArgument
 
 
@@ -30,6 +33,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     audit: AuditTrail
     objects: UserObjects
     cookie: SessionCookie
+    deletions: Deletions
+    exports: Exports
 
     async def Register(
         self, request: auth_pb2.RegisterRequest, context: aio.ServicerContext
@@ -116,6 +121,51 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user_id, request.product, client_ip(metadata_headers(context))
         )
         return auth_pb2.UpdateSubscriptionResponse(user=self.objects.private(account))
+
+    async def DeleteAccount(
+        self, request: auth_pb2.DeleteAccountRequest, context: aio.ServicerContext
+    ) -> auth_pb2.UserDeletion:
+        user_id = current_caller().require_user()
+        deletion = await self.deletions.delete_own(user_id, request.password)
+        await context.send_initial_metadata((("set-cookie", self.cookie.clear()),))
+        return user_deletion(deletion)
+
+    async def CreateDataExport(
+        self, request: auth_pb2.CreateDataExportRequest, context: aio.ServicerContext
+    ) -> auth_pb2.DataExport:
+        user_id = current_caller().require_user()
+        row = await self.exports.request(
+            user_id, current_idempotency_key(request.request_id), client_ip(metadata_headers(context))
+        )
+        return data_export(row, None)
+
+    async def GetDataExport(
+        self, request: auth_pb2.GetDataExportRequest, context: aio.ServicerContext
+    ) -> auth_pb2.DataExport:
+        user_id = current_caller().require_user()
+        row, download = await self.exports.get(user_id, ids.decode(request.id, what="id"))
+        return data_export(row, download)
+
+    async def DownloadDataExport(
+        self, request: auth_pb2.DownloadDataExportRequest, context: aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        row, archive = await self.exports.download(
+            ids.decode(request.id, what="id"),
+            request.exp,
+            request.uid,
+            request.kid,
+            request.sig,
+            client_ip(metadata_headers(context)),
+        )
+        filename = f"spotify-data-{ids.encode(row.id)}.zip"
+        await context.send_initial_metadata((("content-disposition", f'attachment; filename="{filename}"'),))
+        return httpbody_pb2.HttpBody(content_type="application/zip", data=archive)
+
+    async def ConfirmUserDeletion(
+        self, request: auth_pb2.ConfirmUserDeletionRequest, context: aio.ServicerContext
+    ) -> auth_pb2.ConfirmUserDeletionResponse:
+        await self.deletions.confirm(ids.decode(request.user_id, what="user_id"), request.service)
+        return auth_pb2.ConfirmUserDeletionResponse()
 
     async def ValidateSession(
         self, request: auth_pb2.ValidateSessionRequest, context: aio.ServicerContext

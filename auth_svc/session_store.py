@@ -19,6 +19,7 @@ sessions. Country is set at registration and taken at login.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import time
@@ -203,6 +204,25 @@ class SessionStore:
         dead = [m for m, exists in zip(members, alive, strict=True) if not exists]
         if dead:
             await self.redis.srem(_user_key(user_id), *dead)
+
+    async def describe(self, user_id: uuid.UUID) -> list[dict[str, object]]:
+        """The user's live sessions as a data export shows them: opened when, from where, for how
+        long still (not their tokens or digests)."""
+        found = []
+        for member in await self._members(user_id):
+            fields = await self.redis.hgetall(_session_key(member))
+            if not fields:
+                continue
+            values = {_text(k): _text(v) for k, v in fields.items()}
+            found.append(
+                {
+                    "opened_at": dt.datetime.fromtimestamp(float(values.get("created_at") or 0), dt.UTC),
+                    "ip": values.get("ip", ""),
+                    "country": values.get("country", ""),
+                    "expires_in_s": await self.redis.ttl(_session_key(member)),
+                }
+            )
+        return sorted(found, key=lambda session: str(session["opened_at"]))
 
     async def _members(self, user_id: uuid.UUID) -> list[str]:
         """The digests in a user's session index."""

@@ -8,11 +8,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import RowMapping, Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_svc.models import AuditLog, User, UserArtist, UserRole
+from auth_svc.models import (
+    AuditLog,
+    DataExport,
+    DeletionConfirmation,
+    OutboxEvent,
+    User,
+    UserArtist,
+    UserDeletion,
+    UserRole,
+)
 from meshkit import ids
 from meshkit.context import current_request_id
 from meshkit.db import SqlStore
@@ -81,6 +91,25 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """A deleted account's erasure: when, by whom (None: the user), and who has confirmed it."""
+
+    user_id: uuid.UUID
+    requested_at: datetime
+    requested_by: uuid.UUID | None
+    confirmations: dict[str, datetime]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event for the outbox, written in the transaction of the change it announces."""
+
+    topic: str
+    key: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class AuditFilter:
     action: str = ""
     actor_id: uuid.UUID | None = None
@@ -121,7 +150,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION
 
 
-def _audit_row(entry: AuditEntry) -> AuditLog:
+def audit_row(entry: AuditEntry) -> AuditLog:
     row = AuditLog(
         actor_id=entry.actor_id,
         actor_ip=entry.actor_ip or None,
@@ -209,7 +238,7 @@ class AuthStore(SqlStore):
 
     async def append_audit(self, entry: AuditEntry) -> AuditLog:
         async with self.sessions() as session, session.begin():
-            row = _audit_row(entry)
+            row = audit_row(entry)
             session.add(row)
             await session.flush()
             await session.refresh(row)
@@ -239,7 +268,7 @@ class AuthStore(SqlStore):
                 )
                 await session.flush()
                 session.add(UserRole(user_id=user_id, role="user"))
-                session.add(_audit_row(replace(audit, actor_id=user_id, resource_id=ids.encode(user_id))))
+                session.add(audit_row(replace(audit, actor_id=user_id, resource_id=ids.encode(user_id))))
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise AlreadyExists(f"an account with email {email} already exists") from None
@@ -261,7 +290,7 @@ class AuthStore(SqlStore):
             )
             if stamped is None:
                 return False
-            session.add(_audit_row(audit))
+            session.add(audit_row(audit))
             return True
 
     async def set_password(self, user_id: uuid.UUID, password_hash: str, audit: AuditEntry) -> None:
@@ -271,7 +300,7 @@ class AuthStore(SqlStore):
                 .where(User.id == user_id)
                 .values(password_hash=password_hash, updated_at=func.now())
             )
-            session.add(_audit_row(audit))
+            session.add(audit_row(audit))
 
     async def set_email(self, user_id: uuid.UUID, email: str, audit: AuditEntry) -> Account:
         try:
@@ -279,7 +308,7 @@ class AuthStore(SqlStore):
                 await session.execute(
                     update(User).where(User.id == user_id).values(email=email, updated_at=func.now())
                 )
-                session.add(_audit_row(audit))
+                session.add(audit_row(audit))
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise AlreadyExists(f"an account with email {email} already exists") from None
@@ -322,7 +351,7 @@ class AuthStore(SqlStore):
                 session.add_all(
                     UserArtist(user_id=user_id, artist_id=a, granted_by=granted_by) for a in wanted - have
                 )
-            session.add(_audit_row(audit))
+            session.add(audit_row(audit))
         return await self.require_account(user_id)
 
     async def set_role(self, user_id: uuid.UUID, role: str, present: bool, audit: AuditEntry) -> Account:
@@ -338,7 +367,7 @@ class AuthStore(SqlStore):
                 await session.execute(
                     delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
                 )
-            session.add(_audit_row(audit))
+            session.add(audit_row(audit))
         return await self.require_account(user_id)
 
     async def set_banned(self, user_id: uuid.UUID, banned: bool, reason: str, audit: AuditEntry) -> Account:
@@ -353,8 +382,71 @@ class AuthStore(SqlStore):
             await session.execute(
                 update(User).where(User.id == user_id).values(**values, updated_at=func.now())
             )
-            session.add(_audit_row(audit))
+            session.add(audit_row(audit))
         return await self.require_account(user_id)
+
+    # ---- account deletion ----------------------------------------------------------------------
+
+    async def delete_account(
+        self,
+        user_id: uuid.UUID,
+        requested_by: uuid.UUID | None,
+        confirmed_by: str,
+        event: Outgoing,
+        audit: AuditEntry,
+    ) -> Deletion:
+        """In one transaction: record the deletion (auth's own part confirmed), scrub the user's
+        audit rows down to their id, delete the account (roles and artist grants go with it), and
+        store the event that tells the other services. NotFound when there is no such account."""
+        key = ids.encode(user_id)
+        async with self.sessions() as session, session.begin():
+            await self._lock(session, user_id)
+            email = await session.scalar(select(User.email).where(User.id == user_id))
+            session.add(UserDeletion(user_id=user_id, requested_by=requested_by))
+            await session.flush()
+            session.add(DeletionConfirmation(user_id=user_id, service=confirmed_by))
+            # The audit trail keeps what happened and the user's id; not their addresses, their
+            # email (failed logins name the email they tried) or any details.
+            about = AuditLog.resource_type == "user", AuditLog.resource_id.in_([key, email])
+            await session.execute(
+                update(AuditLog).where(or_(and_(*about), AuditLog.actor_id == user_id)).values(details=None)
+            )
+            await session.execute(update(AuditLog).where(AuditLog.actor_id == user_id).values(actor_ip=None))
+            await session.execute(update(AuditLog).where(*about).values(resource_id=key))
+            await session.execute(delete(User).where(User.id == user_id))
+            await session.execute(delete(DataExport).where(DataExport.user_id == user_id))
+            session.add(OutboxEvent(topic=event.topic, key=event.key, payload=event.payload))
+            session.add(audit_row(audit))
+        deletion = await self.deletion(user_id)
+        assert deletion is not None
+        return deletion
+
+    async def deletion(self, user_id: uuid.UUID) -> Deletion | None:
+        async with self.sessions() as session:
+            row = await session.get(UserDeletion, user_id)
+            if row is None:
+                return None
+            confirmed = await session.execute(
+                select(DeletionConfirmation.service, DeletionConfirmation.confirmed_at).where(
+                    DeletionConfirmation.user_id == user_id
+                )
+            )
+            return Deletion(row.user_id, row.requested_at, row.requested_by, dict(confirmed.tuples().all()))
+
+    async def confirm_deletion(self, user_id: uuid.UUID, service: str, audit: AuditEntry) -> bool:
+        """Record `service`'s confirmation (the first one is audited); False when no such deletion."""
+        async with self.sessions() as session, session.begin():
+            if await session.get(UserDeletion, user_id) is None:
+                return False
+            added = await session.scalar(
+                pg_insert(DeletionConfirmation)
+                .values(user_id=user_id, service=service)
+                .on_conflict_do_nothing()
+                .returning(DeletionConfirmation.service)
+            )
+            if added is not None:
+                session.add(audit_row(audit))
+        return True
 
     # ---- helpers -----------------------------------------------------------------------------
 

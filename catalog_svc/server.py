@@ -22,8 +22,8 @@ from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog_svc.audio_store import AudioStore
 from catalog_svc.clients import Auth
 from catalog_svc.ingestion import Ingestion
+from catalog_svc.models import OutboxEvent
 from catalog_svc.objects import ObjectBuilder
-from catalog_svc.outbox_store import OutboxStore
 from catalog_svc.permissions import Permissions
 from catalog_svc.reads import Reads
 from catalog_svc.search import Search
@@ -34,13 +34,14 @@ from catalog_svc.store import CatalogStore
 from catalog_svc.stream_store import StreamStore
 from catalog_svc.streams import StreamCountProjection
 from catalog_svc.takedowns import Takedowns
+from catalog_svc.user_data_store import UserDataStore
 from catalog_svc.write_store import WriteStore
 from catalog_svc.writes import Writes
 from meshkit import db, evictions, topics
 from meshkit.config import Settings
 from meshkit.db import normalize_url
 from meshkit.kafka import AsyncConsumer, ConsumerConfig, Producer
-from meshkit.outbox import OutboxRelay
+from meshkit.outbox import DeletingOutboxStore, OutboxRelay
 from meshkit.resources import Resources
 from meshkit.server import Setup, run
 
@@ -58,7 +59,7 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
         auth = opened.channel(settings.auth_addr)
 
         relay = OutboxRelay(
-            OutboxStore(sessions),
+            DeletingOutboxStore(sessions, OutboxEvent),
             lambda: Producer(settings.kafka_bootstrap, client_id=SERVICE),
             name="catalog-outbox-relay",
             interval_s=catalog.outbox_interval_s,
@@ -81,6 +82,7 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
         )
         ingestion.remove_stale_work()
         stack.push_async_callback(ingestion.drain)
+        user_data = UserDataStore(sessions)
         servicer = CatalogServicer(
             Reads(store),
             Search(SearchStore(sessions), store),
@@ -95,8 +97,10 @@ def make_setup(catalog_settings: CatalogSettings | None = None) -> Setup:
                 partial(evictions.announce, opened.redis()),
                 relay.kick,
             ),
+            user_data.export_user,
         )
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
+        opened.user_deletions(SERVICE, lambda user: user_data.erase_user(user.user_id, user.pseudonym), auth)
 
         if catalog.stream_consumer:
             start_stream_consumer(settings, catalog, stack)

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Value
 from grpc import aio
 from spotify.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from spotify.common.v1 import common_pb2
 
 from catalog_svc import requests, rules
 from catalog_svc.ingestion import Ingestion, Upload
@@ -26,7 +27,7 @@ from catalog_svc.search import MAX_OFFSET, Search
 from catalog_svc.search_query import parse_query, parse_types
 from catalog_svc.takedowns import Takedowns
 from catalog_svc.writes import Writes
-from meshkit import ids, paging
+from meshkit import ids, paging, user_export
 from meshkit.errors import InvalidArgument, NotFound
 from meshkit.json_values import as_value
 
@@ -51,6 +52,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     writes: Writes | None = None
     ingestion: Ingestion | None = None
     takedowns: Takedowns | None = None
+    export: user_export.Exporter | None = None
 
     # ---- the gets every kind shares -----------------------------------------------------------
 
@@ -115,6 +117,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListTrackAudioFilesResponse(
             audio_files=[self.objects.audio_file(f) for f in files]
         )
+
+    # ---- data export ----------------------------------------------------------------------------
+
+    async def ExportUserData(
+        self, request: common_pb2.ExportUserDataRequest, context: aio.ServicerContext
+    ) -> common_pb2.ExportUserDataResponse:
+        if self.export is None:
+            raise NotImplementedError
+        return await user_export.answer(request, self.export)
 
     # ---- takedowns ----------------------------------------------------------------------------
 

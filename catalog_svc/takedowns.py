@@ -23,13 +23,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from catalog_svc.changes import CREATED, DELETED, Change, ChangeEvents
 from catalog_svc.permissions import Editor, Permissions, check_writer
 from catalog_svc.store import TrackRecord
 from catalog_svc.write_store import Covered, TakedownRow, WriteStore, WriteTx
 from meshkit import ids, topics
+from meshkit.audit import Record
 from meshkit.errors import InvalidArgument, NotFound, PermissionDenied
 
 R = TypeVar("R")
@@ -37,21 +38,6 @@ R = TypeVar("R")
 # The collections of the HTTP paths, and the entity type each holds.
 COLLECTIONS = {"tracks": "track", "albums": "album", "artists": "artist"}
 MAX_REASON = 500
-
-
-class Audit(Protocol):
-    """Appends to the audit log (meshkit.audit.AuditLog.record)."""
-
-    def __call__(
-        self,
-        *,
-        actor: uuid.UUID,
-        action: str,
-        resource_type: str,
-        resource_id: uuid.UUID,
-        details: dict[str, Any],
-        success: bool,
-    ) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +83,7 @@ class Takedowns:
     store: WriteStore
     permissions: Permissions
     events: ChangeEvents
-    audit: Audit
+    audit: Record
     # Announces the base62 ids of tracks whose answers changed (meshkit.evictions.announce).
     announce: Callable[[list[str]], Awaitable[None]]
     wake_outbox: Callable[[], None] | None = None

@@ -52,8 +52,10 @@ def make_setup(library_settings: LibrarySettings | None = None) -> Setup:
             Playlists(store, catalog, auth, idempotency),
             SavedItems(store, catalog, idempotency),
             LibraryObjects(settings.public_base_url),
+            store.export_user,
         )
         library_pb2_grpc.add_LibraryServiceServicer_to_server(servicer, server)
+        opened.user_deletions(SERVICE, lambda user: store.erase_user(user.user_id), auth_channel)
         return [library_pb2.DESCRIPTOR.services_by_name["LibraryService"].full_name]
 
     return setup

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
 from grpc import aio
+from spotify.common.v1 import common_pb2
 from spotify.library.v1 import library_pb2, library_pb2_grpc
 
 from library_svc import rules
 from library_svc.objects import LibraryObjects
 from library_svc.playlists import Playlists, Reorder, Replace, logged_playlist_update
 from library_svc.saved import SavedItems
-from meshkit import ids
+from meshkit import ids, user_export
 from meshkit.context import Caller, current_caller, current_idempotency_key
 from meshkit.errors import InvalidArgument
 from meshkit.paging import request_window
@@ -34,6 +35,14 @@ class LibraryServicer(library_pb2_grpc.LibraryServiceServicer):
     playlists: Playlists
     saved: SavedItems
     objects: LibraryObjects
+    export: user_export.Exporter
+
+    # ---- data export -----------------------------------------------------------------------
+
+    async def ExportUserData(
+        self, request: common_pb2.ExportUserDataRequest, context: aio.ServicerContext
+    ) -> common_pb2.ExportUserDataResponse:
+        return await user_export.answer(request, self.export)
 
     # ---- playlists -------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ from library_svc.models import Playlist, PlaylistCollaborator, PlaylistFollower,
 from meshkit import ids
 from meshkit.db import SqlStore
 from meshkit.errors import Aborted, NotFound
+from meshkit.user_export import ExportFile
+from meshkit.user_export import rows as export_rows
 
 # Declarative classes map a Table; SQLAlchemy's stubs type `__table__` as the wider FromClause.
 _items = cast(Table, PlaylistItem.__table__)
@@ -430,6 +432,123 @@ class LibraryStore(SqlStore):
                 return False
             await _count_followers(session, playlist_id, -1)
             return True
+
+    # ---- account deletion ------------------------------------------------------------------
+
+    async def erase_user(self, user_id: uuid.UUID) -> None:
+        """Everything the library holds about a deleted user, in one transaction (idempotent).
+
+        Their playlists go, collaborative ones too: a playlist's name, description and cover are
+        its owner's words, kept under no one. Their follows, collaborations and saved items go;
+        the tracks they added to other people's playlists stay, no longer saying who added them.
+        """
+        async with self.sessions() as session, session.begin():
+            await session.execute(delete(Playlist).where(Playlist.owner_id == user_id))
+            followed = (
+                await session.scalars(
+                    delete(PlaylistFollower)
+                    .where(PlaylistFollower.user_id == user_id)
+                    .returning(PlaylistFollower.playlist_id)
+                )
+            ).all()
+            for playlist_id in sorted(followed):  # one lock order for every eraser
+                await _count_followers(session, playlist_id, -1)
+            await session.execute(delete(PlaylistCollaborator).where(PlaylistCollaborator.user_id == user_id))
+            await session.execute(
+                update(PlaylistCollaborator)
+                .where(PlaylistCollaborator.added_by == user_id)
+                .values(added_by=None)
+            )
+            await session.execute(
+                update(PlaylistItem).where(PlaylistItem.added_by == user_id).values(added_by=None)
+            )
+            await session.execute(delete(SavedItem).where(SavedItem.user_id == user_id))
+
+    async def export_user(self, user_id: uuid.UUID) -> list[ExportFile]:
+        """What the library holds about a user, as data export files (nothing about anyone else:
+        a collaborator's additions to the user's playlists are marked as not theirs, unnamed)."""
+        owned = select(Playlist.id).where(Playlist.owner_id == user_id)
+        async with self.sessions() as session:
+            playlists = await session.execute(
+                select(
+                    Playlist.id,
+                    Playlist.name,
+                    Playlist.description,
+                    Playlist.is_public.label("public"),
+                    Playlist.is_collaborative.label("collaborative"),
+                    Playlist.follower_count,
+                    Playlist.created_at,
+                    Playlist.updated_at,
+                )
+                .where(Playlist.owner_id == user_id)
+                .order_by(Playlist.created_at, Playlist.id)
+            )
+            items = await session.execute(
+                select(
+                    PlaylistItem.playlist_id,
+                    PlaylistItem.position,
+                    PlaylistItem.track_id,
+                    PlaylistItem.added_at,
+                    (PlaylistItem.added_by == user_id).is_(True).label("added_by_you"),
+                )
+                .where(PlaylistItem.playlist_id.in_(owned))
+                .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+            )
+            collaborations = await session.execute(
+                select(PlaylistCollaborator.playlist_id, Playlist.name, PlaylistCollaborator.added_at)
+                .join(Playlist, Playlist.id == PlaylistCollaborator.playlist_id)
+                .where(PlaylistCollaborator.user_id == user_id)
+                .order_by(PlaylistCollaborator.added_at, PlaylistCollaborator.playlist_id)
+            )
+            added_elsewhere = await session.execute(
+                select(
+                    PlaylistItem.playlist_id,
+                    PlaylistItem.position,
+                    PlaylistItem.track_id,
+                    PlaylistItem.added_at,
+                )
+                .where(PlaylistItem.added_by == user_id, PlaylistItem.playlist_id.not_in(owned))
+                .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+            )
+            follows = await session.execute(
+                select(PlaylistFollower.playlist_id, PlaylistFollower.followed_at)
+                .where(PlaylistFollower.user_id == user_id)
+                .order_by(PlaylistFollower.followed_at, PlaylistFollower.playlist_id)
+            )
+            saved = await session.execute(
+                select(SavedItem.item_type, SavedItem.item_id, SavedItem.saved_at)
+                .where(SavedItem.user_id == user_id)
+                .order_by(SavedItem.saved_at, SavedItem.item_type, SavedItem.item_id)
+            )
+            return [
+                ExportFile(
+                    "library/playlists.json", "The playlists you own.", export_rows(playlists.mappings())
+                ),
+                ExportFile(
+                    "library/playlist_items.json",
+                    "The tracks of the playlists you own, in order; added_by_you is false for a "
+                    "collaborator's addition (who added it is not yours to export).",
+                    export_rows(items.mappings()),
+                ),
+                ExportFile(
+                    "library/collaborations.json",
+                    "Other people's playlists you were made a collaborator of.",
+                    export_rows(collaborations.mappings()),
+                ),
+                ExportFile(
+                    "library/added_to_other_playlists.json",
+                    "Tracks you added to playlists you do not own.",
+                    export_rows(added_elsewhere.mappings()),
+                ),
+                ExportFile(
+                    "library/follows.json", "The playlists you follow.", export_rows(follows.mappings())
+                ),
+                ExportFile(
+                    "library/saved_items.json",
+                    "What you saved to your library: tracks, albums, artists.",
+                    export_rows(saved.mappings()),
+                ),
+            ]
 
     async def following(self, user_id: uuid.UUID, playlist_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of the playlists the user follows."""

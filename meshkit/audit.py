@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from google.protobuf import struct_pb2
 from grpc import aio
@@ -20,6 +21,21 @@ from meshkit import ids
 from meshkit.context import current_request_id
 
 log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """What appends one entry (`AuditLog.record`): domain code takes this, not the client."""
+
+    def __call__(
+        self,
+        *,
+        actor: uuid.UUID,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID,
+        details: dict[str, Any],
+        success: bool,
+    ) -> Awaitable[None]: ...
 
 
 class AuditLog:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # Prometheus Pushgateway (http://host:port) batch jobs push their outcome to; empty: no push.
     pushgateway_url: str = ""
 
+    # Whether a service that holds user data erases it on users.deleted.v1 (meshkit.user_deletion).
+    # On everywhere; a test that starts one service in-process beside the mesh turns it off, or it
+    # would join the mesh's consumer group and take its share of deletions.
+    user_deletions: bool = True
+
     # HMAC keys for signed media URLs: "kid1:secret1,kid2:secret2"; the first signs, all verify.
     media_signing_keys: str = Field(default=DEV_MEDIA_SIGNING_KEYS)
 

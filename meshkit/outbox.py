@@ -16,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from meshkit.db import SqlStore
 from meshkit.kafka import Producer
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,39 @@ class OutboxStore(Protocol):
         """The oldest `limit` pending events, locked; retired when the block ends normally and left
         pending when it raises."""
         ...
+
+
+class DeletingOutboxStore(SqlStore):
+    """An outbox table whose rows are deleted once published (catalog's and auth's).
+
+    `table` is the service's mapped class with `id` (ordered), `topic`, `key` and `payload`.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], table: Any) -> None:
+        super().__init__(sessions)
+        self.table = table
+
+    @asynccontextmanager
+    async def pending(self, limit: int) -> AsyncIterator[list[PendingEvent]]:
+        """The oldest `limit` pending events, locked; deleted when the block ends normally.
+
+        SKIP LOCKED: replicas relaying at once split the rows instead of waiting on each other.
+        An error in the block rolls back, and the events stay pending.
+        """
+        table = self.table
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(table.id, table.topic, table.key, table.payload)
+                    .order_by(table.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            events = [PendingEvent(row.id, row.topic, row.key, row.payload) for row in rows]
+            yield events
+            if events:
+                await session.execute(delete(table).where(table.id.in_([e.id for e in events])))
 
 
 class OutboxRelay:

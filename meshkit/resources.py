@@ -7,6 +7,7 @@ stack closes them in reverse order when the server has drained.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from meshkit.redis_client import create_redis
 
 if TYPE_CHECKING:
     from meshkit.kafka import Producer
+    from meshkit.user_deletion import DeletedUser
 
 
 class Resources:
@@ -53,3 +55,16 @@ class Resources:
         producer = Producer(self.settings.kafka_bootstrap, client_id=client_id)
         self.stack.callback(producer.close)
         return producer
+
+    def user_deletions(
+        self, service: str, erase: Callable[[DeletedUser], Awaitable[None]], auth_channel: aio.Channel
+    ) -> None:
+        """Take part in account deletions: `erase` each deleted user, then confirm to auth_svc
+        (unless the settings turn it off), for as long as the stack is open."""
+        if not self.settings.user_deletions:
+            return
+        from meshkit.user_deletion import consumer
+
+        deletions = consumer(service, self.settings.kafka_bootstrap, erase, auth_channel)
+        deletions.start()
+        self.stack.push_async_callback(deletions.stop)

@@ -99,7 +99,8 @@ SERVICES: tuple[Service, ...] = (
         "auth_svc",
         port=50054,
         internal_port=50064,
-        calls=(),
+        # Data exports: every service's part.
+        calls=("catalog_svc", "library_svc", "playback_svc", "rec_svc"),
         metrics_port=9114,
         addr_env="AUTH_ADDR",
         schema="auth",
@@ -110,7 +111,7 @@ SERVICES: tuple[Service, ...] = (
         "rec_svc",
         port=50055,
         internal_port=50065,
-        calls=("catalog_svc",),
+        calls=("catalog_svc", "auth_svc"),
         metrics_port=9115,
         addr_env="REC_ADDR",
         schema="rec",
@@ -138,7 +139,12 @@ SCHEMAS: dict[str, str] = {service.name: service.schema for service in SERVICES 
 
 # The exceptions to the derived edge policy (see the module docstring), by gRPC path.
 ANONYMOUS_RPCS: frozenset[str] = frozenset(
-    {"/spotify.auth.v1.AuthService/Register", "/spotify.auth.v1.AuthService/Login"}
+    {
+        "/spotify.auth.v1.AuthService/Register",
+        "/spotify.auth.v1.AuthService/Login",
+        # A signed URL is its own credential (like a media URL): a download manager has no session.
+        "/spotify.auth.v1.AuthService/DownloadDataExport",
+    }
 )
 # Public without a JSON form: the client-streaming upload, and the typed multi-gets whose JSON
 # form is GetSeveral* (with Spotify's nulls).

@@ -48,4 +48,13 @@ CATALOG_CHANGES = Topic(
     consumers=("rec_svc (live index)",),
 )
 
-ALL: tuple[Topic, ...] = (PLAYBACK_EVENTS, STREAMS_COUNTED, CATALOG_CHANGES)
+USERS_DELETED = Topic(
+    "users.deleted.v1",
+    partitions=3,
+    key="user id",
+    message="spotify.auth.v1.UserDeletedEvent",
+    producer="auth_svc (through its outbox)",
+    consumers=("catalog_svc", "library_svc", "playback_svc", "rec_svc"),
+)
+
+ALL: tuple[Topic, ...] = (PLAYBACK_EVENTS, STREAMS_COUNTED, CATALOG_CHANGES, USERS_DELETED)

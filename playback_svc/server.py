@@ -36,6 +36,7 @@ from playback_svc.royalties_store import RoyaltiesStore
 from playback_svc.servicer import PlaybackServicer
 from playback_svc.settings import PlaybackSettings, get_playback_settings
 from playback_svc.streams import StreamUrls
+from playback_svc.user_data_store import UserDataStore
 
 SERVICE = "playback_svc"
 POOL_SIZE = 10
@@ -64,6 +65,7 @@ def make_setup(
         idempotency = Idempotency(redis_client, namespace="playback-idem")
         base, url_ttl_s = settings.public_base_url, playback.stream_url_ttl_s
         keys = OfflineKeys.parse(playback.offline_master_secret, playback.offline_signing_keys)
+        user_data = UserDataStore(sessions)
         servicer = PlaybackServicer(
             streams=StreamUrls(catalog, base, url_ttl_s),
             player=Player(
@@ -76,8 +78,12 @@ def make_setup(
                 OfflineStore(sessions), catalog, keys, idempotency, settings.storage_root, base, url_ttl_s
             ),
             public_base_url=base,
+            export=user_data.export_user,
         )
         playback_pb2_grpc.add_PlaybackServiceServicer_to_server(servicer, server)
+        opened.user_deletions(
+            SERVICE, lambda user: user_data.erase_user(user.user_id, user.pseudonym), auth_channel
+        )
         if playback.counter_enabled:
             counted = Catalog.cached(
                 catalog_channel, audio_files_ttl_s=playback.audio_files_cache_s, include_unavailable=True

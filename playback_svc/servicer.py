@@ -10,8 +10,10 @@ import dataclasses
 import uuid
 
 from grpc import aio
+from spotify.common.v1 import common_pb2
 from spotify.playback.v1 import playback_pb2, playback_pb2_grpc
 
+from meshkit import user_export
 from meshkit.context import current_caller, current_idempotency_key
 from playback_svc import objects
 from playback_svc.events import PlaybackEvents, ReportedEvent
@@ -52,10 +54,19 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
         royalties: Royalties,
         offline: Offline,
         public_base_url: str,
+        export: user_export.Exporter,
     ) -> None:
         self.streams, self.player, self.history = streams, player, history
         self.events, self.royalties, self.offline = events, royalties, offline
         self.base = public_base_url.rstrip("/")
+        self.export = export
+
+    # ---- data export ----------------------------------------------------------------------------
+
+    async def ExportUserData(
+        self, request: common_pb2.ExportUserDataRequest, context: aio.ServicerContext
+    ) -> common_pb2.ExportUserDataResponse:
+        return await user_export.answer(request, self.export)
 
     # ---- stream URLs ------------------------------------------------------------------------
 

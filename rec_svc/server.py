@@ -78,7 +78,12 @@ def make_setup(
             consumer = consumer_group(settings.kafka_bootstrap, rec.consumer_group, applier)
             consumer.start()
             stack.push_async_callback(consumer.stop)
-        servicer = RecommendationServicer(recommendations, reloader, settings.public_base_url)
+        opened.user_deletions(
+            SERVICE, lambda user: store.erase_user(user.user_id), opened.channel(settings.auth_addr)
+        )
+        servicer = RecommendationServicer(
+            recommendations, reloader, settings.public_base_url, store.export_user
+        )
         rec_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
         if on_ready is not None:
             on_ready(RecRuntime(recommendations, reloader, applier))

@@ -9,8 +9,10 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
+from spotify.common.v1 import common_pb2
 from spotify.rec.v1 import rec_pb2, rec_pb2_grpc
 
+from meshkit import user_export
 from meshkit.context import current_caller
 from meshkit.errors import InvalidArgument
 from rec_svc import tunables
@@ -36,10 +38,19 @@ class RecommendationServicer(rec_pb2_grpc.RecommendationServiceServicer):
         recommendations: Recommendations,
         reloader: IndexReloader,
         public_base_url: str,
+        export: user_export.Exporter,
     ) -> None:
         self.recommendations = recommendations
         self.reloader = reloader
         self.base = public_base_url.rstrip("/")
+        self.export = export
+
+    # ---- data export ----------------------------------------------------------------------------
+
+    async def ExportUserData(
+        self, request: common_pb2.ExportUserDataRequest, context: aio.ServicerContext
+    ) -> common_pb2.ExportUserDataResponse:
+        return await user_export.answer(request, self.export)
 
     async def GetDiscoverWeekly(
         self, request: rec_pb2.GetDiscoverWeeklyRequest, context: aio.ServicerContext

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meshkit.db import SqlStore
+from meshkit.user_export import ExportFile, TableSpec, table_files
 from rec_svc.model.types import Play, TrackMeta
 from rec_svc.models import Base, DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
 
@@ -35,6 +36,40 @@ class VersionRow:
 
 class RecStore(SqlStore):
     # -- retention ----------------------------------------------------------------------------------
+
+    async def export_user(self, user_id: uuid.UUID) -> list[ExportFile]:
+        """The user's listens, skips and stored mix, as data export files."""
+        exported: tuple[TableSpec, ...] = (
+            (
+                "rec/listens.json",
+                "Your counted streams as recommendations learn from them.",
+                Listen,
+                Listen.counted_at,
+            ),
+            (
+                "rec/skips.json",
+                "Tracks you skipped, which recommendations count against.",
+                Skip,
+                Skip.skipped_at,
+            ),
+            (
+                "rec/discover_weekly.json",
+                "Your stored Discover Weekly mix.",
+                DiscoverWeekly,
+                DiscoverWeekly.generated_at,
+            ),
+        )
+        async with self.sessions() as session:
+            return await table_files(session, user_id, exported)
+
+    async def erase_user(self, user_id: uuid.UUID) -> None:
+        """A deleted user's listens, skips and stored mix, in one transaction (idempotent). Their
+        embedding is computed from these, so the next build has none; until then their vector
+        may still stand among others' neighbours in the served user index."""
+        async with self.sessions.begin() as session:
+            await session.execute(delete(Listen).where(Listen.user_id == user_id))
+            await session.execute(delete(Skip).where(Skip.user_id == user_id))
+            await session.execute(delete(DiscoverWeekly).where(DiscoverWeekly.user_id == user_id))
 
     async def purge_applied_events(self, *, days: int) -> int:
         """Forget which events were applied more than `days` ago: older than the topics'

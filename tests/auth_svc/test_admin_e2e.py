@@ -46,7 +46,7 @@ def test_non_admins_get_403_on_every_admin_route(
     envoy_client: Client, demo_token: str, free_token: str, artist_token: str
 ) -> None:
     rules = admin_http_rules()
-    assert len(rules) == 5
+    assert len(rules) == 7
     http = envoy_client()
     for token in (demo_token, free_token, artist_token):
         for verb, path in rules:

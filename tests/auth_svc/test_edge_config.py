@@ -59,6 +59,7 @@ def test_routes_follow_the_contracts_and_the_table() -> None:
     assert {p for p, r in routes.items() if r["anonymous"]} == {
         "/spotify.auth.v1.AuthService/Register",
         "/spotify.auth.v1.AuthService/Login",
+        "/spotify.auth.v1.AuthService/DownloadDataExport",  # a signed URL is its own credential
     }
     assert routes["/spotify.auth.v1.AuthService/Login"]["ratelimit"] == "auth"
     assert routes["/spotify.catalog.v1.CatalogService/Search"]["ratelimit"] == "search"

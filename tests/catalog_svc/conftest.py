@@ -101,6 +101,7 @@ async def catalog_server(
         metrics_port=-1,
         public_base_url="http://catalog.test",
         storage_root=catalog_storage_root,
+        user_deletions=False,  # the mesh's catalog_svc takes part in deletions, not this one
     )
     catalog_settings = CatalogSettings(
         stream_group=f"catalog-test-{uuid.uuid4().hex[:8]}", outbox_interval_s=1.0

@@ -122,6 +122,8 @@ RULES: dict[str, Rule] = {
     f"{_PLAYBACK}RegisterOfflineDevice": PREMIUM,
     f"{_PLAYBACK}CreateOfflineDownload": PREMIUM,
     f"{_PLAYBACK}RenewOfflineLicense": Rule(roles=frozenset({"premium"}), owner=Caller.PREMIUM, private=True),
+    # A data export is its requester's: the one under test is the PREMIUM caller's.
+    "/spotify.auth.v1.AuthService/GetDataExport": Rule(owner=Caller.PREMIUM, private=True),
     # Deleting frees a slot, which a user who is no longer premium may still do, on their own
     # licenses only.
     f"{_PLAYBACK}DeleteOfflineDownload": Rule(owner=Caller.PREMIUM, private=True),

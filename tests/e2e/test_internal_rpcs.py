@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from spotify.auth.v1 import auth_pb2
 from spotify.catalog.v1 import catalog_pb2
+from spotify.common.v1 import common_pb2
 from spotify.rec.v1 import rec_pb2
 
 from devdata import demo
@@ -54,7 +55,23 @@ def _requests(admin_token: str) -> dict[str, message.Message]:
         "/spotify.auth.v1.AuthService/RecordAuditEvent": auth_pb2.RecordAuditEventRequest(
             event=auth_pb2.AuditEvent(action=PROBE_ACTION, resource_type="probe", success=True)
         ),
+        # A confirmation for a user nobody deleted: refused inside (NOT_FOUND) if it ever got there.
+        "/spotify.auth.v1.AuthService/ConfirmUserDeletion": auth_pb2.ConfirmUserDeletionRequest(
+            user_id=ids.encode(uuid.uuid4()), service="library_svc"
+        ),
         "/spotify.catalog.v1.CatalogService/ListGenres": catalog_pb2.ListGenresRequest(),
+        # Someone nobody knows: every part comes back empty.
+        **{
+            f"/spotify.{package}/ExportUserData": common_pb2.ExportUserDataRequest(
+                user_id=ids.encode(uuid.uuid4())
+            )
+            for package in (
+                "catalog.v1.CatalogService",
+                "library.v1.LibraryService",
+                "playback.v1.PlaybackService",
+                "rec.v1.RecommendationService",
+            )
+        },
         "/spotify.catalog.v1.CatalogService/ListTrackAudioFiles": catalog_pb2.ListTrackAudioFilesRequest(
             track_id=demo.DEMO_TRACK_ID
         ),
@@ -119,6 +136,7 @@ def test_every_internal_rpc_is_named_here() -> None:
     assert {
         "/spotify.auth.v1.AuthService/ValidateSession",
         "/spotify.auth.v1.AuthService/RecordAuditEvent",
+        "/spotify.auth.v1.AuthService/ConfirmUserDeletion",
         "/spotify.catalog.v1.CatalogService/ListTrackAudioFiles",
         "/spotify.rec.v1.RecommendationService/ReloadIndexes",
         "/spotify.rec.v1.RecommendationService/GetIndexStatus",

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import grpc
 import httpx
@@ -76,6 +76,13 @@ class World:
     login: Callable[[str, str], str]
     # Lifts a takedown of a track (as the demo admin), so each allowed takedown is undone at once.
     restore: Callable[[str], None]
+    # A fresh account to delete: (user id, password, token).
+    throwaway: Callable[[], tuple[str, str, str]]
+    # An account deleted (and erased everywhere) while the world was made.
+    deleted_user: str
+    # The PREMIUM caller's data export (done), and its signed download as a request.
+    export_id: str
+    export_download: auth_pb2.DownloadDataExportRequest
     track_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(100))
 
     def of(self, caller: Caller) -> Account | None:
@@ -227,6 +234,31 @@ def make_world(
     for who in accounts.values():
         _ok(http.put("/v1/me/player/play", json={"uris": uris[:3]}, headers=bearer(who.token)))
 
+    def throwaway() -> tuple[str, str, str]:
+        _email, password, token = new_account(f"Walk throwaway {tag}")
+        return _ok(http.get("/v1/me", headers=bearer(token)))["id"], password, token
+
+    # Erased everywhere before the walk starts: its refused cells compare the databases.
+    deleted_user = throwaway()[0]
+    _ok(http.delete(f"/api/admin/users/{deleted_user}", headers=admin))
+    deadline = time.monotonic() + 60
+    while not _ok(http.get(f"/api/admin/users/{deleted_user}/deletion", headers=admin))["complete"]:
+        assert time.monotonic() < deadline, f"the deletion of {deleted_user} incomplete after 60 s"
+        time.sleep(0.2)
+
+    premium_auth = bearer(premium.token)
+    export_id = _ok(http.post("/api/account/data-export", json={}, headers=premium_auth))["id"]
+    deadline = time.monotonic() + 60
+    while (export := _ok(http.get(f"/api/account/data-export/{export_id}", headers=premium_auth)))[
+        "state"
+    ] != ("STATE_DONE"):
+        assert time.monotonic() < deadline, f"data export {export_id} not done after 60 s: {export}"
+        time.sleep(0.2)
+    signed = dict(parse_qsl(urlsplit(export["download_url"]).query))
+    export_download = auth_pb2.DownloadDataExportRequest(
+        id=export_id, exp=int(signed["exp"]), uid=signed["uid"], kid=signed["kid"], sig=signed["sig"]
+    )
+
     def restore(track_id: str) -> None:
         path = f"/api/catalog/tracks/{track_id}/takedown"
         _ok(http.delete(path, params={"reason": "the walk undoes its takedown"}, headers=admin))
@@ -247,6 +279,10 @@ def make_world(
         license_to_delete=licenses[1],
         login=login,
         restore=restore,
+        throwaway=throwaway,
+        deleted_user=deleted_user,
+        export_id=export_id,
+        export_download=export_download,
     )
 
 
@@ -298,6 +334,23 @@ def _take_down(world: World, caller: Caller, route: Route) -> Prepared:
     who = world.of(caller)
     request = catalog_pb2.TakeDownContentRequest(collection="tracks", id=world.track, reason="walk")
     return Prepared(request, who.token if who else None, after_success=lambda: world.restore(world.track))
+
+
+def _delete_account(world: World, caller: Caller, route: Route) -> Prepared:
+    """An allowed cell deletes an account of its own making (its caller's would end the walk)."""
+    who = world.of(caller)
+    if route.expected(caller).http != 200:
+        return Prepared(auth_pb2.DeleteAccountRequest(password="walk"), who.token if who else None)
+    _user_id, password, token = world.throwaway()
+    return Prepared(auth_pb2.DeleteAccountRequest(password=password), token)
+
+
+def _delete_user(world: World, caller: Caller, route: Route) -> Prepared:
+    """An allowed cell deletes an account of its own making; a refused one aims at the victim."""
+    who = world.of(caller)
+    allowed = route.expected(caller).http == 200
+    target = world.throwaway()[0] if allowed else world.victim.user_id
+    return Prepared(auth_pb2.DeleteUserRequest(user_id=target, reason="walk"), who.token if who else None)
 
 
 def _fresh_email() -> str:
@@ -403,6 +456,10 @@ BUILDERS: dict[str, Builder] = {
     f"{_AUTH}GetUser": _std(lambda w, who, r: A.GetUserRequest(user_id=w.bystander.user_id)),
     f"{_AUTH}ChangePassword": _change_password,
     f"{_AUTH}ChangeEmail": _change_email,
+    f"{_AUTH}DeleteAccount": _delete_account,
+    f"{_AUTH}CreateDataExport": _std(lambda w, who, r: A.CreateDataExportRequest(request_id="walk")),
+    f"{_AUTH}GetDataExport": _std(lambda w, who, r: A.GetDataExportRequest(id=w.export_id)),
+    f"{_AUTH}DownloadDataExport": _std(lambda w, who, r: w.export_download),
     f"{_AUTH}UpdateSubscription": _std(
         lambda w, who, r: A.UpdateSubscriptionRequest(product=who.product if who else "free")
     ),
@@ -413,6 +470,8 @@ BUILDERS: dict[str, Builder] = {
         lambda w, who, r: A.SetUserRolesRequest(user_id=w.victim.user_id, roles=[A.ROLE_USER])
     ),
     f"{_ADMIN}ListAuditLogs": _std(lambda w, who, r: A.ListAuditLogsRequest(limit=1)),
+    f"{_ADMIN}DeleteUser": _delete_user,
+    f"{_ADMIN}GetUserDeletion": _std(lambda w, who, r: A.GetUserDeletionRequest(user_id=w.deleted_user)),
     # catalog reads
     f"{_CAT}GetTrack": _std(lambda w, who, r: C.GetTrackRequest(id=DEMO_TRACK)),
     f"{_CAT}BatchGetTracks": _std(lambda w, who, r: C.BatchGetTracksRequest(ids=DEMO_TRACK)),
@@ -604,12 +663,18 @@ class Answer:
     well_formed: bool = True
 
 
+# RPCs whose JSON route answers a file (google.api.HttpBody), not a JSON document.
+BINARY_RPCS = frozenset({"/spotify.auth.v1.AuthService/DownloadDataExport"})
+
+
 def send_json(client: httpx.Client, route: Route, prepared: Prepared) -> Answer:
     assert not isinstance(prepared.request, list)
     method, path, query, body = json_request(route, prepared.request)
     headers = bearer(prepared.token) if prepared.token else {}
     reply = client.request(method, path, params=query, json=body, headers=headers)
     client.cookies.clear()  # a login's cookie must not sign in the next request
+    if reply.status_code == 200 and reply.headers.get("content-type") == "application/zip":
+        return Answer(reply.status_code, "", well_formed=route.rpc in BINARY_RPCS)
     try:
         parsed = reply.json()
     except ValueError:

@@ -90,12 +90,14 @@ def test_ingress_is_denied_by_default_and_every_port_open_only_to_its_callers(
                 callers = {s.host_name for s in services.SERVICES if service.name in s.calls}
                 callers |= {job for job, calls in services.JOB_CALLS.items() if service.name in calls}
                 assert opened.get("internal", set()) == callers, name
-    # Who calls auth's internal RPCs (session validation, audit records) is the registry's list.
+    # Who calls auth's internal RPCs (session validation, audit records, deletion confirmations)
+    # is the registry's list.
     auth = services.get("auth_svc")
     assert {s.name for s in services.SERVICES if auth.name in s.calls} == {
         "catalog_svc",
         "library_svc",
         "playback_svc",
+        "rec_svc",
     }
 
 

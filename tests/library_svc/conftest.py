@@ -126,6 +126,7 @@ def library_settings(running_mesh: Mesh, database_url: str, redis_url: str) -> S
         auth_addr=f"127.0.0.1:{ports['auth_svc']}",
         listen_addr="127.0.0.1:0",
         public_base_url=running_mesh.envoy_url,
+        user_deletions=False,  # the mesh's library_svc takes part in deletions, not this one
     )
 
 

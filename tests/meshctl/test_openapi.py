@@ -65,9 +65,9 @@ def test_proto_comments_become_descriptions() -> None:
     assert all("buf:lint" not in json.dumps(op) for op in OPERATIONS.values())
 
 
-def test_only_register_and_login_need_no_session() -> None:
+def test_only_register_login_and_signed_downloads_need_no_session() -> None:
     anonymous = {op_id for op_id, (_, _, op) in OPERATIONS.items() if op["security"] == []}
-    assert anonymous == {"Register", "Login"}
+    assert anonymous == {"Register", "Login", "DownloadDataExport"}
     assert {rpc.rsplit("/", 1)[1] for rpc in services.ANONYMOUS_RPCS} == anonymous
     for op_id, (_, _, op) in OPERATIONS.items():
         assert ("401" in op["responses"]) == (op_id not in anonymous or op_id == "Login"), op_id

@@ -119,6 +119,7 @@ async def playback(
         listen_addr="127.0.0.1:0",
         public_base_url=PUBLIC_BASE_URL,
         storage_root=running_mesh.layout.storage_root,
+        user_deletions=False,  # the mesh's playback_svc takes part in deletions, not this one
     )
     own = PlaybackSettings(counter_group=f"test-counter-{uuid.uuid4().hex[:10]}")
     runners: list[CounterRunner] = []

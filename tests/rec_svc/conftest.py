@@ -210,6 +210,7 @@ async def rec_env(
                 metrics_port=-1,
                 public_base_url="http://catalog.test",
                 storage_root=tmp_path_factory.mktemp("rec-world-objects"),
+                user_deletions=False,
             ),
             stack,
         )
@@ -222,6 +223,7 @@ async def rec_env(
             catalog_addr=catalog_addr,
             listen_addr="127.0.0.1:0",
             metrics_port=-1,
+            user_deletions=False,
         )
         rec = RecSettings(
             index_dir=Path(tmp_path_factory.mktemp("rec-indexes")),

@@ -1093,3 +1093,398 @@ class ListAuditLogsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditLogsResponse: _TypeAlias = ListAuditLogsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteAccountRequest(_message.Message):
+    """DeleteAccountRequest deletes the caller's own account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    password: _builtins.str
+    """The caller's password, proving it is them."""
+    def __init__(
+        self,
+        *,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAccountRequest: _TypeAlias = DeleteAccountRequest  # noqa: Y015
+
+@_typing.final
+class DeleteUserRequest(_message.Message):
+    """DeleteUserRequest deletes a user's account (admin)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """User id."""
+    reason: _builtins.str
+    """Why (recorded in the audit log)."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteUserRequest: _TypeAlias = DeleteUserRequest  # noqa: Y015
+
+@_typing.final
+class GetUserDeletionRequest(_message.Message):
+    """GetUserDeletionRequest asks for a deleted user's erasure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """User id."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUserDeletionRequest: _TypeAlias = GetUserDeletionRequest  # noqa: Y015
+
+@_typing.final
+class UserDeletion(_message.Message):
+    """UserDeletion is the erasure of a deleted account across the services."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    CONFIRMATIONS_FIELD_NUMBER: _builtins.int
+    PENDING_SERVICES_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Id of the deleted user."""
+    requested_by: _builtins.str
+    """"self", or the id of the admin who deleted it."""
+    complete: _builtins.bool
+    """Whether every service has confirmed."""
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp:
+        """When the account was deleted."""
+
+    @_builtins.property
+    def confirmations(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeletionConfirmation]:
+        """The services that have erased or anonymised what they held, with when."""
+
+    @_builtins.property
+    def pending_services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The services still to confirm (one that was down catches up when it returns)."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        requested_by: _builtins.str = ...,
+        confirmations: _abc.Iterable[Global___DeletionConfirmation] | None = ...,
+        pending_services: _abc.Iterable[_builtins.str] | None = ...,
+        complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "confirmations", b"confirmations", "pending_services", b"pending_services", "requested_at", b"requested_at", "requested_by", b"requested_by", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserDeletion: _TypeAlias = UserDeletion  # noqa: Y015
+
+@_typing.final
+class DeletionConfirmation(_message.Message):
+    """DeletionConfirmation is one service's confirmation of an erasure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    CONFIRMED_AT_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Service name, e.g. "library_svc"."""
+    @_builtins.property
+    def confirmed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it confirmed."""
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        confirmed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["confirmed_at", b"confirmed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmed_at", b"confirmed_at", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletionConfirmation: _TypeAlias = DeletionConfirmation  # noqa: Y015
+
+@_typing.final
+class ConfirmUserDeletionRequest(_message.Message):
+    """ConfirmUserDeletionRequest records one service's erasure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Id of the deleted user."""
+    service: _builtins.str
+    """The confirming service's name."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmUserDeletionRequest: _TypeAlias = ConfirmUserDeletionRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmUserDeletionResponse(_message.Message):
+    """ConfirmUserDeletionResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmUserDeletionResponse: _TypeAlias = ConfirmUserDeletionResponse  # noqa: Y015
+
+@_typing.final
+class UserDeletedEvent(_message.Message):
+    """UserDeletedEvent is published on Kafka topic users.deleted.v1, keyed by user id, once per deleted
+    account; every service that holds user data consumes it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    DELETED_AT_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Unique id of this event (for de-duplication by consumers)."""
+    user_id: _builtins.str
+    """Id of the deleted user."""
+    pseudonym: _builtins.str
+    """A random id made for this deletion: services put it in place of the user's id where they keep
+    counts (counted streams, royalties, monthly listeners), so counts stay right and nothing
+    leads back to the user.
+    """
+    @_builtins.property
+    def deleted_at(self) -> _timestamp_pb2.Timestamp:
+        """When the account was deleted."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        deleted_at: _timestamp_pb2.Timestamp | None = ...,
+        pseudonym: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deleted_at", b"deleted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_at", b"deleted_at", "event_id", b"event_id", "pseudonym", b"pseudonym", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserDeletedEvent: _TypeAlias = UserDeletedEvent  # noqa: Y015
+
+@_typing.final
+class CreateDataExportRequest(_message.Message):
+    """CreateDataExportRequest starts an export of the caller's data."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key answers the same export."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateDataExportRequest: _TypeAlias = CreateDataExportRequest  # noqa: Y015
+
+@_typing.final
+class GetDataExportRequest(_message.Message):
+    """GetDataExportRequest asks for one of the caller's exports."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Export id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDataExportRequest: _TypeAlias = GetDataExportRequest  # noqa: Y015
+
+@_typing.final
+class DownloadDataExportRequest(_message.Message):
+    """DownloadDataExportRequest is a signed download URL's path and query."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXP_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    KID_FIELD_NUMBER: _builtins.int
+    SIG_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Export id."""
+    exp: _builtins.int
+    """Expiry of the URL, Unix seconds."""
+    uid: _builtins.str
+    """The user the URL was issued to."""
+    kid: _builtins.str
+    """Id of the signing key."""
+    sig: _builtins.str
+    """Signature over the path, expiry, user and key id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        exp: _builtins.int = ...,
+        uid: _builtins.str = ...,
+        kid: _builtins.str = ...,
+        sig: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exp", b"exp", "id", b"id", "kid", b"kid", "sig", b"sig", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadDataExportRequest: _TypeAlias = DownloadDataExportRequest  # noqa: Y015
+
+@_typing.final
+class DataExport(_message.Message):
+    """DataExport is an export of everything the mesh stores about a user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[DataExport._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: DataExport._State.ValueType  # 0
+        """Not set."""
+        STATE_PENDING: DataExport._State.ValueType  # 1
+        """Waiting for, or being assembled by, auth_svc's export worker."""
+        STATE_DONE: DataExport._State.ValueType  # 2
+        """The archive is ready."""
+        STATE_FAILED: DataExport._State.ValueType  # 3
+        """It could not be assembled after several attempts (see error)."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper):
+        """State of an export."""
+
+    STATE_UNSPECIFIED: DataExport.State.ValueType  # 0
+    """Not set."""
+    STATE_PENDING: DataExport.State.ValueType  # 1
+    """Waiting for, or being assembled by, auth_svc's export worker."""
+    STATE_DONE: DataExport.State.ValueType  # 2
+    """The archive is ready."""
+    STATE_FAILED: DataExport.State.ValueType  # 3
+    """It could not be assembled after several attempts (see error)."""
+
+    ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_URL_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Export id."""
+    state: Global___DataExport.State.ValueType
+    """Its state."""
+    download_url: _builtins.str
+    """Signed URL of the archive while it is done; each GetDataExport signs a fresh one."""
+    size_bytes: _builtins.int
+    """Size of the archive in bytes."""
+    error: _builtins.str
+    """Why it failed."""
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was asked for."""
+
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the archive was ready."""
+
+    @_builtins.property
+    def download_expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When download_url stops working."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        state: Global___DataExport.State.ValueType = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        download_url: _builtins.str = ...,
+        download_expires_at: _timestamp_pb2.Timestamp | None = ...,
+        size_bytes: _builtins.int = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "download_expires_at", b"download_expires_at", "requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "download_expires_at", b"download_expires_at", "download_url", b"download_url", "error", b"error", "id", b"id", "requested_at", b"requested_at", "size_bytes", b"size_bytes", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DataExport: _TypeAlias = DataExport  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from spotify.auth.v1 import auth_pb2 as spotify_dot_auth_dot_v1_dot_auth__pb2
 from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 
@@ -81,6 +82,31 @@ class AuthServiceStub:
                 '/spotify.auth.v1.AuthService/UpdateSubscription',
                 request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UpdateSubscriptionRequest.SerializeToString,
                 response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UpdateSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/spotify.auth.v1.AuthService/DeleteAccount',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
+                _registered_method=True)
+        self.CreateDataExport = channel.unary_unary(
+                '/spotify.auth.v1.AuthService/CreateDataExport',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.CreateDataExportRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.FromString,
+                _registered_method=True)
+        self.GetDataExport = channel.unary_unary(
+                '/spotify.auth.v1.AuthService/GetDataExport',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.GetDataExportRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.FromString,
+                _registered_method=True)
+        self.DownloadDataExport = channel.unary_unary(
+                '/spotify.auth.v1.AuthService/DownloadDataExport',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DownloadDataExportRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.ConfirmUserDeletion = channel.unary_unary(
+                '/spotify.auth.v1.AuthService/ConfirmUserDeletion',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionResponse.FromString,
                 _registered_method=True)
         self.ValidateSession = channel.unary_unary(
                 '/spotify.auth.v1.AuthService/ValidateSession',
@@ -168,6 +194,56 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteAccount(self, request, context):
+        """DeleteAccount deletes the caller's account once the password is proven: every session closes at
+        once, the email is free to register again, and every service erases or anonymises what it holds
+        about the user, each in its own time (GetUserDeletion shows which have). Idempotent.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDataExport(self, request, context):
+        """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
+        JSON files, a part from each service, with a README explaining each file. Idempotent per
+        request_id (a retry answers the same export).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataExport(self, request, context):
+        """GetDataExport reports one of the caller's exports and, once it is done, a signed download URL
+        that expires.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadDataExport(self, request, context):
+        """DownloadDataExport serves an export's archive (application/zip) to whoever holds its signed
+        URL, until the URL expires; no session needed.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmUserDeletion(self, request, context):
+        """ConfirmUserDeletion records that a service has erased a deleted user's data (internal, for the
+        services consuming users.deleted.v1). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ValidateSession(self, request, context):
         """ValidateSession resolves a session token to its user (internal; ext_authz uses the same logic).
         """
@@ -229,6 +305,31 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.UpdateSubscription,
                     request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UpdateSubscriptionRequest.FromString,
                     response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UpdateSubscriptionResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.SerializeToString,
+            ),
+            'CreateDataExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDataExport,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.CreateDataExportRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.SerializeToString,
+            ),
+            'GetDataExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataExport,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.GetDataExportRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.SerializeToString,
+            ),
+            'DownloadDataExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadDataExport,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DownloadDataExportRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ConfirmUserDeletion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmUserDeletion,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionResponse.SerializeToString,
             ),
             'ValidateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateSession,
@@ -497,6 +598,141 @@ class AuthService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AuthService/DeleteAccount',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteAccountRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDataExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AuthService/CreateDataExport',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.CreateDataExportRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AuthService/GetDataExport',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.GetDataExportRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.DataExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadDataExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AuthService/DownloadDataExport',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.DownloadDataExportRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmUserDeletion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AuthService/ConfirmUserDeletion',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.ConfirmUserDeletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ValidateSession(request,
             target,
             options=(),
@@ -581,6 +817,16 @@ class AdminServiceStub:
                 request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
                 response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
                 _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/spotify.auth.v1.AdminService/DeleteUser',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
+                _registered_method=True)
+        self.GetUserDeletion = channel.unary_unary(
+                '/spotify.auth.v1.AdminService/GetUserDeletion',
+                request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.GetUserDeletionRequest.SerializeToString,
+                response_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
+                _registered_method=True)
         self.ListAuditLogs = channel.unary_unary(
                 '/spotify.auth.v1.AdminService/ListAuditLogs',
                 request_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.ListAuditLogsRequest.SerializeToString,
@@ -620,6 +866,26 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteUser(self, request, context):
+        """DeleteUser deletes a user's account as DeleteAccount does (an admin cannot delete their own
+        this way). Idempotent: deleting a deleted user answers its deletion.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUserDeletion(self, request, context):
+        """GetUserDeletion reports a deleted user's erasure: when it was asked for, by whom, and which
+        services have confirmed it.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditLogs(self, request, context):
         """ListAuditLogs pages through the audit log, newest first.
         """
@@ -649,6 +915,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetUserRoles,
                     request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.FromString,
                     response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.SerializeToString,
+            ),
+            'GetUserDeletion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserDeletion,
+                    request_deserializer=spotify_dot_auth_dot_v1_dot_auth__pb2.GetUserDeletionRequest.FromString,
+                    response_serializer=spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.SerializeToString,
             ),
             'ListAuditLogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditLogs,
@@ -765,6 +1041,60 @@ class AdminService:
             '/spotify.auth.v1.AdminService/SetUserRoles',
             spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
             spotify_dot_auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AdminService/DeleteUser',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserDeletion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.auth.v1.AdminService/GetUserDeletion',
+            spotify_dot_auth_dot_v1_dot_auth__pb2.GetUserDeletionRequest.SerializeToString,
+            spotify_dot_auth_dot_v1_dot_auth__pb2.UserDeletion.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from spotify.auth.v1 import auth_pb2 as _auth_pb2
 from spotify.common.v1 import common_pb2 as _common_pb2
@@ -63,6 +64,36 @@ class AuthServiceStub:
     is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
     the caller already has it.
     """
+    DeleteAccount: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.UserDeletion]
+    """DeleteAccount deletes the caller's account once the password is proven: every session closes at
+    once, the email is free to register again, and every service erases or anonymises what it holds
+    about the user, each in its own time (GetUserDeletion shows which have). Idempotent.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    CreateDataExport: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateDataExportRequest, _auth_pb2.DataExport]
+    """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
+    JSON files, a part from each service, with a README explaining each file. Idempotent per
+    request_id (a retry answers the same export).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetDataExport: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetDataExportRequest, _auth_pb2.DataExport]
+    """GetDataExport reports one of the caller's exports and, once it is done, a signed download URL
+    that expires.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    DownloadDataExport: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DownloadDataExportRequest, _httpbody_pb2.HttpBody]
+    """DownloadDataExport serves an export's archive (application/zip) to whoever holds its signed
+    URL, until the URL expires; no session needed.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    ConfirmUserDeletion: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ConfirmUserDeletionRequest, _auth_pb2.ConfirmUserDeletionResponse]
+    """ConfirmUserDeletion records that a service has erased a deleted user's data (internal, for the
+    services consuming users.deleted.v1). Idempotent.
+    """
     ValidateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ValidateSessionRequest, _auth_pb2.ValidateSessionResponse]
     """ValidateSession resolves a session token to its user (internal; ext_authz uses the same logic)."""
     RecordAuditEvent: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RecordAuditEventRequest, _auth_pb2.RecordAuditEventResponse]
@@ -101,6 +132,36 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """UpdateSubscription cancels the caller's premium ("free"). Premium itself follows a payment and
     is granted by billing through the admin API, so asking for it here is PERMISSION_DENIED unless
     the caller already has it.
+    """
+    DeleteAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteAccountRequest, _auth_pb2.UserDeletion]  # type: ignore[assignment]
+    """DeleteAccount deletes the caller's account once the password is proven: every session closes at
+    once, the email is free to register again, and every service erases or anonymises what it holds
+    about the user, each in its own time (GetUserDeletion shows which have). Idempotent.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    CreateDataExport: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateDataExportRequest, _auth_pb2.DataExport]  # type: ignore[assignment]
+    """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
+    JSON files, a part from each service, with a README explaining each file. Idempotent per
+    request_id (a retry answers the same export).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetDataExport: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetDataExportRequest, _auth_pb2.DataExport]  # type: ignore[assignment]
+    """GetDataExport reports one of the caller's exports and, once it is done, a signed download URL
+    that expires.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    DownloadDataExport: _aio.UnaryUnaryMultiCallable[_auth_pb2.DownloadDataExportRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """DownloadDataExport serves an export's archive (application/zip) to whoever holds its signed
+    URL, until the URL expires; no session needed.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    ConfirmUserDeletion: _aio.UnaryUnaryMultiCallable[_auth_pb2.ConfirmUserDeletionRequest, _auth_pb2.ConfirmUserDeletionResponse]  # type: ignore[assignment]
+    """ConfirmUserDeletion records that a service has erased a deleted user's data (internal, for the
+    services consuming users.deleted.v1). Idempotent.
     """
     ValidateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.ValidateSessionRequest, _auth_pb2.ValidateSessionResponse]  # type: ignore[assignment]
     """ValidateSession resolves a session token to its user (internal; ext_authz uses the same logic)."""
@@ -194,6 +255,66 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def DeleteAccount(
+        self,
+        request: _auth_pb2.DeleteAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.UserDeletion, _abc.Awaitable[_auth_pb2.UserDeletion]]:
+        """DeleteAccount deletes the caller's account once the password is proven: every session closes at
+        once, the email is free to register again, and every service erases or anonymises what it holds
+        about the user, each in its own time (GetUserDeletion shows which have). Idempotent.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def CreateDataExport(
+        self,
+        request: _auth_pb2.CreateDataExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.DataExport, _abc.Awaitable[_auth_pb2.DataExport]]:
+        """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
+        JSON files, a part from each service, with a README explaining each file. Idempotent per
+        request_id (a retry answers the same export).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def GetDataExport(
+        self,
+        request: _auth_pb2.GetDataExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.DataExport, _abc.Awaitable[_auth_pb2.DataExport]]:
+        """GetDataExport reports one of the caller's exports and, once it is done, a signed download URL
+        that expires.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def DownloadDataExport(
+        self,
+        request: _auth_pb2.DownloadDataExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """DownloadDataExport serves an export's archive (application/zip) to whoever holds its signed
+        URL, until the URL expires; no session needed.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmUserDeletion(
+        self,
+        request: _auth_pb2.ConfirmUserDeletionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ConfirmUserDeletionResponse, _abc.Awaitable[_auth_pb2.ConfirmUserDeletionResponse]]:
+        """ConfirmUserDeletion records that a service has erased a deleted user's data (internal, for the
+        services consuming users.deleted.v1). Idempotent.
+        """
+
+    @_abc_1.abstractmethod
     def ValidateSession(
         self,
         request: _auth_pb2.ValidateSessionRequest,
@@ -226,6 +347,18 @@ class AdminServiceStub:
     """UnbanUser lifts a ban."""
     SetUserRoles: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SetUserRolesRequest, _auth_pb2.SetUserRolesResponse]
     """SetUserRoles replaces a user's roles (and the artists they manage)."""
+    DeleteUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteUserRequest, _auth_pb2.UserDeletion]
+    """DeleteUser deletes a user's account as DeleteAccount does (an admin cannot delete their own
+    this way). Idempotent: deleting a deleted user answers its deletion.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetUserDeletion: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetUserDeletionRequest, _auth_pb2.UserDeletion]
+    """GetUserDeletion reports a deleted user's erasure: when it was asked for, by whom, and which
+    services have confirmed it.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     ListAuditLogs: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListAuditLogsRequest, _auth_pb2.ListAuditLogsResponse]
     """ListAuditLogs pages through the audit log, newest first."""
 
@@ -242,6 +375,18 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """UnbanUser lifts a ban."""
     SetUserRoles: _aio.UnaryUnaryMultiCallable[_auth_pb2.SetUserRolesRequest, _auth_pb2.SetUserRolesResponse]  # type: ignore[assignment]
     """SetUserRoles replaces a user's roles (and the artists they manage)."""
+    DeleteUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteUserRequest, _auth_pb2.UserDeletion]  # type: ignore[assignment]
+    """DeleteUser deletes a user's account as DeleteAccount does (an admin cannot delete their own
+    this way). Idempotent: deleting a deleted user answers its deletion.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetUserDeletion: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetUserDeletionRequest, _auth_pb2.UserDeletion]  # type: ignore[assignment]
+    """GetUserDeletion reports a deleted user's erasure: when it was asked for, by whom, and which
+    services have confirmed it.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     ListAuditLogs: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListAuditLogsRequest, _auth_pb2.ListAuditLogsResponse]  # type: ignore[assignment]
     """ListAuditLogs pages through the audit log, newest first."""
 
@@ -279,6 +424,30 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.SetUserRolesResponse, _abc.Awaitable[_auth_pb2.SetUserRolesResponse]]:
         """SetUserRoles replaces a user's roles (and the artists they manage)."""
+
+    @_abc_1.abstractmethod
+    def DeleteUser(
+        self,
+        request: _auth_pb2.DeleteUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.UserDeletion, _abc.Awaitable[_auth_pb2.UserDeletion]]:
+        """DeleteUser deletes a user's account as DeleteAccount does (an admin cannot delete their own
+        this way). Idempotent: deleting a deleted user answers its deletion.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def GetUserDeletion(
+        self,
+        request: _auth_pb2.GetUserDeletionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.UserDeletion, _abc.Awaitable[_auth_pb2.UserDeletion]]:
+        """GetUserDeletion reports a deleted user's erasure: when it was asked for, by whom, and which
+        services have confirmed it.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
     @_abc_1.abstractmethod
     def ListAuditLogs(

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from spotify.catalog.v1 import catalog_pb2 as spotify_dot_catalog_dot_v1_dot_catalog__pb2
+from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -174,6 +175,11 @@ class CatalogServiceStub:
                 '/spotify.catalog.v1.CatalogService/ListTrackAudioFiles',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesResponse.FromString,
+                _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/ExportUserData',
+                request_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
                 _registered_method=True)
 
 
@@ -415,6 +421,17 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -557,6 +574,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListTrackAudioFiles,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1316,6 +1338,33 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/ListTrackAudioFiles',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTrackAudioFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/ExportUserData',
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from spotify.catalog.v1 import catalog_pb2 as _catalog_pb2
+from spotify.common.v1 import common_pb2 as _common_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -144,6 +145,13 @@ class CatalogServiceStub:
     """
     ListTrackAudioFiles: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListTrackAudioFilesRequest, _catalog_pb2.ListTrackAudioFilesResponse]
     """ListTrackAudioFiles lists the encoded audio files of a track (internal: playback_svc, media_svc)."""
+    ExportUserData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -261,6 +269,13 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """
     ListTrackAudioFiles: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListTrackAudioFilesRequest, _catalog_pb2.ListTrackAudioFilesResponse]  # type: ignore[assignment]
     """ListTrackAudioFiles lists the encoded audio files of a track (internal: playback_svc, media_svc)."""
+    ExportUserData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]  # type: ignore[assignment]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     """CatalogService serves artists, albums, tracks, search and audio features, and takes catalog writes and audio ingest."""
@@ -543,5 +558,18 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListTrackAudioFilesResponse, _abc.Awaitable[_catalog_pb2.ListTrackAudioFilesResponse]]:
         """ListTrackAudioFiles lists the encoded audio files of a track (internal: playback_svc, media_svc)."""
+
+    @_abc_1.abstractmethod
+    def ExportUserData(
+        self,
+        request: _common_pb2.ExportUserDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportUserDataResponse, _abc.Awaitable[_common_pb2.ExportUserDataResponse]]:
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 from spotify.library.v1 import library_pb2 as spotify_dot_library_dot_v1_dot_library__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -131,6 +132,11 @@ class LibraryServiceStub:
                 '/spotify.library.v1.LibraryService/ListFollowedArtists',
                 request_serializer=spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsRequest.SerializeToString,
                 response_deserializer=spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsResponse.FromString,
+                _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/spotify.library.v1.LibraryService/ExportUserData',
+                request_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
                 _registered_method=True)
 
 
@@ -292,6 +298,17 @@ class LibraryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LibraryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -389,6 +406,11 @@ def add_LibraryServiceServicer_to_server(servicer, server):
                     servicer.ListFollowedArtists,
                     request_deserializer=spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsRequest.FromString,
                     response_serializer=spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -906,6 +928,33 @@ class LibraryService:
             '/spotify.library.v1.LibraryService/ListFollowedArtists',
             spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsRequest.SerializeToString,
             spotify_dot_library_dot_v1_dot_library__pb2.ListFollowedArtistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.library.v1.LibraryService/ExportUserData',
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import struct_pb2 as _struct_pb2
 from grpc import aio as _aio
+from spotify.common.v1 import common_pb2 as _common_pb2
 from spotify.library.v1 import library_pb2 as _library_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -104,6 +105,13 @@ class LibraryServiceStub:
     """
     ListFollowedArtists: _grpc.UnaryUnaryMultiCallable[_library_pb2.ListFollowedArtistsRequest, _library_pb2.ListFollowedArtistsResponse]
     """ListFollowedArtists pages through the artists the caller follows (Spotify "Get Followed Artists")."""
+    ExportUserData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 @_typing.type_check_only
 class LibraryServiceAsyncStub(LibraryServiceStub):
@@ -180,6 +188,13 @@ class LibraryServiceAsyncStub(LibraryServiceStub):
     """
     ListFollowedArtists: _aio.UnaryUnaryMultiCallable[_library_pb2.ListFollowedArtistsRequest, _library_pb2.ListFollowedArtistsResponse]  # type: ignore[assignment]
     """ListFollowedArtists pages through the artists the caller follows (Spotify "Get Followed Artists")."""
+    ExportUserData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]  # type: ignore[assignment]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 class LibraryServiceServicer(metaclass=_abc_1.ABCMeta):
     """LibraryService keeps playlists (ordered, collaborative), saved items and follows.
@@ -367,5 +382,18 @@ class LibraryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_library_pb2.ListFollowedArtistsResponse, _abc.Awaitable[_library_pb2.ListFollowedArtistsResponse]]:
         """ListFollowedArtists pages through the artists the caller follows (Spotify "Get Followed Artists")."""
+
+    @_abc_1.abstractmethod
+    def ExportUserData(
+        self,
+        request: _common_pb2.ExportUserDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportUserDataResponse, _abc.Awaitable[_common_pb2.ExportUserDataResponse]]:
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
 def add_LibraryServiceServicer_to_server(servicer: LibraryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

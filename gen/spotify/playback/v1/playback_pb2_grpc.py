@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 from spotify.playback.v1 import playback_pb2 as spotify_dot_playback_dot_v1_dot_playback__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -140,6 +141,11 @@ class PlaybackServiceStub:
                 '/spotify.playback.v1.PlaybackService/DeleteOfflineDownload',
                 request_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadRequest.SerializeToString,
                 response_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadResponse.FromString,
+                _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/spotify.playback.v1.PlaybackService/ExportUserData',
+                request_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
                 _registered_method=True)
 
 
@@ -307,6 +313,17 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaybackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -414,6 +431,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.DeleteOfflineDownload,
                     request_deserializer=spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadRequest.FromString,
                     response_serializer=spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -985,6 +1007,33 @@ class PlaybackService:
             '/spotify.playback.v1.PlaybackService/DeleteOfflineDownload',
             spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadRequest.SerializeToString,
             spotify_dot_playback_dot_v1_dot_playback__pb2.DeleteOfflineDownloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.playback.v1.PlaybackService/ExportUserData',
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from spotify.common.v1 import common_pb2 as _common_pb2
 from spotify.playback.v1 import playback_pb2 as _playback_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -95,6 +96,13 @@ class PlaybackServiceStub:
     """
     DeleteOfflineDownload: _grpc.UnaryUnaryMultiCallable[_playback_pb2.DeleteOfflineDownloadRequest, _playback_pb2.DeleteOfflineDownloadResponse]
     """DeleteOfflineDownload revokes a license and frees its slot on the device."""
+    ExportUserData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 @_typing.type_check_only
 class PlaybackServiceAsyncStub(PlaybackServiceStub):
@@ -163,6 +171,13 @@ class PlaybackServiceAsyncStub(PlaybackServiceStub):
     """
     DeleteOfflineDownload: _aio.UnaryUnaryMultiCallable[_playback_pb2.DeleteOfflineDownloadRequest, _playback_pb2.DeleteOfflineDownloadResponse]  # type: ignore[assignment]
     """DeleteOfflineDownload revokes a license and frees its slot on the device."""
+    ExportUserData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]  # type: ignore[assignment]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
     """PlaybackService hands out stream URLs, keeps each user's player state, takes playback events,
@@ -354,5 +369,18 @@ class PlaybackServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_playback_pb2.DeleteOfflineDownloadResponse, _abc.Awaitable[_playback_pb2.DeleteOfflineDownloadResponse]]:
         """DeleteOfflineDownload revokes a license and frees its slot on the device."""
+
+    @_abc_1.abstractmethod
+    def ExportUserData(
+        self,
+        request: _common_pb2.ExportUserDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportUserDataResponse, _abc.Awaitable[_common_pb2.ExportUserDataResponse]]:
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
 def add_PlaybackServiceServicer_to_server(servicer: PlaybackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

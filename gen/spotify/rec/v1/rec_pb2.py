@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from spotify.catalog.v1 import catalog_pb2 as spotify_dot_catalog_dot_v1_dot_catalog__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spotify/rec/v1/rec.proto\x12\x0espotify.rec.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a spotify/catalog/v1/catalog.proto\"\x8d\x01\n\x12RecommendationSeed\x12\x1a\n\x12\x61\x66terFilteringSize\x18\x01 \x01(\x05\x12\x1a\n\x12\x61\x66terRelinkingSize\x18\x02 \x01(\x05\x12\x0c\n\x04href\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\x12\x17\n\x0finitialPoolSize\x18\x05 \x01(\x05\x12\x0c\n\x04type\x18\x06 \x01(\t\"\xb9\x01\n\x0bIndexStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x12\n\ndimensions\x18\x04 \x01(\x05\x12-\n\tloaded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x62uilt_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\x07 \x01(\t\")\n\x18GetDiscoverWeeklyRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x8f\x01\n\x19GetDiscoverWeeklyResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\x12\x30\n\x0cgenerated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"\x89\x01\n\x0fGetRadioRequest\x12\x17\n\rseed_track_id\x18\x01 \x01(\tH\x00\x12\x18\n\x0eseed_artist_id\x18\x02 \x01(\tH\x00\x12\x14\n\nseed_genre\x18\x03 \x01(\tH\x00\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\tB\x06\n\x04seed\"V\n\x10GetRadioResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x17GetSimilarTracksRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"E\n\x18GetSimilarTracksResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\"&\n\x18GetSimilarArtistsRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x19GetSimilarArtistsResponse\x12+\n\x07\x61rtists\x18\x01 \x03(\x0b\x32\x1a.spotify.catalog.v1.Artist\"\xd8\x08\n\x19GetRecommendationsRequest\x12\x13\n\x0bseed_tracks\x18\x01 \x01(\t\x12\x14\n\x0cseed_artists\x18\x02 \x01(\t\x12\x13\n\x0bseed_genres\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x0e\n\x06market\x18\x05 \x01(\t\x12\x17\n\nmin_energy\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nmax_energy\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rtarget_energy\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tmin_tempo\x18\t \x01(\x01H\x03\x88\x01\x01\x12\x16\n\tmax_tempo\x18\n \x01(\x01H\x04\x88\x01\x01\x12\x19\n\x0ctarget_tempo\x18\x0b \x01(\x01H\x05\x88\x01\x01\x12\x1d\n\x10min_danceability\x18\x0c \x01(\x01H\x06\x88\x01\x01\x12\x1d\n\x10max_danceability\x18\r \x01(\x01H\x07\x88\x01\x01\x12 \n\x13target_danceability\x18\x0e \x01(\x01H\x08\x88\x01\x01\x12\x18\n\x0bmin_valence\x18\x0f \x01(\x01H\t\x88\x01\x01\x12\x18\n\x0bmax_valence\x18\x10 \x01(\x01H\n\x88\x01\x01\x12\x1b\n\x0etarget_valence\x18\x11 \x01(\x01H\x0b\x88\x01\x01\x12\x1d\n\x10min_acousticness\x18\x12 \x01(\x01H\x0c\x88\x01\x01\x12\x1d\n\x10max_acousticness\x18\x13 \x01(\x01H\r\x88\x01\x01\x12 \n\x13target_acousticness\x18\x14 \x01(\x01H\x0e\x88\x01\x01\x12\x19\n\x0cmin_loudness\x18\x15 \x01(\x01H\x0f\x88\x01\x01\x12\x19\n\x0cmax_loudness\x18\x16 \x01(\x01H\x10\x88\x01\x01\x12\x1c\n\x0ftarget_loudness\x18\x17 \x01(\x01H\x11\x88\x01\x01\x12\x1b\n\x0emin_popularity\x18\x18 \x01(\x01H\x12\x88\x01\x01\x12\x1b\n\x0emax_popularity\x18\x19 \x01(\x01H\x13\x88\x01\x01\x12\x1e\n\x11target_popularity\x18\x1a \x01(\x01H\x14\x88\x01\x01\x42\r\n\x0b_min_energyB\r\n\x0b_max_energyB\x10\n\x0e_target_energyB\x0c\n\n_min_tempoB\x0c\n\n_max_tempoB\x0f\n\r_target_tempoB\x13\n\x11_min_danceabilityB\x13\n\x11_max_danceabilityB\x16\n\x14_target_danceabilityB\x0e\n\x0c_min_valenceB\x0e\n\x0c_max_valenceB\x11\n\x0f_target_valenceB\x13\n\x11_min_acousticnessB\x13\n\x11_max_acousticnessB\x16\n\x14_target_acousticnessB\x0f\n\r_min_loudnessB\x0f\n\r_max_loudnessB\x12\n\x10_target_loudnessB\x11\n\x0f_min_popularityB\x11\n\x0f_max_popularityB\x14\n\x12_target_popularity\"z\n\x1aGetRecommendationsResponse\x12\x31\n\x05seeds\x18\x01 \x03(\x0b\x32\".spotify.rec.v1.RecommendationSeed\x12)\n\x06tracks\x18\x02 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\" \n\x1eListAvailableGenreSeedsRequest\"1\n\x1fListAvailableGenreSeedsResponse\x12\x0e\n\x06genres\x18\x01 \x03(\t\"\x17\n\x15GetIndexStatusRequest\"F\n\x16GetIndexStatusResponse\x12,\n\x07indexes\x18\x01 \x03(\x0b\x32\x1b.spotify.rec.v1.IndexStatus\"\'\n\x14ReloadIndexesRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"E\n\x15ReloadIndexesResponse\x12,\n\x07indexes\x18\x01 \x03(\x0b\x32\x1b.spotify.rec.v1.IndexStatus2\xab\x08\n\x15RecommendationService\x12\x8b\x01\n\x11GetDiscoverWeekly\x12(.spotify.rec.v1.GetDiscoverWeeklyRequest\x1a).spotify.rec.v1.GetDiscoverWeeklyResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/recs/discover-weekly\x12\x66\n\x08GetRadio\x12\x1f.spotify.rec.v1.GetRadioRequest\x1a .spotify.rec.v1.GetRadioResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/recs/radio\x12\x8c\x01\n\x10GetSimilarTracks\x12\'.spotify.rec.v1.GetSimilarTracksRequest\x1a(.spotify.rec.v1.GetSimilarTracksResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/recs/tracks/{id}/similar\x12\x92\x01\n\x11GetSimilarArtists\x12(.spotify.rec.v1.GetSimilarArtistsRequest\x1a).spotify.rec.v1.GetSimilarArtistsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/artists/{id}/related-artists\x12\x88\x01\n\x12GetRecommendations\x12).spotify.rec.v1.GetRecommendationsRequest\x1a*.spotify.rec.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\xad\x01\n\x17ListAvailableGenreSeeds\x12..spotify.rec.v1.ListAvailableGenreSeedsRequest\x1a/.spotify.rec.v1.ListAvailableGenreSeedsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/recommendations/available-genre-seeds\x12_\n\x0eGetIndexStatus\x12%.spotify.rec.v1.GetIndexStatusRequest\x1a&.spotify.rec.v1.GetIndexStatusResponse\x12\\\n\rReloadIndexes\x12$.spotify.rec.v1.ReloadIndexesRequest\x1a%.spotify.rec.v1.ReloadIndexesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spotify/rec/v1/rec.proto\x12\x0espotify.rec.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1espotify/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a spotify/catalog/v1/catalog.proto\"\x8d\x01\n\x12RecommendationSeed\x12\x1a\n\x12\x61\x66terFilteringSize\x18\x01 \x01(\x05\x12\x1a\n\x12\x61\x66terRelinkingSize\x18\x02 \x01(\x05\x12\x0c\n\x04href\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\x12\x17\n\x0finitialPoolSize\x18\x05 \x01(\x05\x12\x0c\n\x04type\x18\x06 \x01(\t\"\xb9\x01\n\x0bIndexStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x12\n\ndimensions\x18\x04 \x01(\x05\x12-\n\tloaded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x62uilt_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\x07 \x01(\t\")\n\x18GetDiscoverWeeklyRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x8f\x01\n\x19GetDiscoverWeeklyResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\x12\x30\n\x0cgenerated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"\x89\x01\n\x0fGetRadioRequest\x12\x17\n\rseed_track_id\x18\x01 \x01(\tH\x00\x12\x18\n\x0eseed_artist_id\x18\x02 \x01(\tH\x00\x12\x14\n\nseed_genre\x18\x03 \x01(\tH\x00\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\tB\x06\n\x04seed\"V\n\x10GetRadioResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x17GetSimilarTracksRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"E\n\x18GetSimilarTracksResponse\x12)\n\x06tracks\x18\x01 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\"&\n\x18GetSimilarArtistsRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x19GetSimilarArtistsResponse\x12+\n\x07\x61rtists\x18\x01 \x03(\x0b\x32\x1a.spotify.catalog.v1.Artist\"\xd8\x08\n\x19GetRecommendationsRequest\x12\x13\n\x0bseed_tracks\x18\x01 \x01(\t\x12\x14\n\x0cseed_artists\x18\x02 \x01(\t\x12\x13\n\x0bseed_genres\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x0e\n\x06market\x18\x05 \x01(\t\x12\x17\n\nmin_energy\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nmax_energy\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rtarget_energy\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tmin_tempo\x18\t \x01(\x01H\x03\x88\x01\x01\x12\x16\n\tmax_tempo\x18\n \x01(\x01H\x04\x88\x01\x01\x12\x19\n\x0ctarget_tempo\x18\x0b \x01(\x01H\x05\x88\x01\x01\x12\x1d\n\x10min_danceability\x18\x0c \x01(\x01H\x06\x88\x01\x01\x12\x1d\n\x10max_danceability\x18\r \x01(\x01H\x07\x88\x01\x01\x12 \n\x13target_danceability\x18\x0e \x01(\x01H\x08\x88\x01\x01\x12\x18\n\x0bmin_valence\x18\x0f \x01(\x01H\t\x88\x01\x01\x12\x18\n\x0bmax_valence\x18\x10 \x01(\x01H\n\x88\x01\x01\x12\x1b\n\x0etarget_valence\x18\x11 \x01(\x01H\x0b\x88\x01\x01\x12\x1d\n\x10min_acousticness\x18\x12 \x01(\x01H\x0c\x88\x01\x01\x12\x1d\n\x10max_acousticness\x18\x13 \x01(\x01H\r\x88\x01\x01\x12 \n\x13target_acousticness\x18\x14 \x01(\x01H\x0e\x88\x01\x01\x12\x19\n\x0cmin_loudness\x18\x15 \x01(\x01H\x0f\x88\x01\x01\x12\x19\n\x0cmax_loudness\x18\x16 \x01(\x01H\x10\x88\x01\x01\x12\x1c\n\x0ftarget_loudness\x18\x17 \x01(\x01H\x11\x88\x01\x01\x12\x1b\n\x0emin_popularity\x18\x18 \x01(\x01H\x12\x88\x01\x01\x12\x1b\n\x0emax_popularity\x18\x19 \x01(\x01H\x13\x88\x01\x01\x12\x1e\n\x11target_popularity\x18\x1a \x01(\x01H\x14\x88\x01\x01\x42\r\n\x0b_min_energyB\r\n\x0b_max_energyB\x10\n\x0e_target_energyB\x0c\n\n_min_tempoB\x0c\n\n_max_tempoB\x0f\n\r_target_tempoB\x13\n\x11_min_danceabilityB\x13\n\x11_max_danceabilityB\x16\n\x14_target_danceabilityB\x0e\n\x0c_min_valenceB\x0e\n\x0c_max_valenceB\x11\n\x0f_target_valenceB\x13\n\x11_min_acousticnessB\x13\n\x11_max_acousticnessB\x16\n\x14_target_acousticnessB\x0f\n\r_min_loudnessB\x0f\n\r_max_loudnessB\x12\n\x10_target_loudnessB\x11\n\x0f_min_popularityB\x11\n\x0f_max_popularityB\x14\n\x12_target_popularity\"z\n\x1aGetRecommendationsResponse\x12\x31\n\x05seeds\x18\x01 \x03(\x0b\x32\".spotify.rec.v1.RecommendationSeed\x12)\n\x06tracks\x18\x02 \x03(\x0b\x32\x19.spotify.catalog.v1.Track\" \n\x1eListAvailableGenreSeedsRequest\"1\n\x1fListAvailableGenreSeedsResponse\x12\x0e\n\x06genres\x18\x01 \x03(\t\"\x17\n\x15GetIndexStatusRequest\"F\n\x16GetIndexStatusResponse\x12,\n\x07indexes\x18\x01 \x03(\x0b\x32\x1b.spotify.rec.v1.IndexStatus\"\'\n\x14ReloadIndexesRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"E\n\x15ReloadIndexesResponse\x12,\n\x07indexes\x18\x01 \x03(\x0b\x32\x1b.spotify.rec.v1.IndexStatus2\x92\t\n\x15RecommendationService\x12\x8b\x01\n\x11GetDiscoverWeekly\x12(.spotify.rec.v1.GetDiscoverWeeklyRequest\x1a).spotify.rec.v1.GetDiscoverWeeklyResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/recs/discover-weekly\x12\x66\n\x08GetRadio\x12\x1f.spotify.rec.v1.GetRadioRequest\x1a .spotify.rec.v1.GetRadioResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/recs/radio\x12\x8c\x01\n\x10GetSimilarTracks\x12\'.spotify.rec.v1.GetSimilarTracksRequest\x1a(.spotify.rec.v1.GetSimilarTracksResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/recs/tracks/{id}/similar\x12\x92\x01\n\x11GetSimilarArtists\x12(.spotify.rec.v1.GetSimilarArtistsRequest\x1a).spotify.rec.v1.GetSimilarArtistsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/artists/{id}/related-artists\x12\x88\x01\n\x12GetRecommendations\x12).spotify.rec.v1.GetRecommendationsRequest\x1a*.spotify.rec.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\xad\x01\n\x17ListAvailableGenreSeeds\x12..spotify.rec.v1.ListAvailableGenreSeedsRequest\x1a/.spotify.rec.v1.ListAvailableGenreSeedsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/recommendations/available-genre-seeds\x12_\n\x0eGetIndexStatus\x12%.spotify.rec.v1.GetIndexStatusRequest\x1a&.spotify.rec.v1.GetIndexStatusResponse\x12\\\n\rReloadIndexes\x12$.spotify.rec.v1.ReloadIndexesRequest\x1a%.spotify.rec.v1.ReloadIndexesResponse\x12\x65\n\x0e\x45xportUserData\x12(.spotify.common.v1.ExportUserDataRequest\x1a).spotify.common.v1.ExportUserDataResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,42 +47,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['GetRecommendations']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/recommendations'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListAvailableGenreSeeds']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListAvailableGenreSeeds']._serialized_options = b'\202\323\344\223\002+\022)/v1/recommendations/available-genre-seeds'
-  _globals['_RECOMMENDATIONSEED']._serialized_start=142
-  _globals['_RECOMMENDATIONSEED']._serialized_end=283
-  _globals['_INDEXSTATUS']._serialized_start=286
-  _globals['_INDEXSTATUS']._serialized_end=471
-  _globals['_GETDISCOVERWEEKLYREQUEST']._serialized_start=473
-  _globals['_GETDISCOVERWEEKLYREQUEST']._serialized_end=514
-  _globals['_GETDISCOVERWEEKLYRESPONSE']._serialized_start=517
-  _globals['_GETDISCOVERWEEKLYRESPONSE']._serialized_end=660
-  _globals['_GETRADIOREQUEST']._serialized_start=663
-  _globals['_GETRADIOREQUEST']._serialized_end=800
-  _globals['_GETRADIORESPONSE']._serialized_start=802
-  _globals['_GETRADIORESPONSE']._serialized_end=888
-  _globals['_GETSIMILARTRACKSREQUEST']._serialized_start=890
-  _globals['_GETSIMILARTRACKSREQUEST']._serialized_end=942
-  _globals['_GETSIMILARTRACKSRESPONSE']._serialized_start=944
-  _globals['_GETSIMILARTRACKSRESPONSE']._serialized_end=1013
-  _globals['_GETSIMILARARTISTSREQUEST']._serialized_start=1015
-  _globals['_GETSIMILARARTISTSREQUEST']._serialized_end=1053
-  _globals['_GETSIMILARARTISTSRESPONSE']._serialized_start=1055
-  _globals['_GETSIMILARARTISTSRESPONSE']._serialized_end=1127
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=1130
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=2242
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=2244
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=2366
-  _globals['_LISTAVAILABLEGENRESEEDSREQUEST']._serialized_start=2368
-  _globals['_LISTAVAILABLEGENRESEEDSREQUEST']._serialized_end=2400
-  _globals['_LISTAVAILABLEGENRESEEDSRESPONSE']._serialized_start=2402
-  _globals['_LISTAVAILABLEGENRESEEDSRESPONSE']._serialized_end=2451
-  _globals['_GETINDEXSTATUSREQUEST']._serialized_start=2453
-  _globals['_GETINDEXSTATUSREQUEST']._serialized_end=2476
-  _globals['_GETINDEXSTATUSRESPONSE']._serialized_start=2478
-  _globals['_GETINDEXSTATUSRESPONSE']._serialized_end=2548
-  _globals['_RELOADINDEXESREQUEST']._serialized_start=2550
-  _globals['_RELOADINDEXESREQUEST']._serialized_end=2589
-  _globals['_RELOADINDEXESRESPONSE']._serialized_start=2591
-  _globals['_RELOADINDEXESRESPONSE']._serialized_end=2660
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=2663
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=3730
+  _globals['_RECOMMENDATIONSEED']._serialized_start=174
+  _globals['_RECOMMENDATIONSEED']._serialized_end=315
+  _globals['_INDEXSTATUS']._serialized_start=318
+  _globals['_INDEXSTATUS']._serialized_end=503
+  _globals['_GETDISCOVERWEEKLYREQUEST']._serialized_start=505
+  _globals['_GETDISCOVERWEEKLYREQUEST']._serialized_end=546
+  _globals['_GETDISCOVERWEEKLYRESPONSE']._serialized_start=549
+  _globals['_GETDISCOVERWEEKLYRESPONSE']._serialized_end=692
+  _globals['_GETRADIOREQUEST']._serialized_start=695
+  _globals['_GETRADIOREQUEST']._serialized_end=832
+  _globals['_GETRADIORESPONSE']._serialized_start=834
+  _globals['_GETRADIORESPONSE']._serialized_end=920
+  _globals['_GETSIMILARTRACKSREQUEST']._serialized_start=922
+  _globals['_GETSIMILARTRACKSREQUEST']._serialized_end=974
+  _globals['_GETSIMILARTRACKSRESPONSE']._serialized_start=976
+  _globals['_GETSIMILARTRACKSRESPONSE']._serialized_end=1045
+  _globals['_GETSIMILARARTISTSREQUEST']._serialized_start=1047
+  _globals['_GETSIMILARARTISTSREQUEST']._serialized_end=1085
+  _globals['_GETSIMILARARTISTSRESPONSE']._serialized_start=1087
+  _globals['_GETSIMILARARTISTSRESPONSE']._serialized_end=1159
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=1162
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=2274
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=2276
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=2398
+  _globals['_LISTAVAILABLEGENRESEEDSREQUEST']._serialized_start=2400
+  _globals['_LISTAVAILABLEGENRESEEDSREQUEST']._serialized_end=2432
+  _globals['_LISTAVAILABLEGENRESEEDSRESPONSE']._serialized_start=2434
+  _globals['_LISTAVAILABLEGENRESEEDSRESPONSE']._serialized_end=2483
+  _globals['_GETINDEXSTATUSREQUEST']._serialized_start=2485
+  _globals['_GETINDEXSTATUSREQUEST']._serialized_end=2508
+  _globals['_GETINDEXSTATUSRESPONSE']._serialized_start=2510
+  _globals['_GETINDEXSTATUSRESPONSE']._serialized_end=2580
+  _globals['_RELOADINDEXESREQUEST']._serialized_start=2582
+  _globals['_RELOADINDEXESREQUEST']._serialized_end=2621
+  _globals['_RELOADINDEXESRESPONSE']._serialized_start=2623
+  _globals['_RELOADINDEXESRESPONSE']._serialized_end=2692
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=2695
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=3865
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from spotify.common.v1 import common_pb2 as spotify_dot_common_dot_v1_dot_common__pb2
 from spotify.rec.v1 import rec_pb2 as spotify_dot_rec_dot_v1_dot_rec__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -76,6 +77,11 @@ class RecommendationServiceStub:
                 request_serializer=spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesRequest.SerializeToString,
                 response_deserializer=spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesResponse.FromString,
                 _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/spotify.rec.v1.RecommendationService/ExportUserData',
+                request_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
@@ -139,6 +145,17 @@ class RecommendationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +198,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.ReloadIndexes,
                     request_deserializer=spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesRequest.FromString,
                     response_serializer=spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +423,33 @@ class RecommendationService:
             '/spotify.rec.v1.RecommendationService/ReloadIndexes',
             spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesRequest.SerializeToString,
             spotify_dot_rec_dot_v1_dot_rec__pb2.ReloadIndexesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.rec.v1.RecommendationService/ExportUserData',
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataRequest.SerializeToString,
+            spotify_dot_common_dot_v1_dot_common__pb2.ExportUserDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from spotify.common.v1 import common_pb2 as _common_pb2
 from spotify.rec.v1 import rec_pb2 as _rec_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -51,6 +52,13 @@ class RecommendationServiceStub:
     """GetIndexStatus reports the versions and sizes of the loaded indexes (internal)."""
     ReloadIndexes: _grpc.UnaryUnaryMultiCallable[_rec_pb2.ReloadIndexesRequest, _rec_pb2.ReloadIndexesResponse]
     """ReloadIndexes loads the newest (or a given) index version and swaps it in without downtime (internal)."""
+    ExportUserData: _grpc.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 @_typing.type_check_only
 class RecommendationServiceAsyncStub(RecommendationServiceStub):
@@ -75,6 +83,13 @@ class RecommendationServiceAsyncStub(RecommendationServiceStub):
     """GetIndexStatus reports the versions and sizes of the loaded indexes (internal)."""
     ReloadIndexes: _aio.UnaryUnaryMultiCallable[_rec_pb2.ReloadIndexesRequest, _rec_pb2.ReloadIndexesResponse]  # type: ignore[assignment]
     """ReloadIndexes loads the newest (or a given) index version and swaps it in without downtime (internal)."""
+    ExportUserData: _aio.UnaryUnaryMultiCallable[_common_pb2.ExportUserDataRequest, _common_pb2.ExportUserDataResponse]  # type: ignore[assignment]
+    """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+    for auth_svc's data exports). Nothing about anyone else.
+    buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
     """RecommendationService serves Discover Weekly, radio, similar items and Spotify-style recommendations
@@ -144,5 +159,18 @@ class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_rec_pb2.ReloadIndexesResponse, _abc.Awaitable[_rec_pb2.ReloadIndexesResponse]]:
         """ReloadIndexes loads the newest (or a given) index version and swaps it in without downtime (internal)."""
+
+    @_abc_1.abstractmethod
+    def ExportUserData(
+        self,
+        request: _common_pb2.ExportUserDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ExportUserDataResponse, _abc.Awaitable[_common_pb2.ExportUserDataResponse]]:
+        """ExportUserData answers everything this service stores about one user, as JSON files (internal,
+        for auth_svc's data exports). Nothing about anyone else.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
 def add_RecommendationServiceServicer_to_server(servicer: RecommendationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
