@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from auth_svc.models import AuditLog, DataExport, User, UserArtist, UserRole
@@ -133,6 +133,17 @@ class ExportStore(SqlStore):
             if row is None or row.archive is None:
                 return None
             return _row(tuple(row)[:-1]), bytes(row.archive)
+
+    async def purge(self, days: int) -> int:
+        """Delete exports that finished (done or failed) more than `days` ago; how many went."""
+        finished = func.coalesce(DataExport.completed_at, DataExport.requested_at)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(DataExport).where(
+                    DataExport.state != "pending", finished < func.now() - dt.timedelta(days=days)
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def record(self, audit: AuditEntry) -> None:
         async with self.sessions() as session, session.begin():
