@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import grpc
 from google.protobuf.message import DecodeError
 from grpc import aio
 from spotify.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -89,10 +90,18 @@ class Deletions:
             log.info("user data erased", extra={"user_id": ids.encode(user.user_id), "service": self.service})
 
     async def confirm(self, user_id: uuid.UUID) -> None:
+        """Tell auth_svc; retried (the batch fails) unless auth knows no such deletion, which no
+        retry can change: that is logged and passed over, so it cannot hold up later deletions."""
         request = auth_pb2.ConfirmUserDeletionRequest(user_id=ids.encode(user_id), service=self.service)
         try:
             await self.auth.ConfirmUserDeletion(request)
         except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                log.error(
+                    "auth_svc knows no deletion of this user; erased, not confirmed",
+                    extra={"user_id": ids.encode(user_id), "service": self.service},
+                )
+                return
             raise Unavailable(f"auth_svc did not take the confirmation ({exc.code().name})") from exc
 
 
