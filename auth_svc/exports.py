@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-import json
 import logging
 import uuid
 import zipfile
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
+
+from spotify.common.v1 import common_pb2
 
 from auth_svc import rules
 from auth_svc.clients import STUBS, ServiceParts
@@ -33,7 +34,7 @@ from auth_svc.session_store import SessionStore
 from auth_svc.store import AuditEntry
 from meshkit import ids, signing
 from meshkit.errors import InvalidArgument, NotFound, PermissionDenied
-from meshkit.user_export import ExportFile, plain
+from meshkit.user_export import ExportFile, plain, response
 
 log = logging.getLogger(__name__)
 
@@ -173,20 +174,16 @@ class Exports:
         sessions = await self.sessions.describe(row.user_id)
         own.append(ExportFile("auth/sessions.json", "Your signed-in sessions still open.", plain(sessions)))
         others = await asyncio.gather(*(self.parts.part(service, row.user_id) for service in STUBS))
-        files: list[tuple[str, str, bytes]] = [
-            (f.name, f.description, json.dumps(f.rows, indent=2, ensure_ascii=False, sort_keys=True).encode())
-            for f in own
-        ]
-        files += [(f.name, f.description, f.content) for part in others for f in part]
+        files = [f for part in (response(own).files, *others) for f in part]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("README.md", _readme(row, files))
-            for name, _description, content in files:
-                archive.writestr(name, content)
+            for file in files:
+                archive.writestr(file.name, file.content)
         return buffer.getvalue()
 
 
-def _readme(row: ExportRow, files: list[tuple[str, str, bytes]]) -> str:
+def _readme(row: ExportRow, files: list[common_pb2.ExportedFile]) -> str:
     lines = [
         "# Your data",
         "",
@@ -199,5 +196,5 @@ def _readme(row: ExportRow, files: list[tuple[str, str, bytes]]) -> str:
         "| file | what it holds |",
         "|---|---|",
     ]
-    lines += [f"| `{name}` | {description} |" for name, description, _content in files]
+    lines += [f"| `{f.name}` | {f.description} |" for f in files]
     return "\n".join(lines) + "\n"

@@ -333,7 +333,7 @@ ALBUM_FIRST_TRACKS = (
     f"SELECT {_TRACK}, r.total FROM ("
     "SELECT id, row_number() OVER (PARTITION BY album_id ORDER BY disc_number, track_number, id) AS n, "
     "count(*) OVER (PARTITION BY album_id) AS total FROM catalog.tracks "
-    "WHERE album_id = ANY(:ids) AND NOT EXISTS (SELECT 1 FROM catalog.takedowns d WHERE d.entity_id = id)"
+    f"WHERE album_id = ANY(:ids) AND NOT {_taken_down_sql('tracks.id')}"
     ") r JOIN catalog.tracks t ON t.id = r.id WHERE r.n <= :limit ORDER BY t.album_id, r.n"
 )
 ALBUM_TRACK_PAGE = (

@@ -100,8 +100,7 @@ class Takedowns:
             row = TakedownRow(wanted.entity_id, wanted.entity_type, why, editor.user_id, editor.is_admin)
             return await tx.put_takedown(row)
 
-        stored = await self._change(wanted, editor, "catalog.take_down", {"reason": why}, change)
-        return stored
+        return await self._change(wanted, editor, "catalog.take_down", {"reason": why}, change)
 
     async def restore(self, collection: str, key: str, reason_text: str) -> Restored:
         check_writer()

@@ -15,7 +15,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -43,20 +42,14 @@ class DeletedUser:
     # Random and new for this deletion: the same in every service, so counts stay consistent
     # (one listener stays one listener), and nothing maps it back to the user.
     pseudonym: uuid.UUID
-    deleted_at: datetime
 
 
 def decode(value: bytes) -> DeletedUser:
     """The event's content; InvalidArgument for a record no deletion could come from."""
     try:
         event = auth_pb2.UserDeletedEvent.FromString(value)
-        deleted_at = (
-            event.deleted_at.ToDatetime(tzinfo=UTC) if event.HasField("deleted_at") else datetime.now(UTC)
-        )
         return DeletedUser(
-            ids.decode(event.user_id, what="user_id"),
-            ids.decode(event.pseudonym, what="pseudonym"),
-            deleted_at,
+            ids.decode(event.user_id, what="user_id"), ids.decode(event.pseudonym, what="pseudonym")
         )
     except DecodeError as err:
         raise InvalidArgument(f"not a UserDeletedEvent: {err}") from err

@@ -39,6 +39,7 @@ from meshkit import ids
 from sdk import offline_format
 from tests.e2e.clients import bearer, bearer_metadata, call_rpc, grpc_channel_from
 from tests.e2e.role_table import Caller, Route
+from tests.support import until
 
 Message = message.Message
 AUDIO_TRACKS = [ids.encode(t) for t in demo.audio_order(4)]  # the tests' demo tracks with audio
@@ -241,19 +242,25 @@ def make_world(
     # Erased everywhere before the walk starts: its refused cells compare the databases.
     deleted_user = throwaway()[0]
     _ok(http.delete(f"/api/admin/users/{deleted_user}", headers=admin))
-    deadline = time.monotonic() + 60
-    while not _ok(http.get(f"/api/admin/users/{deleted_user}/deletion", headers=admin))["complete"]:
-        assert time.monotonic() < deadline, f"the deletion of {deleted_user} incomplete after 60 s"
-        time.sleep(0.2)
+    until(
+        lambda: _ok(http.get(f"/api/admin/users/{deleted_user}/deletion", headers=admin))["complete"],
+        f"the deletion of {deleted_user} to complete",
+        within=60,
+        interval=0.2,
+    )
 
     premium_auth = bearer(premium.token)
     export_id = _ok(http.post("/api/account/data-export", json={}, headers=premium_auth))["id"]
-    deadline = time.monotonic() + 60
-    while (export := _ok(http.get(f"/api/account/data-export/{export_id}", headers=premium_auth)))[
-        "state"
-    ] != ("STATE_DONE"):
-        assert time.monotonic() < deadline, f"data export {export_id} not done after 60 s: {export}"
-        time.sleep(0.2)
+    export = until(
+        lambda: (
+            (e := _ok(http.get(f"/api/account/data-export/{export_id}", headers=premium_auth)))["state"]
+            == "STATE_DONE"
+            and e
+        ),
+        f"data export {export_id} to be done",
+        within=60,
+        interval=0.2,
+    )
     signed = dict(parse_qsl(urlsplit(export["download_url"]).query))
     export_download = auth_pb2.DownloadDataExportRequest(
         id=export_id, exp=int(signed["exp"]), uid=signed["uid"], kid=signed["kid"], sig=signed["sig"]
