@@ -1,8 +1,8 @@
 """What the mesh has stored, as a count and a checksum per table: refused requests must change none.
 
 Tables and columns that background consumers write (stream counts, popularity, outboxes, rec's
-history) and the audit log (refusals are audited on purpose) are left out by default, so a
-comparison sees only what requests could have written.
+history, a data export's progress) and the audit log (refusals are audited on purpose) are left
+out by default, so a comparison sees only what requests could have written.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ SCHEMAS = ("auth", "catalog", "library", "playback", "rec")
 BACKGROUND_TABLES = frozenset(
     {
         "auth.audit_logs",
+        "auth.deletion_confirmations",
+        "auth.outbox_events",
         "catalog.applied_stream_events",
         "catalog.artist_listeners",
         "catalog.outbox_events",
@@ -32,6 +34,19 @@ BACKGROUND_TABLES = frozenset(
 )
 # Columns the stream-count projection keeps up to date in catalog rows.
 BACKGROUND_COLUMNS = ("stream_count", "popularity", "monthly_listeners")
+# Columns a worker writes in rows a request created: the request's own columns are still compared,
+# so a refusal that creates or alters a job is caught while the job's progress is not.
+WORKER_COLUMNS = {
+    "auth.data_exports": (
+        "state",
+        "completed_at",
+        "attempts",
+        "next_attempt_at",
+        "error",
+        "archive",
+        "size_bytes",
+    ),
+}
 
 State = dict[str, tuple[int, str]]
 
@@ -55,11 +70,15 @@ class Snapshots:
             )
             if f"{schema}.{name}" not in skipped
         ]
-        dropped = ", ".join(f"'{column}'" for column in BACKGROUND_COLUMNS)
+
+        def dropped(table: str) -> str:
+            columns = (*BACKGROUND_COLUMNS, *WORKER_COLUMNS.get(table, ()))
+            return ", ".join(f"'{column}'" for column in columns)
+
         self.query = sa.text(
             " UNION ALL ".join(
                 f"SELECT '{table}', count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) FROM "
-                f"(SELECT (to_jsonb(t) - ARRAY[{dropped}])::text AS r FROM {table} t) rows"
+                f"(SELECT (to_jsonb(t) - ARRAY[{dropped(table)}])::text AS r FROM {table} t) rows"
                 for table in tables
             )
         )

@@ -10,9 +10,9 @@ Envoy's `GET /openapi.json`, read without a session the way a web developer's cl
 reads it, must be gen/openapi.json byte for byte; the cases are generated from that file.
 
 Operations that would end the premium account's session or change its credentials or plan
-(logout, logout everywhere, password, email and subscription changes) run as a throwaway account
-registered for that case, so the next case still has a session. A self-ban needs the admin role,
-which the premium caller lacks: those cases are refusals like any other.
+(logout, logout everywhere, password, email and subscription changes, account deletion) run as a
+throwaway account registered for that case, so the next case still has a session. A self-ban needs
+the admin role, which the premium caller lacks: those cases are refusals like any other.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ FUZZ_SETTINGS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-# Each would end the fuzz account's own session or change its credentials or plan.
+# Each would end the fuzz account's own session, change its credentials or plan, or delete it.
 OWN_ACCOUNT_OPERATIONS = frozenset(
-    {"Logout", "LogoutEverywhere", "ChangePassword", "ChangeEmail", "UpdateSubscription"}
+    {"Logout", "LogoutEverywhere", "ChangePassword", "ChangeEmail", "UpdateSubscription", "DeleteAccount"}
 )
 
 
