@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, insert, or_, select, text, update
 
 from auth_svc.models import AuditLog, DataExport, User, UserArtist, UserRole
 from auth_svc.store import AuditEntry, audit_row
@@ -45,21 +45,42 @@ def _row(found: object) -> ExportRow:
 
 
 class ExportStore(SqlStore):
-    async def create(self, user_id: uuid.UUID, request_id: str, audit: AuditEntry) -> ExportRow:
-        """The user's export under `request_id`: a new one (audited), or the one a retry finds."""
+    async def create(
+        self,
+        user_id: uuid.UUID,
+        request_id: str,
+        audit: AuditEntry,
+        may_start: Callable[[list[ExportRow]], None],
+    ) -> ExportRow:
+        """The user's export under `request_id`: the one a retry finds, or a new one (audited) once
+        `may_start` has seen the user's exports of the last day and not raised. One user's requests
+        take turns (an advisory lock), so two at once cannot both pass the check."""
         async with self.sessions() as session, session.begin():
-            created = await session.scalar(
-                insert(DataExport)
-                .values(user_id=user_id, request_id=request_id)
-                .on_conflict_do_nothing(index_elements=["user_id", "request_id"])
-                .returning(DataExport.id)
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"auth-data-exports:{user_id}"},
             )
-            if created is not None:
-                session.add(audit_row(audit.with_details(export_id=ids.encode(created))))
             found = await session.execute(
                 select(*_COLUMNS).where(DataExport.user_id == user_id, DataExport.request_id == request_id)
             )
-            return _row(found.one())
+            existing = found.one_or_none()
+            if existing is not None:
+                return _row(existing)
+            recent = await session.execute(
+                select(*_COLUMNS)
+                .where(
+                    DataExport.user_id == user_id,
+                    DataExport.requested_at > func.now() - dt.timedelta(days=1),
+                )
+                .order_by(DataExport.requested_at)
+            )
+            may_start([_row(r) for r in recent])
+            created = await session.execute(
+                insert(DataExport).values(user_id=user_id, request_id=request_id).returning(*_COLUMNS)
+            )
+            row = _row(created.one())
+            session.add(audit_row(audit.with_details(export_id=ids.encode(row.id))))
+            return row
 
     async def get(self, user_id: uuid.UUID, export_id: uuid.UUID) -> ExportRow | None:
         async with self.sessions() as session:

@@ -4,6 +4,9 @@ Asking creates a job (once per request id: a retry answers the same job) and is 
 in every auth_svc replica claims due jobs one at a time (the store leases them), asks every
 service for its part (ExportUserData: each reads only its own tables) and auth's own part, and
 stores one zip: a folder of JSON files per service and a README saying what each file holds.
+Because each job costs every service a read of the user's rows, a user has one job in progress at
+a time and starts at most MAX_PER_DAY a day; a new request id beyond that is refused
+(FAILED_PRECONDITION), naming the export to follow or when the next may be asked for.
 A service that cannot answer fails the attempt; the job is tried again later and fails for good
 after a few attempts. Completion is audited.
 
@@ -33,7 +36,7 @@ from auth_svc.export_store import ExportRow, ExportStore
 from auth_svc.session_store import SessionStore
 from auth_svc.store import AuditEntry
 from meshkit import ids, signing
-from meshkit.errors import InvalidArgument, NotFound, PermissionDenied
+from meshkit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from meshkit.user_export import ExportFile, plain, response
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,26 @@ MAX_ATTEMPTS = 5
 RETRY_S = 15.0
 # How long one attempt may take before another worker may claim the job again.
 LEASE_S = 120.0
+# New exports one user may start in any 24 hours (retries of a request id are not new).
+MAX_PER_DAY = 3
+
+
+def may_start(recent: list[ExportRow]) -> None:
+    """Refuses a new export while one is in progress, or once the day's are used up.
+
+    `recent` is the user's exports requested in the last 24 hours, oldest first."""
+    pending = [row for row in recent if row.state == "pending"]
+    if pending:
+        raise FailedPrecondition(
+            f"data export {ids.encode(pending[0].id)} is still being prepared: "
+            "follow it with GetDataExport before asking for another"
+        )
+    if len(recent) >= MAX_PER_DAY:
+        reopens = recent[-MAX_PER_DAY].requested_at + dt.timedelta(days=1)
+        raise FailedPrecondition(
+            f"{MAX_PER_DAY} data exports were asked for in the last 24 hours: "
+            f"the next may be asked for after {reopens.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        )
 
 
 def archive_path(export_id: uuid.UUID) -> str:
@@ -75,7 +98,7 @@ class Exports:
         if len(key) > 200:
             raise InvalidArgument("request_id is longer than 200 characters")
         entry = AuditEntry.on_user(rules.DATA_EXPORT_REQUESTED, user_id, ip)
-        row = await self.store.create(user_id, key, entry)
+        row = await self.store.create(user_id, key, entry, may_start)
         self._wake.set()
         return row
 

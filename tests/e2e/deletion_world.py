@@ -74,6 +74,17 @@ def query(database_url: str, sql: str, **params: object) -> list[tuple[Any, ...]
         engine.dispose()
 
 
+def write(database_url: str, sql: str, **params: object) -> list[tuple[Any, ...]]:
+    """`sql` in a transaction of its own, committed; the rows it returns."""
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            found = conn.execute(sa.text(sql), params)
+            return [tuple(row) for row in found] if found.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 def count(database_url: str, table: str, column: str, value: str) -> int:
     """Rows of `table` whose uuid `column` is `value`."""
     return int(

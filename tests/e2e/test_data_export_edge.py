@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from meshctl.mesh import Mesh
-from tests.e2e.deletion_world import Person, count, give_data_everywhere, person, query, signed_in
+from meshkit import ids
+from tests.e2e.deletion_world import Person, count, give_data_everywhere, person, query, signed_in, write
 from tests.support import until
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +145,27 @@ def test_an_export_holds_what_every_service_stores_about_the_user_and_nothing_el
         within=10,
     )
     assert logged
+
+
+def test_a_second_export_while_one_is_in_progress_is_a_409_naming_it(
+    running_mesh: Mesh, envoy_client: Client, new_account: NewAccount
+) -> None:
+    http, db = envoy_client(), running_mesh.database_url
+    subject = person(http, new_account, "Impatient Listener")
+    # An export the worker will not claim for a day: in progress for as long as this test runs.
+    ((export_uuid,),) = write(
+        db,
+        "INSERT INTO auth.data_exports (user_id, request_id, next_attempt_at) "
+        "VALUES (CAST(:u AS uuid), 'first', now() + interval '1 day') RETURNING id",
+        u=str(subject.uuid),
+    )
+    try:
+        refused = subject.call("POST", "/api/account/data-export", json={"request_id": "second"})
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["status"] == 409 and ids.encode(export_uuid) in error["message"], error
+        assert count(db, "auth.data_exports", "user_id", str(subject.uuid)) == 1
+        retried = subject.ok("POST", "/api/account/data-export", json={"request_id": "first"})
+        assert (retried["id"], retried["state"]) == (ids.encode(export_uuid), "STATE_PENDING")
+    finally:
+        write(db, "DELETE FROM auth.data_exports WHERE id = :e", e=export_uuid)

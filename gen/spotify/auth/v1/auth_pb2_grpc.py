@@ -208,7 +208,9 @@ class AuthServiceServicer:
     def CreateDataExport(self, request, context):
         """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
         JSON files, a part from each service, with a README explaining each file. Idempotent per
-        request_id (a retry answers the same export).
+        request_id (a retry answers the same export). A caller has one export in progress at a time
+        and may ask for three a day; beyond that FAILED_PRECONDITION (409) names the export to follow
+        or when the next may be asked for.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """

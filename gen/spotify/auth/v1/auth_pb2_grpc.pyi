@@ -74,7 +74,9 @@ class AuthServiceStub:
     CreateDataExport: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateDataExportRequest, _auth_pb2.DataExport]
     """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
     JSON files, a part from each service, with a README explaining each file. Idempotent per
-    request_id (a retry answers the same export).
+    request_id (a retry answers the same export). A caller has one export in progress at a time
+    and may ask for three a day; beyond that FAILED_PRECONDITION (409) names the export to follow
+    or when the next may be asked for.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
@@ -143,7 +145,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     CreateDataExport: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateDataExportRequest, _auth_pb2.DataExport]  # type: ignore[assignment]
     """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
     JSON files, a part from each service, with a README explaining each file. Idempotent per
-    request_id (a retry answers the same export).
+    request_id (a retry answers the same export). A caller has one export in progress at a time
+    and may ask for three a day; beyond that FAILED_PRECONDITION (409) names the export to follow
+    or when the next may be asked for.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
@@ -275,7 +279,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.DataExport, _abc.Awaitable[_auth_pb2.DataExport]]:
         """CreateDataExport starts an export of everything the mesh stores about the caller: one zip of
         JSON files, a part from each service, with a README explaining each file. Idempotent per
-        request_id (a retry answers the same export).
+        request_id (a retry answers the same export). A caller has one export in progress at a time
+        and may ask for three a day; beyond that FAILED_PRECONDITION (409) names the export to follow
+        or when the next may be asked for.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
