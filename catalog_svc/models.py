@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
+from meshkit.tombstones import ErasedUserColumns
 
 SCHEMA = "catalog"
 
@@ -405,3 +406,7 @@ def _exact_name_index(name: str, table: Any) -> Index:
 _exact_name_index("ix_artists_exact_name", Artist)
 _exact_name_index("ix_albums_exact_name", Album)
 _exact_name_index("ix_tracks_exact_name", Track)
+
+
+class ErasedUser(ErasedUserColumns, Base):
+    """A deleted user's tombstone: late events of theirs write nothing here (meshkit.tombstones)."""

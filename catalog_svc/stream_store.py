@@ -14,6 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from catalog_svc.models import ErasedUser
+from meshkit import tombstones
+
 _APPLY = text(
     """
     WITH incoming AS (
@@ -37,12 +40,15 @@ _APPLY = text(
         WHERE t.id = f.track_id
         RETURNING t.id
     ),
+    listener AS (
+        SELECT * FROM fresh WHERE user_id <> ALL(CAST(:erased AS uuid[]))
+    ),
     credited AS (
         SELECT ta.artist_id, f.user_id, f.counted_at
-        FROM fresh f JOIN catalog.track_artists ta ON ta.track_id = f.track_id
+        FROM listener f JOIN catalog.track_artists ta ON ta.track_id = f.track_id
         UNION ALL
         SELECT al.artist_id, f.user_id, f.counted_at
-        FROM fresh f
+        FROM listener f
         JOIN catalog.tracks t ON t.id = f.track_id
         JOIN catalog.albums al ON al.id = t.album_id
         WHERE NOT EXISTS (SELECT 1 FROM catalog.track_artists x WHERE x.track_id = f.track_id)
@@ -154,7 +160,9 @@ class StreamStore:
         """Apply `streams` in one transaction; returns how many were new (the rest were replays).
 
         Stream ids already in applied_stream_events change nothing, and neither does a second
-        stream with the same id in this batch (only the first of each id is sent).
+        stream with the same id in this batch (only the first of each id is sent). A stream of a
+        user erased here still counts for its track, but makes no listener row
+        (meshkit.tombstones): it was counted before the deletion, the listener is gone.
         """
         unique = list({s.stream_id: s for s in reversed(streams)}.values())[::-1]
         if not unique:
@@ -166,6 +174,7 @@ class StreamStore:
             "counted_at": [s.counted_at for s in unique],
         }
         with self.engine.begin() as conn:
+            params["erased"] = list(tombstones.erased_sync(conn, ErasedUser, params["user_ids"]))
             return int(conn.execute(_APPLY, params).scalar_one())
 
     def purge_applied(self, *, counted_before: dt.datetime, applied_days: int) -> int:

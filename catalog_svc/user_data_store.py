@@ -16,7 +16,8 @@ import uuid
 
 from sqlalchemy import delete, select, update
 
-from catalog_svc.models import ArtistListener, IngestJob, Takedown, WriteRequest
+from catalog_svc.models import ArtistListener, ErasedUser, IngestJob, Takedown, WriteRequest
+from meshkit import tombstones
 from meshkit.db import SqlStore
 from meshkit.user_export import ExportFile
 from meshkit.user_export import rows as export_rows
@@ -86,6 +87,7 @@ class UserDataStore(SqlStore):
     async def erase_user(self, user_id: uuid.UUID, pseudonym: uuid.UUID) -> None:
         """In one transaction; idempotent (a repeat finds nothing left of the user)."""
         async with self.sessions() as session, session.begin():
+            await tombstones.erase_first(session, ErasedUser, user_id)
             await session.execute(
                 update(ArtistListener).where(ArtistListener.user_id == user_id).values(user_id=pseudonym)
             )

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
+from meshkit.tombstones import ErasedUserColumns
 
 SCHEMA = "playback"
 
@@ -222,3 +223,7 @@ class OutboxEvent(Base):
     headers: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column()
+
+
+class ErasedUser(ErasedUserColumns, Base):
+    """A deleted user's tombstone: late events of theirs write nothing here (meshkit.tombstones)."""

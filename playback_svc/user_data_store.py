@@ -16,11 +16,12 @@ import uuid
 
 from sqlalchemy import delete, func, text, update
 
-from meshkit import ids
+from meshkit import ids, tombstones
 from meshkit.db import SqlStore
 from meshkit.user_export import ExportFile, TableSpec, table_files
 from playback_svc.models import (
     CountedStream,
+    ErasedUser,
     ListeningHistory,
     OfflineDevice,
     OfflineLicense,
@@ -74,6 +75,7 @@ class UserDataStore(SqlStore):
         """In one transaction; idempotent (a repeat finds nothing left of the user)."""
         user, alias = ids.encode(user_id), ids.encode(pseudonym)
         async with self.sessions() as session, session.begin():
+            await tombstones.erase_first(session, ErasedUser, user_id)
             await session.execute(delete(PlayState).where(PlayState.user_id == user_id))
             await session.execute(delete(ListeningHistory).where(ListeningHistory.user_id == user_id))
             await session.execute(delete(OfflineLicense).where(OfflineLicense.user_id == user_id))

@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meshkit.orm import TYPE_ANNOTATION_MAP, schema_metadata
+from meshkit.tombstones import ErasedUserColumns
 
 SCHEMA = "rec"
 
@@ -154,3 +155,7 @@ class TrackInfo(Base):
     popularity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     deleted: Mapped[bool] = mapped_column(server_default=text("false"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ErasedUser(ErasedUserColumns, Base):
+    """A deleted user's tombstone: late events of theirs write nothing here (meshkit.tombstones)."""

@@ -12,10 +12,20 @@ from sqlalchemy import delete, func, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meshkit import tombstones
 from meshkit.db import SqlStore
 from meshkit.user_export import ExportFile, TableSpec, table_files
 from rec_svc.model.types import Play, TrackMeta
-from rec_svc.models import Base, DiscoverWeekly, EventApplied, IndexVersion, Listen, Skip, TrackInfo
+from rec_svc.models import (
+    Base,
+    DiscoverWeekly,
+    ErasedUser,
+    EventApplied,
+    IndexVersion,
+    Listen,
+    Skip,
+    TrackInfo,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class RecStore(SqlStore):
         embedding is computed from these, so the next build has none; until then their vector
         may still stand among others' neighbours in the served user index."""
         async with self.sessions.begin() as session:
+            await tombstones.erase_first(session, ErasedUser, user_id)
             await session.execute(delete(Listen).where(Listen.user_id == user_id))
             await session.execute(delete(Skip).where(Skip.user_id == user_id))
             await session.execute(delete(DiscoverWeekly).where(DiscoverWeekly.user_id == user_id))
@@ -85,7 +96,8 @@ class RecStore(SqlStore):
     # -- listening history ------------------------------------------------------------------------
 
     async def add_listens(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert counted streams; a stream id seen before inserts nothing. Returns rows inserted.
+        """Insert counted streams; a stream id seen before, or an erased user's stream, inserts
+        nothing. Returns rows inserted.
 
         Tracks first seen here are recorded in rec.tracks too, so the next build knows them
         even if no catalog event announced them.
@@ -93,6 +105,9 @@ class RecStore(SqlStore):
         if not rows:
             return 0
         async with self.sessions.begin() as session:
+            rows = await _of_living_users(session, rows)
+            if not rows:
+                return 0
             result = await session.execute(
                 insert(Listen).values(list(rows)).on_conflict_do_nothing().returning(Listen.stream_id)
             )
@@ -106,7 +121,8 @@ class RecStore(SqlStore):
         return inserted
 
     async def add_skips(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert skips; a (user, idempotency key) seen before inserts nothing. Returns rows inserted.
+        """Insert skips; a (user, idempotency key) seen before, or an erased user's skip, inserts
+        nothing. Returns rows inserted.
 
         Unlike a counted stream, a skip's track was never checked against the catalog (a client
         may name any well-formed id), so it is not added to rec.tracks: the next build still asks
@@ -115,6 +131,9 @@ class RecStore(SqlStore):
         if not rows:
             return 0
         async with self.sessions.begin() as session:
+            rows = await _of_living_users(session, rows)
+            if not rows:
+                return 0
             result = await session.execute(
                 insert(Skip).values(list(rows)).on_conflict_do_nothing().returning(Skip.user_id)
             )
@@ -373,3 +392,9 @@ def _upsert(model: type[Base], rows: list[dict[str, Any]], **also: Any) -> Inser
     key = [column.name for column in model.__table__.primary_key]
     changed = {name: stmt.excluded[name] for name in rows[0] if name not in key}
     return stmt.on_conflict_do_update(index_elements=key, set_={**changed, **also})
+
+
+async def _of_living_users(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` without those of users erased before this transaction (meshkit.tombstones)."""
+    erased = await tombstones.erased(session, ErasedUser, {row["user_id"] for row in rows})
+    return [row for row in rows if row["user_id"] not in erased]

@@ -8,10 +8,11 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 
-def tail(bootstrap: str, topic: str) -> KafkaConsumer:
-    """A consumer at the current end of `topic` (ends resolved now, before anything is published)."""
+def tail(bootstrap: str, *topics: str) -> KafkaConsumer:
+    """A consumer at the current end of each of `topics` (ends resolved now, before anything is
+    published)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    partitions = [TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic)]
     consumer.assign(partitions)
     consumer.seek_to_end()
     for partition in partitions:

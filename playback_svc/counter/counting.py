@@ -78,7 +78,12 @@ class StreamCounter:
                 log.info("not counting plays of tracks catalog does not know", extra={"tracks": len(unknown)})
             qualified = qualifying(maybe, tracks)
             if qualified:
-                outcome.counted = await self.store.write_batch(qualified)
+                written = await self.store.write_batch(qualified)
+                outcome.counted = written.counted
+                if written.erased:  # an erased user's keys are not remembered either
+                    kept = [q for q in qualified if q.user_id not in written.erased]
+                    COUNTER_SKIPPED.labels("erased_user").inc(len(qualified) - len(kept))
+                    qualified = kept
                 await self.fast_path.remember(q.key for q in qualified)
                 for counted in outcome.counted:
                     STREAMS_COUNTED.labels(counted.event.product or "free").inc()

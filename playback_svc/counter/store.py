@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import cast
 
 from spotify.playback.v1 import playback_pb2
@@ -19,11 +20,12 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from meshkit import topics
+from meshkit import tombstones, topics
 from meshkit.outbox import PendingEvent
 from playback_svc.counter.batch import Qualified
 from playback_svc.models import (
     CountedStream,
+    ErasedUser,
     ListeningHistory,
     OutboxEvent,
     RoyaltyAttribution,
@@ -68,20 +70,33 @@ _INSERT_ROYALTIES = insert(_ROYALTIES)
 _INSERT_OUTBOX = insert(_OUTBOX)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A batch's outcome: the sessions counted now, and the erased users whose were left out."""
+
+    counted: list[Qualified]
+    erased: frozenset[uuid.UUID] = frozenset()
+
+
 class CounterStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def write_batch(self, qualified: list[Qualified]) -> list[Qualified]:
+    async def write_batch(self, qualified: list[Qualified]) -> Written:
         """Count the sessions not counted before, in one transaction; returns those it counted.
 
-        Rows go in sorted by key and by track so two counters working on overlapping batches (a
-        rebalance hand-over) take their locks in the same order and cannot deadlock.
+        Sessions of users erased since they played (meshkit.tombstones) are left out: a deleted
+        account's late plays are neither counted nor remembered. Rows go in sorted by key and by
+        track so two counters working on overlapping batches (a rebalance hand-over) take their
+        locks in the same order and cannot deadlock.
         """
         if not qualified:
-            return []
-        ordered = sorted(qualified, key=lambda q: q.key)
+            return Written([])
         async with self.engine.begin() as conn:
+            erased = frozenset(await tombstones.erased(conn, ErasedUser, {q.user_id for q in qualified}))
+            ordered = sorted((q for q in qualified if q.user_id not in erased), key=lambda q: q.key)
+            if not ordered:
+                return Written([], erased)
             inserted = await conn.execute(
                 _INSERT_COUNTED,
                 [
@@ -102,7 +117,7 @@ class CounterStore:
             counted = [q for q in ordered if q.key in new_keys]
             if counted:
                 await _record(conn, counted)
-        return counted
+        return Written(counted, erased)
 
     @asynccontextmanager
     async def pending(self, limit: int) -> AsyncIterator[list[PendingEvent]]:

@@ -20,15 +20,25 @@ BACKGROUND_TABLES = frozenset(
         "auth.outbox_events",
         "catalog.applied_stream_events",
         "catalog.artist_listeners",
+        "catalog.erased_users",
         "catalog.outbox_events",
         "playback.counted_streams",
+        "playback.erased_users",
         "playback.track_stream_counts",
         "playback.listening_history",
         "playback.royalty_attributions",
         "playback.outbox",
         *(
             f"rec.{table}"
-            for table in ("discover_weekly", "index_versions", "events_applied", "listens", "skips", "tracks")
+            for table in (
+                "discover_weekly",
+                "index_versions",
+                "events_applied",
+                "listens",
+                "skips",
+                "tracks",
+                "erased_users",
+            )
         ),
     }
 )

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from spotify.auth.v1 import auth_pb2
+from spotify.playback.v1 import playback_pb2
 
 from meshctl.mesh import Mesh
 from meshkit import ids, topics
@@ -65,25 +66,72 @@ def _deletion_event(consumer: KafkaConsumer, user_id: str, within: float = 20) -
     raise AssertionError(f"no {topics.USERS_DELETED.name} event for {user_id} within {within}s")
 
 
-def _groups_caught_up(bootstrap: str) -> bool:
-    """Every deletion consumer group has committed to the end of users.deleted.v1."""
-    topic = topics.USERS_DELETED.name
+def _caught_up(bootstrap: str, topic: str, groups: list[str]) -> bool:
+    """Every one of `groups` has committed to the end of `topic`."""
     reader = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
         ends = reader.end_offsets(partitions)
     finally:
         reader.close()
-    for service in PARTIES:
-        group = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=f"{service}-user-deletions", enable_auto_commit=False
-        )
+    for group_id in groups:
+        group = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
         try:
             if any((group.committed(p) or 0) < ends[p] for p in partitions):
                 return False
         finally:
             group.close()
     return True
+
+
+def _groups_caught_up(bootstrap: str) -> bool:
+    """Every deletion consumer group has committed to the end of users.deleted.v1."""
+    return _caught_up(bootstrap, topics.USERS_DELETED.name, [f"{s}-user-deletions" for s in PARTIES])
+
+
+# The consumer groups that write per-user rows from each topic (the services' default settings).
+WRITERS = {
+    topics.PLAYBACK_EVENTS.name: ["playback-stream-counter", "rec_svc"],
+    topics.STREAMS_COUNTED.name: ["catalog_svc.stream-counts", "rec_svc"],
+}
+
+
+def _theirs(consumer: KafkaConsumer, user_id: str) -> dict[str, list[bytes]]:
+    """The user's records the tail holds, by topic: all published already, so read until each
+    topic has some and a poll brings nothing more."""
+    found: dict[str, list[bytes]] = {topic: [] for topic in WRITERS}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        batches = consumer.poll(timeout_ms=1000)
+        if not batches and all(found.values()):
+            break
+        for record in (r for records in batches.values() for r in records):
+            message = (
+                playback_pb2.PlaybackEvent
+                if record.topic == topics.PLAYBACK_EVENTS.name
+                else playback_pb2.StreamCountedEvent
+            )
+            if message.FromString(record.value).user_id == user_id:
+                found[record.topic].append(bytes(record.value))
+    return found
+
+
+def _late_copies(found: dict[str, list[bytes]]) -> list[tuple[str, bytes, bytes]]:
+    """The same plays again as new ones (new event, session and stream ids): what a client's
+    report sent just before the deletion would be, still on its way when the services erase."""
+    late: list[tuple[str, bytes, bytes]] = []
+    sessions: dict[str, str] = {}
+    for value in found[topics.PLAYBACK_EVENTS.name]:
+        event = playback_pb2.PlaybackEvent.FromString(value)
+        event.event_id = str(uuid.uuid4())
+        event.idempotency_key = sessions.setdefault(event.idempotency_key, f"late-{uuid.uuid4().hex}")
+        late.append((topics.PLAYBACK_EVENTS.name, event.user_id.encode(), event.SerializeToString()))
+    for value in found[topics.STREAMS_COUNTED.name]:
+        counted = playback_pb2.StreamCountedEvent.FromString(value)
+        counted.stream_id = str(uuid.uuid4())
+        counted.idempotency_key = f"{counted.user_id}:late-{uuid.uuid4().hex}"
+        late.append((topics.STREAMS_COUNTED.name, counted.track_id.encode(), counted.SerializeToString()))
+    return late
 
 
 def test_a_deleted_account_leaves_nothing_but_counts_and_the_audit_trail(
@@ -100,7 +148,13 @@ def test_a_deleted_account_leaves_nothing_but_counts_and_the_audit_trail(
         person(http, new_account, "Staying Friend"),
     )
     db = running_mesh.database_url
-    made = give_data_everywhere(subject, friend, admin, grant_premium, db)
+    plays = kafka_tail.tail(running_mesh.kafka_bootstrap, *WRITERS)
+    try:
+        made = give_data_everywhere(subject, friend, admin, grant_premium, db)
+        theirs = _theirs(plays, subject.id)
+    finally:
+        plays.close()
+    assert all(theirs.values()), {topic: len(found) for topic, found in theirs.items()}
     recommendations_built(running_mesh)
     subject.ok("GET", "/api/recs/discover-weekly")  # a stored mix
     assert (
@@ -204,6 +258,22 @@ def test_a_deleted_account_leaves_nothing_but_counts_and_the_audit_trail(
     until(
         lambda: _groups_caught_up(running_mesh.kafka_bootstrap),
         "the replay consumed by every service",
+        within=60,
+        interval=0.5,
+    )
+    assert state() == before
+
+    # Plays that were on their way when the services erased write nothing about the user: each
+    # service's tombstone of the user turns them away (the counter counts none of them).
+    producer = KafkaProducer(bootstrap_servers=running_mesh.kafka_bootstrap)
+    try:
+        for topic, key, value in _late_copies(theirs):
+            producer.send(topic, key=key, value=value).get(timeout=10)
+    finally:
+        producer.close()
+    until(
+        lambda: all(_caught_up(running_mesh.kafka_bootstrap, t, g) for t, g in WRITERS.items()),
+        "the late plays consumed by every service that writes per-user rows",
         within=60,
         interval=0.5,
     )
