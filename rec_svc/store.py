@@ -273,6 +273,8 @@ class RecStore(SqlStore):
             return _mix(await session.get(DiscoverWeekly, user_id))
 
     async def save_discover_weekly(self, mixes: Sequence[StoredMix]) -> None:
+        """Store mixes, but none for a user erased since the build read their history (a build
+        runs for minutes; meshkit.tombstones)."""
         if not mixes:
             return
         rows = [
@@ -285,7 +287,9 @@ class RecStore(SqlStore):
             for m in mixes
         ]
         async with self.sessions.begin() as session:
-            await session.execute(_upsert(DiscoverWeekly, rows))
+            rows = await _of_living_users(session, rows)
+            if rows:
+                await session.execute(_upsert(DiscoverWeekly, rows))
 
     # -- index versions -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from meshkit import db, tombstones
 from rec_svc.models import ErasedUser, Listen
-from rec_svc.store import RecStore
+from rec_svc.store import RecStore, StoredMix
 
 # Long enough for an unguarded transaction to have finished; a guarded one never finishes in it.
 BLOCKED_FOR_S = 1.0
@@ -92,3 +92,24 @@ async def test_a_batch_waits_for_an_erasure_under_way_and_then_writes_nothing(
     assert await batch == 0
     assert listens_of(database_engine, user) == 0
     assert await store.add_listens([listen(uuid.uuid4())]) == 1  # another user's still goes in
+
+
+async def test_a_build_that_read_the_history_before_the_erasure_stores_no_mix_for_the_user(
+    store: RecStore, user: uuid.UUID, database_engine: sa.Engine
+) -> None:
+    other = uuid.uuid4()
+    mixes = [StoredMix(someone, [TRACK], dt.datetime.now(dt.UTC), "test-build") for someone in (user, other)]
+    await store.erase_user(user)  # between the build's reading and its writing
+    try:
+        await store.save_discover_weekly(mixes)
+        with database_engine.connect() as conn:
+            stored = set(
+                conn.execute(
+                    sa.text("SELECT user_id FROM rec.discover_weekly WHERE user_id IN (:u, :o)"),
+                    {"u": user, "o": other},
+                ).scalars()
+            )
+        assert stored == {other}
+    finally:
+        with database_engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM rec.discover_weekly WHERE user_id = :o"), {"o": other})
