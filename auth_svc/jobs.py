@@ -8,35 +8,35 @@ A finished export's archive is a copy of a user's data: it is kept long enough t
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_svc.export_store import ExportStore
 from meshkit import db
-from meshkit.config import get_settings
-from meshkit.jobs import Summary, run_job
+from meshkit.jobs import Purge, Summary, retention_main
 
+
+async def _purge(engine: AsyncEngine, days: int) -> Summary:
+    return {"exports_purged": await ExportStore(db.session_factory(engine)).purge(days)}
+
+
+# A week: long enough to download an archive, not so long that copies of users' data pile up.
 DEFAULT_DAYS = 7
+
+PURGES = [
+    Purge(
+        "purge-exports",
+        "delete data exports finished more than --days ago",
+        "purge-data-exports",
+        DEFAULT_DAYS,
+        _purge,
+    )
+]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m auth_svc.jobs", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    purge = commands.add_parser("purge-exports", help="delete data exports finished more than --days ago")
-    purge.add_argument("--days", type=int, default=DEFAULT_DAYS)
-    args = parser.parse_args(argv)
-    if args.days < 1:
-        parser.error("--days must be at least 1")
-    return run_job("auth_svc", "purge-data-exports", lambda: asyncio.run(_purge(args.days)))
-
-
-async def _purge(days: int) -> Summary:
-    engine = db.create_engine(get_settings().database_url, pool_size=1)
-    try:
-        return {"exports_purged": await ExportStore(db.session_factory(engine)).purge(days)}
-    finally:
-        await engine.dispose()
+    return retention_main("auth_svc", __doc__, PURGES, argv)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,17 @@ leaves the last success's timestamp in place: `BatchJobFailed` fires on `batch_j
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from meshkit import db
 from meshkit.config import get_settings
 from meshkit.logs import configure_logging
 
@@ -82,3 +87,37 @@ def run_job(service: str, job: str, work: Callable[[], Summary]) -> int:
             push(settings.pushgateway_url, service, job, outcome_registry(duration, summary))
     log.info("job finished", extra={"job": job, "duration_s": round(duration, 3), "result": dict(summary)})
     return 0
+
+
+@dataclass(frozen=True)
+class Purge:
+    """A retention command: `work` deletes what is older than `--days` (at least 1) and says how
+    much went, on an engine of the service's database."""
+
+    command: str
+    help: str
+    job: str
+    default_days: int
+    work: Callable[[AsyncEngine, int], Awaitable[Summary]]
+
+
+def retention_main(service: str, doc: str, purges: Sequence[Purge], argv: list[str] | None = None) -> int:
+    """`python -m <service>.jobs <command> [--days N]`: parse, then run the command as a job."""
+    parser = argparse.ArgumentParser(prog=f"python -m {service}.jobs", description=doc.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for purge in purges:
+        command = commands.add_parser(purge.command, help=purge.help)
+        command.add_argument("--days", type=int, default=purge.default_days)
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    chosen = next(p for p in purges if p.command == args.command)
+
+    async def work() -> Summary:
+        engine = db.create_engine(get_settings().database_url, pool_size=1)
+        try:
+            return await chosen.work(engine, args.days)
+        finally:
+            await engine.dispose()
+
+    return run_job(service, chosen.job, lambda: asyncio.run(work()))

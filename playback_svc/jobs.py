@@ -9,36 +9,34 @@ a week of events instead of every event ever counted.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 
-from meshkit import db
-from meshkit.config import get_settings
-from meshkit.jobs import Summary, run_job
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from meshkit.jobs import Purge, Summary, retention_main
 from playback_svc.counter.store import purge_published_outbox
 
 # The playback topics' retention (k8s/overlays/prod/kafka.yaml) plus a day.
 DEFAULT_DAYS = 8
 
 
+async def _purge(engine: AsyncEngine, days: int) -> Summary:
+    return {"outbox_rows_purged": await purge_published_outbox(engine, days=days)}
+
+
+PURGES = [
+    Purge(
+        "purge-outbox",
+        "delete published outbox rows older than --days",
+        "purge-playback-outbox",
+        DEFAULT_DAYS,
+        _purge,
+    )
+]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playback_svc.jobs", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    purge = commands.add_parser("purge-outbox", help="delete published outbox rows older than --days")
-    purge.add_argument("--days", type=int, default=DEFAULT_DAYS)
-    args = parser.parse_args(argv)
-    if args.days < 1:
-        parser.error("--days must be at least 1")
-    return run_job("playback_svc", "purge-playback-outbox", lambda: asyncio.run(_purge(args.days)))
-
-
-async def _purge(days: int) -> Summary:
-    engine = db.create_engine(get_settings().database_url, pool_size=1)
-    try:
-        return {"outbox_rows_purged": await purge_published_outbox(engine, days=days)}
-    finally:
-        await engine.dispose()
+    return retention_main("playback_svc", __doc__, PURGES, argv)
 
 
 if __name__ == "__main__":
