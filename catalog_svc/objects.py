@@ -279,6 +279,7 @@ class ObjectBuilder:
             uri=ids.uri(row.entity_type, row.entity_id),
             reason=row.reason,
             taken_down_by=ids.encode(row.taken_down_by),
+            by_admin=row.by_admin,
         )
         message.taken_down_at.FromDatetime(row.taken_down_at)
         return message

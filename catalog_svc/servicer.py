@@ -140,6 +140,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         row = await self._takedowns().take_down(request.collection, request.id, request.reason)
         return self.objects.takedown(row)
 
+    async def ListTakedowns(
+        self, request: catalog_pb2.ListTakedownsRequest, context: aio.ServicerContext
+    ) -> catalog_pb2.ListTakedownsResponse:
+        page = paging.request_window(request)
+        rows, total = await self._takedowns().list_all(request.collection, page)
+        return catalog_pb2.ListTakedownsResponse(
+            takedowns=[self.objects.takedown(row) for row in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+            next_page_token=paging.next_page_token(page, total),
+        )
+
     async def RestoreContent(
         self, request: catalog_pb2.RestoreContentRequest, context: aio.ServicerContext
     ) -> catalog_pb2.RestoreContentResponse:

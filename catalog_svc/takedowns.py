@@ -29,8 +29,9 @@ from catalog_svc.changes import CREATED, DELETED, Change, ChangeEvents
 from catalog_svc.permissions import Editor, Permissions, check_writer
 from catalog_svc.store import TrackRecord
 from catalog_svc.write_store import Covered, TakedownRow, WriteStore, WriteTx
-from meshkit import ids, topics
+from meshkit import ids, paging, topics
 from meshkit.audit import Record
+from meshkit.context import current_caller
 from meshkit.errors import InvalidArgument, NotFound, PermissionDenied
 
 R = TypeVar("R")
@@ -87,6 +88,18 @@ class Takedowns:
     # Announces the base62 ids of tracks whose answers changed (meshkit.evictions.announce).
     announce: Callable[[list[str]], Awaitable[None]]
     wake_outbox: Callable[[], None] | None = None
+
+    async def list_all(self, collection: str, page: paging.Window) -> tuple[list[TakedownRow], int]:
+        """Admins' view of what is down: the takedowns themselves, newest first."""
+        current_caller().require_role("admin")
+        entity_type = None
+        if collection:
+            entity_type = COLLECTIONS.get(collection)
+            if entity_type is None:
+                raise InvalidArgument(
+                    f"collection must be empty or one of {', '.join(COLLECTIONS)}; got {collection!r}"
+                )
+        return await self.store.takedowns(entity_type, page.offset, page.limit)
 
     async def take_down(self, collection: str, key: str, reason_text: str) -> TakedownRow:
         check_writer()  # who may not write at all hears so before anything about the request

@@ -107,6 +107,22 @@ class WriteStore(SqlStore):
         async with self.sessions() as session, session.begin():
             yield WriteTx(session)
 
+    async def takedowns(
+        self, entity_type: str | None, offset: int, limit: int
+    ) -> tuple[list[TakedownRow], int]:
+        """A page of takedowns (of one entity type, or all), newest first, and how many match."""
+        where = [Takedown.entity_type == entity_type] if entity_type else []
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(Takedown).where(*where))
+            found = await session.execute(
+                select_row(TakedownRow, Takedown.__table__)
+                .where(*where)
+                .order_by(Takedown.taken_down_at.desc(), Takedown.entity_id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return [TakedownRow(*row) for row in found], int(total or 0)
+
 
 class WriteTx:
     """The statements of one write, all in one transaction."""

@@ -343,3 +343,65 @@ async def test_retries_change_nothing_and_bad_requests_are_refused(
         await catalog.RestoreContent(_restore("tracks", track_id), metadata=owner)
     twice = await catalog.RestoreContent(_restore("tracks", track_id), metadata=owner)
     assert not twice.was_taken_down
+
+
+async def test_admins_list_what_is_down_newest_first_and_nobody_else_may(
+    catalog: Stub, people: People
+) -> None:
+    word = _word()
+    _album_id, (track_id,) = await _album_with_tracks(catalog, people, word, people.artist_a_id, n=1)
+    other_album, (_other_track,) = await _album_with_tracks(catalog, people, word, people.artist_a_id, n=1)
+    admin, owner = people.admin.metadata, people.artist_a.metadata
+    await catalog.TakeDownContent(_take_down("tracks", track_id, "the artist's"), metadata=owner)
+    try:
+        await catalog.TakeDownContent(_take_down("albums", other_album, "the admin's"), metadata=admin)
+        try:
+            everything = await catalog.ListTakedowns(
+                catalog_pb2.ListTakedownsRequest(limit=50), metadata=admin
+            )
+            listed = [(t.uri, t.reason, t.by_admin) for t in everything.takedowns]
+            assert listed[:2] == [
+                (f"spotify:album:{other_album}", "the admin's", True),
+                (f"spotify:track:{track_id}", "the artist's", False),
+            ]
+            assert everything.total == len(listed)  # the tests before this one restored theirs
+
+            albums = await catalog.ListTakedowns(
+                catalog_pb2.ListTakedownsRequest(collection="albums"), metadata=admin
+            )
+            assert [t.uri for t in albums.takedowns] == [f"spotify:album:{other_album}"]
+            assert albums.total == 1 and not albums.next_page_token
+
+            first = await catalog.ListTakedowns(catalog_pb2.ListTakedownsRequest(page_size=1), metadata=admin)
+            second = await catalog.ListTakedowns(
+                catalog_pb2.ListTakedownsRequest(page_size=1, page_token=first.next_page_token),
+                metadata=admin,
+            )
+            assert [t.uri for t in (*first.takedowns, *second.takedowns)] == [uri for uri, *_ in listed[:2]]
+
+            refusals = {
+                "anonymous": await _status(catalog.ListTakedowns(catalog_pb2.ListTakedownsRequest())),
+                "listener": await _status(
+                    catalog.ListTakedowns(
+                        catalog_pb2.ListTakedownsRequest(), metadata=people.listener.metadata
+                    )
+                ),
+                "the owning artist": await _status(
+                    catalog.ListTakedowns(catalog_pb2.ListTakedownsRequest(), metadata=owner)
+                ),
+                "an unknown collection": await _status(
+                    catalog.ListTakedowns(
+                        catalog_pb2.ListTakedownsRequest(collection="songs"), metadata=admin
+                    )
+                ),
+            }
+            assert refusals == {
+                "anonymous": grpc.StatusCode.UNAUTHENTICATED,
+                "listener": grpc.StatusCode.PERMISSION_DENIED,
+                "the owning artist": grpc.StatusCode.PERMISSION_DENIED,
+                "an unknown collection": grpc.StatusCode.INVALID_ARGUMENT,
+            }
+        finally:
+            await catalog.RestoreContent(_restore("albums", other_album), metadata=admin)
+    finally:
+        await catalog.RestoreContent(_restore("tracks", track_id), metadata=owner)

@@ -8,7 +8,7 @@ rules, written once below (`RULES`) in the terms the product states them:
 - roles are user, premium, artist and admin;
 - premium-only features: offline downloads (320 kbps is a quality cap, not a refusal);
 - artists edit only the catalog items of the artists they manage, and take down and restore their
-  tracks and albums; admins edit, take down and restore any;
+  tracks and albums; admins edit, take down and restore any, and list what is down;
 - admins manage users and the audit log (and see every artist's royalties);
 - a user's own things (their playlists, library, player, devices) are theirs alone: nobody else,
   admins included, edits them, and private ones do not exist for others (404, not 403).
@@ -99,6 +99,8 @@ RULES: dict[str, Rule] = {
             "RestoreContent",
         )
     },
+    # What is taken down, with who took it down and why, is the admins' moderation view.
+    f"{_CATALOG}ListTakedowns": ADMIN,
     # An ingest job is its submitter's (and admins'): other artists are told it does not exist.
     f"{_CATALOG}GetIngestJob": Rule(
         roles=frozenset({"artist", "admin"}), owner=Caller.OWNER, admin_too=True, private=True

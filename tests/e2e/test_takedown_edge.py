@@ -165,6 +165,14 @@ def test_a_takedown_reaches_every_surface_and_a_restore_brings_it_back(
         )
         assert _refusal(readd)[0] == 400
 
+        # Admins see it in the list of what is down; the artist who took it down does not list.
+        listed = admin.ok("GET", "/api/catalog/takedowns", params={"collection": "tracks", "limit": 50})
+        mine = [t for t in listed["takedowns"] if t["uri"] == f"spotify:track:{track}"]
+        assert [(t["reason"], t["taken_down_by"], t.get("by_admin", False)) for t in mine] == [
+            ("remastered version replaces it", owner.id, False)
+        ]
+        assert _refusal(owner.call("GET", "/api/catalog/takedowns"))[0] == 403
+
         # Nobody else may lift or change it, and their attempts change nothing.
         for who in (stranger_artist, listener):
             assert _refusal(who.call("DELETE", takedown, params={"reason": "mine now"}))[0] == 403

@@ -518,6 +518,7 @@ BUILDERS: dict[str, Builder] = {
     f"{_CAT}IngestTrackAudio": _std(lambda w, who, r: ingest_messages(w.track, wav_bytes(0.5))),
     f"{_CAT}GetIngestJob": _std(lambda w, who, r: C.GetIngestJobRequest(id=w.job)),
     f"{_CAT}TakeDownContent": _take_down,
+    f"{_CAT}ListTakedowns": _std(lambda w, who, r: C.ListTakedownsRequest(limit=1)),
     f"{_CAT}RestoreContent": _std(
         lambda w, who, r: C.RestoreContentRequest(collection="tracks", id=w.track, reason="walk")
     ),

@@ -2262,12 +2262,15 @@ class Takedown(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     TAKEN_DOWN_BY_FIELD_NUMBER: _builtins.int
     TAKEN_DOWN_AT_FIELD_NUMBER: _builtins.int
+    BY_ADMIN_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """Spotify URI of the withdrawn entity."""
     reason: _builtins.str
     """Why it was withdrawn."""
     taken_down_by: _builtins.str
     """User who withdrew it."""
+    by_admin: _builtins.bool
+    """Whether an admin withdrew it (then only an admin may change or lift it)."""
     @_builtins.property
     def taken_down_at(self) -> _timestamp_pb2.Timestamp:
         """When it was first withdrawn."""
@@ -2279,14 +2282,93 @@ class Takedown(_message.Message):
         reason: _builtins.str = ...,
         taken_down_by: _builtins.str = ...,
         taken_down_at: _timestamp_pb2.Timestamp | None = ...,
+        by_admin: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["taken_down_at", b"taken_down_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "taken_down_at", b"taken_down_at", "taken_down_by", b"taken_down_by", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_admin", b"by_admin", "reason", b"reason", "taken_down_at", b"taken_down_at", "taken_down_by", b"taken_down_by", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Takedown: _TypeAlias = Takedown  # noqa: Y015
+
+@_typing.final
+class ListTakedownsRequest(_message.Message):
+    """ListTakedownsRequest asks for a page of takedowns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """"tracks", "albums" or "artists" for those only; empty for all."""
+    limit: _builtins.int
+    """Page size, 1..50 (default 20)."""
+    offset: _builtins.int
+    """Offset of the first takedown."""
+    page_size: _builtins.int
+    """AIP page size; used when limit is 0."""
+    page_token: _builtins.str
+    """AIP page token from a previous response; overrides offset."""
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "limit", b"limit", "offset", b"offset", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTakedownsRequest: _TypeAlias = ListTakedownsRequest  # noqa: Y015
+
+@_typing.final
+class ListTakedownsResponse(_message.Message):
+    """ListTakedownsResponse carries a page of takedowns, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAKEDOWNS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """Total number of matching takedowns."""
+    limit: _builtins.int
+    """Page size used."""
+    offset: _builtins.int
+    """Offset of the first takedown."""
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def takedowns(self) -> _containers.RepeatedCompositeFieldContainer[Global___Takedown]:
+        """The takedowns."""
+
+    def __init__(
+        self,
+        *,
+        takedowns: _abc.Iterable[Global___Takedown] | None = ...,
+        total: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "next_page_token", b"next_page_token", "offset", b"offset", "takedowns", b"takedowns", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTakedownsResponse: _TypeAlias = ListTakedownsResponse  # noqa: Y015
 
 @_typing.final
 class RestoreContentRequest(_message.Message):

@@ -161,6 +161,11 @@ class CatalogServiceStub:
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.SerializeToString,
                 response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.FromString,
                 _registered_method=True)
+        self.ListTakedowns = channel.unary_unary(
+                '/spotify.catalog.v1.CatalogService/ListTakedowns',
+                request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsRequest.SerializeToString,
+                response_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsResponse.FromString,
+                _registered_method=True)
         self.IngestTrackAudio = channel.stream_unary(
                 '/spotify.catalog.v1.CatalogService/IngestTrackAudio',
                 request_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.IngestTrackAudioRequest.SerializeToString,
@@ -396,6 +401,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTakedowns(self, request, context):
+        """ListTakedowns pages through what is taken down, newest first (admin): the entities taken
+        down themselves, not what their takedowns cover.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IngestTrackAudio(self, request_iterator, context):
         """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -559,6 +572,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.RestoreContent,
                     request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.FromString,
                     response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.SerializeToString,
+            ),
+            'ListTakedowns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTakedowns,
+                    request_deserializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsRequest.FromString,
+                    response_serializer=spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsResponse.SerializeToString,
             ),
             'IngestTrackAudio': grpc.stream_unary_rpc_method_handler(
                     servicer.IngestTrackAudio,
@@ -1257,6 +1275,33 @@ class CatalogService:
             '/spotify.catalog.v1.CatalogService/RestoreContent',
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentRequest.SerializeToString,
             spotify_dot_catalog_dot_v1_dot_catalog__pb2.RestoreContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTakedowns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spotify.catalog.v1.CatalogService/ListTakedowns',
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsRequest.SerializeToString,
+            spotify_dot_catalog_dot_v1_dot_catalog__pb2.ListTakedownsResponse.FromString,
             options,
             channel_credentials,
             insecure,

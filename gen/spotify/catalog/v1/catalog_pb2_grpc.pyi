@@ -133,6 +133,10 @@ class CatalogServiceStub:
     """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
     Idempotent: restoring what is not down changes nothing.
     """
+    ListTakedowns: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListTakedownsRequest, _catalog_pb2.ListTakedownsResponse]
+    """ListTakedowns pages through what is taken down, newest first (admin): the entities taken
+    down themselves, not what their takedowns cover.
+    """
     IngestTrackAudio: _grpc.StreamUnaryMultiCallable[_catalog_pb2.IngestTrackAudioRequest, _catalog_pb2.IngestJob]
     """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -256,6 +260,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     RestoreContent: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RestoreContentRequest, _catalog_pb2.RestoreContentResponse]  # type: ignore[assignment]
     """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
     Idempotent: restoring what is not down changes nothing.
+    """
+    ListTakedowns: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListTakedownsRequest, _catalog_pb2.ListTakedownsResponse]  # type: ignore[assignment]
+    """ListTakedowns pages through what is taken down, newest first (admin): the entities taken
+    down themselves, not what their takedowns cover.
     """
     IngestTrackAudio: _aio.StreamUnaryMultiCallable[_catalog_pb2.IngestTrackAudioRequest, _catalog_pb2.IngestJob]  # type: ignore[assignment]
     """IngestTrackAudio uploads a source audio file (WAV/FLAC/MP3) for a track and queues transcoding (gRPC only).
@@ -527,6 +535,16 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_catalog_pb2.RestoreContentResponse, _abc.Awaitable[_catalog_pb2.RestoreContentResponse]]:
         """RestoreContent lifts a takedown, with a reason (who may take it down may restore it).
         Idempotent: restoring what is not down changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTakedowns(
+        self,
+        request: _catalog_pb2.ListTakedownsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListTakedownsResponse, _abc.Awaitable[_catalog_pb2.ListTakedownsResponse]]:
+        """ListTakedowns pages through what is taken down, newest first (admin): the entities taken
+        down themselves, not what their takedowns cover.
         """
 
     @_abc_1.abstractmethod
