@@ -87,7 +87,7 @@ class UserDataStore(SqlStore):
     async def erase_user(self, user_id: uuid.UUID, pseudonym: uuid.UUID) -> None:
         """In one transaction; idempotent (a repeat finds nothing left of the user)."""
         async with self.sessions() as session, session.begin():
-            await tombstones.erase_first(session, ErasedUser, user_id)
+            await tombstones.start_erasure(session, ErasedUser, user_id)
             await session.execute(
                 update(ArtistListener).where(ArtistListener.user_id == user_id).values(user_id=pseudonym)
             )

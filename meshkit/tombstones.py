@@ -10,10 +10,11 @@ transaction, and those consumers leave out whatever belongs to a digest there.
 The erasure and a consumer's batch are separate transactions, and under READ COMMITTED a batch
 that checked before the erasure committed could still write after the erasure deleted. So both
 take a transaction-scoped advisory lock on the user's stripe (one of STRIPES, so a batch of any
-size takes a bounded number of locks) before anything else: batches shared, the erasure
-exclusive. Whichever comes second sees the other's work: the erasure deletes what the batch
-wrote, or the batch finds the tombstone. Shared locks never wait for each other and an erasure
-holds one stripe, so the locks cannot deadlock.
+size takes a bounded number of locks) before touching the tables batches write: batches shared,
+the erasure exclusive. Whichever comes second sees the other's work: the erasure deletes what
+the batch wrote, or the batch finds the tombstone. Shared locks never wait for each other, a
+batch takes its stripes before any row, and an erasure holds one stripe and no row a batch
+writes when it asks, so the locks cannot deadlock.
 
 The statements are built here and run by each store on its own connection, sync or async.
 """
@@ -57,7 +58,8 @@ def stripe(user_id: uuid.UUID) -> int:
 
 
 def lock_for_erasure(user_id: uuid.UUID) -> TextClause:
-    """The erasure's exclusive lock on the user's stripe: its transaction's first statement."""
+    """The erasure's exclusive lock on the user's stripe: before it touches any table a batch
+    writes (and as late as that allows: batches of any user in the stripe wait while it is held)."""
     return text("SELECT pg_advisory_xact_lock(:space, :stripe)").bindparams(
         space=_LOCK_SPACE, stripe=stripe(user_id)
     )
@@ -88,8 +90,9 @@ def erased_among(user_ids: Iterable[uuid.UUID], found: Iterable[bytes]) -> set[u
     return {u for u in user_ids if digest(u) in tombs}
 
 
-async def erase_first(session: Transaction, model: type[ErasedUserColumns], user_id: uuid.UUID) -> None:
-    """Begin an erasure in `session`'s transaction: lock the stripe, write the tombstone."""
+async def start_erasure(session: Transaction, model: type[ErasedUserColumns], user_id: uuid.UUID) -> None:
+    """In the erasure's transaction, before it touches the tables batches write: lock the
+    stripe, write the tombstone."""
     await session.execute(lock_for_erasure(user_id))
     await session.execute(bury(model, user_id))
 

@@ -75,7 +75,15 @@ class UserDataStore(SqlStore):
         """In one transaction; idempotent (a repeat finds nothing left of the user)."""
         user, alias = ids.encode(user_id), ids.encode(pseudonym)
         async with self.sessions() as session, session.begin():
-            await tombstones.erase_first(session, ErasedUser, user_id)
+            # First the slow part, a scan of the outbox's payloads, which no counter batch touches:
+            # the stripe lock below holds batches back only while the user's own rows change.
+            await session.execute(
+                delete(OutboxEvent).where(
+                    OutboxEvent.published_at.is_not(None),
+                    text("position(convert_to(:needle, 'UTF8') in payload) > 0").bindparams(needle=user),
+                )
+            )
+            await tombstones.start_erasure(session, ErasedUser, user_id)
             await session.execute(delete(PlayState).where(PlayState.user_id == user_id))
             await session.execute(delete(ListeningHistory).where(ListeningHistory.user_id == user_id))
             await session.execute(delete(OfflineLicense).where(OfflineLicense.user_id == user_id))
@@ -92,11 +100,5 @@ class UserDataStore(SqlStore):
                 .values(
                     user_id=pseudonym,
                     idempotency_key=func.replace(CountedStream.idempotency_key, f"{user}:", f"{alias}:"),
-                )
-            )
-            await session.execute(
-                delete(OutboxEvent).where(
-                    OutboxEvent.published_at.is_not(None),
-                    text("position(convert_to(:needle, 'UTF8') in payload) > 0").bindparams(needle=user),
                 )
             )

@@ -77,7 +77,7 @@ class RecStore(SqlStore):
         embedding is computed from these, so the next build has none; until then their vector
         may still stand among others' neighbours in the served user index."""
         async with self.sessions.begin() as session:
-            await tombstones.erase_first(session, ErasedUser, user_id)
+            await tombstones.start_erasure(session, ErasedUser, user_id)
             await session.execute(delete(Listen).where(Listen.user_id == user_id))
             await session.execute(delete(Skip).where(Skip.user_id == user_id))
             await session.execute(delete(DiscoverWeekly).where(DiscoverWeekly.user_id == user_id))

@@ -85,7 +85,7 @@ async def test_a_batch_waits_for_an_erasure_under_way_and_then_writes_nothing(
     store: RecStore, user: uuid.UUID, database_engine: sa.Engine
 ) -> None:
     async with store.sessions() as erasure, erasure.begin():
-        await tombstones.erase_first(erasure, ErasedUser, user)
+        await tombstones.start_erasure(erasure, ErasedUser, user)
         batch = asyncio.create_task(store.add_listens([listen(user)]))
         done, _ = await asyncio.wait({batch}, timeout=BLOCKED_FOR_S)
         assert not done, "a batch wrote while the user's erasure was under way"
