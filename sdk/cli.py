@@ -6,6 +6,7 @@
     spotify-mesh play spotify:album:<id> --raw | aplay -f cd
     spotify-mesh download <playlist id>
     spotify-mesh offline play <track id> --out offline.wav
+    spotify-mesh account export --out my-data.zip
 
 Where the mesh is: `--url` or SPOTIFY_MESH_URL (default the local mesh's Envoy). The session
 token is kept in `--token-file` (default ~/.config/spotify-mesh/token); playback events waiting to
@@ -18,11 +19,14 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl, urlsplit
 
 import av
 import grpc
@@ -42,14 +46,17 @@ from sdk.offline import OfflineError, OfflineManager
 from sdk.player import AdaptivePlayer, PlayerError, RawSink, Sink, WavSink
 
 app = typer.Typer(
-    help="Play music from the mesh: sign in, search, play, playlists, offline.", no_args_is_help=True
+    help="Play music from the mesh: sign in, search, play, playlists, offline, your account.",
+    no_args_is_help=True,
 )
 playlists_app = typer.Typer(help="Your playlists.", no_args_is_help=True)
 offline_app = typer.Typer(help="Tracks downloaded to this device.", no_args_is_help=True)
 recs_app = typer.Typer(help="Recommendations.", no_args_is_help=True)
 app.add_typer(playlists_app, name="playlists")
 app.add_typer(offline_app, name="offline")
+account_app = typer.Typer(help="Your account: a copy of your data, or its deletion.", no_args_is_help=True)
 app.add_typer(recs_app, name="recs")
+app.add_typer(account_app, name="account")
 
 out = Console()
 err = Console(stderr=True)
@@ -437,6 +444,87 @@ def recs_radio(
     with _ctx(typer_ctx).signed_in() as client:
         station = client.recs.GetRadio(request)
     out.print(_track_table(list(station.tracks)))
+
+
+# ---- account ---------------------------------------------------------------------------------
+
+# How long `account export` waits for the archive before it leaves the rest to `--id`.
+EXPORT_WAIT_S = 300.0
+_PENDING = auth_pb2.DataExport.STATE_PENDING
+
+
+@account_app.command("export")
+def account_export(
+    typer_ctx: typer.Context,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the zip (default ./spotify-mesh-data-<export id>.zip)"),
+    ] = None,
+    export_id: Annotated[
+        str, typer.Option("--id", help="Follow an export asked for earlier instead of asking for one")
+    ] = "",
+) -> None:
+    """Download everything the mesh stores about you: one zip of JSON files and a README."""
+    with _ctx(typer_ctx).signed_in() as client:
+        if export_id:
+            export = client.auth.GetDataExport(auth_pb2.GetDataExportRequest(id=export_id))
+        else:
+            try:
+                export = client.auth.CreateDataExport(
+                    auth_pb2.CreateDataExportRequest(request_id=str(uuid.uuid4()))
+                )
+            except grpc.RpcError as refused:
+                if refused.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+                    raise
+                hint = "`spotify-mesh account export --id <export id>` follows one asked for earlier"
+                raise CliError(f"{refused.details()}; {hint}") from None  # type: ignore[attr-defined]
+        deadline = time.monotonic() + EXPORT_WAIT_S
+        with out.status(f"assembling your data (export {export.id}) ..."):
+            while export.state == _PENDING and time.monotonic() < deadline:
+                time.sleep(1.0)
+                export = client.auth.GetDataExport(auth_pb2.GetDataExportRequest(id=export.id))
+        if export.state == _PENDING:
+            raise CliError(
+                f"export {export.id} is still being assembled: "
+                f"run `spotify-mesh account export --id {export.id}` later"
+            )
+        if export.state != auth_pb2.DataExport.STATE_DONE:
+            raise CliError(f"export {export.id} failed: {export.error or 'no reason given'}")
+        signed = dict(parse_qsl(urlsplit(export.download_url).query))
+        archive = client.auth.DownloadDataExport(
+            auth_pb2.DownloadDataExportRequest(
+                id=export.id, exp=int(signed["exp"]), uid=signed["uid"], kid=signed["kid"], sig=signed["sig"]
+            ),
+            timeout=120,
+        )
+    target = out_path or Path(f"spotify-mesh-data-{export.id}.zip")
+    target.write_bytes(archive.data)
+    with zipfile.ZipFile(target) as saved:
+        files = len(saved.namelist())
+    out.print(f"Saved {target}: {len(archive.data):,} bytes, {files} files (README.md says what each holds).")
+
+
+@account_app.command("delete")
+def account_delete(
+    typer_ctx: typer.Context,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="SPOTIFY_MESH_PASSWORD")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
+) -> None:
+    """Delete your account and everything the mesh stores about you. There is no undo."""
+    ctx = _ctx(typer_ctx)
+    with ctx.signed_in() as client:
+        profile = client.auth.GetMe(auth_pb2.GetMeRequest())
+        if not yes:
+            typer.confirm(f"Delete the account {profile.email} and all its data for good?", abort=True)
+        client.auth.DeleteAccount(auth_pb2.DeleteAccountRequest(password=password))
+        client.session.clear()  # every session ended with the account
+    # What this device keeps for the account: offline copies and playback events not sent yet.
+    for leftover in ("offline.db", "events.db"):
+        (ctx.data_dir / leftover).unlink(missing_ok=True)
+    out.print(
+        f"Deleted the account {profile.email}; every session has ended, and this device's offline "
+        "downloads are gone. The rest of the service erases its part in the next moments."
+    )
 
 
 # ---- errors ----------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ it prints, the files it writes and its exit status; a failure is one line, never
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import wave
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,3 +158,29 @@ def test_downloads_play_offline_and_recommendations(
     radio = cli("recs", "radio", "--track", demo.DEMO_TRACK_ID, "--limit", "5")
     assert radio.returncode == 0, radio.stderr
     assert len([line for line in radio.stdout.splitlines() if len(line.split()) > 1]) >= 5
+
+
+def test_a_listener_downloads_their_data_then_deletes_the_account(
+    cli: Cli, new_account: Callable[..., Account], tmp_path: Path
+) -> None:
+    email, password, _ = new_account("CLI Leaver")
+    assert cli("login", email, password=password).returncode == 0
+    exported = cli("account", "export", "--out", str(tmp_path / "mine.zip"))
+    assert exported.returncode == 0, exported.stderr
+    assert "Saved" in exported.stdout and "files" in exported.stdout
+    with zipfile.ZipFile(tmp_path / "mine.zip") as archive:
+        assert "README.md" in archive.namelist()
+        (account,) = json.loads(archive.read("auth/account.json"))
+    assert account["email"] == email
+
+    # The wrong password deletes nothing; the right one ends the session and this device's copies.
+    one_line_error(cli("account", "delete", "--yes", password="not-the-password"), "not allowed")
+    assert cli("me").returncode == 0
+    offline_store = tmp_path / "data" / "offline.db"
+    offline_store.parent.mkdir(parents=True, exist_ok=True)
+    offline_store.write_bytes(b"an offline store")
+    deleted = cli("account", "delete", "--yes", password=password)
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"Deleted the account {email}" in deleted.stdout
+    assert not (tmp_path / "token").exists() and not offline_store.exists()
+    one_line_error(cli("login", email, password=password), "wrong email or password")
