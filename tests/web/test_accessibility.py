@@ -88,6 +88,10 @@ def test_every_main_screen_passes_axe(signed_in, open_context, admin_token: str,
     expect(page.get_by_role("button", name="Play the station")).to_be_visible()
     check(page, screens, "a11y-radio")
 
+    page.get_by_role("link", name="Account").click()
+    expect(page.get_by_role("heading", name="Delete your account")).to_be_visible()
+    check(page, screens, "a11y-account")
+
     page.set_viewport_size(PHONE)
     page.goto("/app/search?q=Midnight")
     expect(page.get_by_role("list", name="Tracks found")).to_be_visible()

@@ -4,6 +4,7 @@ import { Link, message } from "./common";
 import { PlayerBar } from "./PlayerBar";
 import { Player } from "./player";
 import { match, navigate, useLocation } from "./router";
+import { Account } from "./screens/Account";
 import { Admin } from "./screens/Admin";
 import { Album } from "./screens/Album";
 import { Artist } from "./screens/Artist";
@@ -65,6 +66,10 @@ export function App() {
     isAdmin: (session.user.roles ?? []).includes("ROLE_ADMIN"),
     notify: setStatus,
     refreshUser: async () => setSession({ state: "in", user: await get<User>("/v1/me") }),
+    endSession: (notice) => {
+      player.signedIn(null);
+      setSession({ state: "out", notice });
+    },
   };
 
   async function signOut() {
@@ -97,6 +102,9 @@ export function App() {
             </li>
             <li>
               <Link to="/discover">Discover Weekly</Link>
+            </li>
+            <li>
+              <Link to="/account">Account</Link>
             </li>
             {shared.isAdmin && (
               <li>
@@ -133,6 +141,7 @@ function Screen(props: { path: string; query: URLSearchParams; isAdmin: boolean 
   if (path === "/playlists") return <Playlists />;
   if (path === "/discover") return <DiscoverWeekly />;
   if (path === "/radio") return <Radio track={query.get("track") ?? undefined} artist={query.get("artist") ?? undefined} />;
+  if (path === "/account") return <Account />;
   if (path === "/admin" && props.isAdmin) return <Admin />;
   if (path === "/" || path === "/search") return <Search initial={query.get("q") ?? ""} />;
   return (

@@ -12,6 +12,8 @@ export interface Shared {
   notify: (message: string) => void;
   /** Re-read the user (after a subscription or role change). */
   refreshUser: () => Promise<void>;
+  /** Leave the signed-in app with a notice (the session is already gone: an account deleted). */
+  endSession: (notice: string) => void;
 }
 
 export const SharedContext = createContext<Shared | null>(null);
