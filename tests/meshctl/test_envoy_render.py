@@ -3,7 +3,11 @@ make envoy-validate; tests/e2e/test_traces.py and test_observability.py run them
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
+from google.protobuf import descriptor_pb2
 
 from meshctl import envoy_config
 
@@ -41,3 +45,49 @@ def test_only_k8s_opens_a_stats_listener_and_it_reaches_the_admin_on_loopback() 
     assert address["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}
     local = yaml.safe_load(envoy_config.render("local"))
     assert [listener["name"] for listener in local["static_resources"]["listeners"]] == ["public"]
+
+
+LIST_TAKEDOWNS = "/spotify.catalog.v1.CatalogService/ListTakedowns"
+
+
+def _table_naming(tmp_path: Path, *methods: str) -> Path:
+    table = tmp_path / "ratelimits.toml"
+    listed = ", ".join(f'"{m}"' for m in methods)
+    table.write_text(f'[categories.admin]\nlimit = 10\nwindow_s = 60\nscope = "user"\nmethods = [{listed}]\n')
+    return table
+
+
+def _contracts_without(tmp_path: Path, method: str) -> Path:
+    """This checkout's descriptor set without one RPC: an older release's contracts."""
+    service, name = method.strip("/").split("/")
+    fds = descriptor_pb2.FileDescriptorSet.FromString(envoy_config.DEFAULT_DESCRIPTOR.read_bytes())
+    for file in fds.file:
+        for declared in file.service:
+            if f"{file.package}.{declared.name}" == service:
+                kept = [m for m in declared.method if m.name != name]
+                del declared.method[:]
+                declared.method.extend(kept)
+    older = tmp_path / "older.binpb"
+    older.write_bytes(fds.SerializeToString())
+    return older
+
+
+def test_the_rate_limit_table_must_name_public_rpcs_of_these_contracts(tmp_path: Path) -> None:
+    typo = _table_naming(tmp_path, "/spotify.catalog.v1.CatalogService/ListTakedown")
+    with pytest.raises(ValueError, match="ListTakedown"):
+        envoy_config.build_context("local", overrides={"ratelimit_config": str(typo)})
+    internal = _table_naming(tmp_path, "/spotify.catalog.v1.CatalogService/ExportUserData")
+    with pytest.raises(ValueError, match="ExportUserData"):
+        envoy_config.build_context("local", overrides={"ratelimit_config": str(internal)})
+
+
+def test_an_older_releases_contracts_may_lack_rpcs_the_table_already_names(tmp_path: Path) -> None:
+    """A rolling deploy: this checkout's table in front of the previous release's contracts."""
+    older = _contracts_without(tmp_path, LIST_TAKEDOWNS)
+    overrides = {"descriptor": str(older), "descriptor_source": str(older)}
+    context = envoy_config.build_context("local", overrides=overrides)
+    routed = {route["path"] for route in context["rpc_routes"]}
+    assert LIST_TAKEDOWNS not in routed and "/spotify.catalog.v1.CatalogService/GetTrack" in routed
+    internal = _table_naming(tmp_path, "/spotify.catalog.v1.CatalogService/ExportUserData")
+    with pytest.raises(ValueError, match="ExportUserData"):  # still refused: it is there, and internal
+        envoy_config.build_context("local", overrides={**overrides, "ratelimit_config": str(internal)})
