@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from auth_svc.models import AuditLog, DataExport, User, UserArtist, UserRole
 from auth_svc.store import AuditEntry, audit_row
 from meshkit import ids
-from meshkit.db import SqlStore
+from meshkit.db import SqlStore, transaction_lock
 from meshkit.user_export import ExportFile
 from meshkit.user_export import rows as export_rows
 
@@ -56,10 +56,7 @@ class ExportStore(SqlStore):
         `may_start` has seen the user's exports of the last day and not raised. One user's requests
         take turns (an advisory lock), so two at once cannot both pass the check."""
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"auth-data-exports:{user_id}"},
-            )
+            await session.execute(transaction_lock(f"auth-data-exports:{user_id}"))
             found = await session.execute(
                 select(*_COLUMNS).where(DataExport.user_id == user_id, DataExport.request_id == request_id)
             )

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import sqlalchemy.ext.asyncio
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.elements import TextClause
 
 
 def normalize_url(url: str) -> str:
@@ -79,6 +80,12 @@ def measure_pool(engine: Engine, name: str) -> None:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (servicers read them to build responses)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def transaction_lock(key: str) -> TextClause:
+    """An exclusive advisory lock on `key`, held until the transaction ends: serialises writers of
+    one thing (a user's devices, a user's exports) that no single row stands for."""
+    return text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))").bindparams(key=key)
 
 
 def single_statement_reads(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meshkit.db import SqlStore
+from meshkit.db import SqlStore, transaction_lock
 from playback_svc.models import OfflineDevice, OfflineLicense
 
 
@@ -40,10 +40,7 @@ class OfflineTransaction:
 
     async def lock_devices(self, user_id: uuid.UUID) -> None:
         """Serialize changes to one user's set of devices until the transaction ends."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"playback-offline-devices:{user_id}"},
-        )
+        await self.session.execute(transaction_lock(f"playback-offline-devices:{user_id}"))
 
     async def device(self, user_id: uuid.UUID, device_key: str) -> OfflineDevice | None:
         """The user's device by its client-chosen key, revoked or not."""
