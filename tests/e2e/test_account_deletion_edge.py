@@ -14,10 +14,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from spotify.auth.v1 import auth_pb2
 from spotify.playback.v1 import playback_pb2
 
+from catalog_svc.settings import CatalogSettings
 from meshctl.mesh import Mesh
 from meshkit import ids, topics
 from meshkit.services import SCHEMAS
 from meshkit.user_deletion import PARTIES
+from playback_svc.settings import PlaybackSettings
+from rec_svc.settings import RecSettings
 from tests import kafka_tail
 from tests.e2e.clients import bearer
 from tests.e2e.deletion_world import (
@@ -90,9 +93,10 @@ def _groups_caught_up(bootstrap: str) -> bool:
 
 
 # The consumer groups that write per-user rows from each topic (the services' default settings).
+_REC = RecSettings.model_fields["consumer_group"].default
 WRITERS = {
-    topics.PLAYBACK_EVENTS.name: ["playback-stream-counter", "rec_svc"],
-    topics.STREAMS_COUNTED.name: ["catalog_svc.stream-counts", "rec_svc"],
+    topics.PLAYBACK_EVENTS.name: [PlaybackSettings.model_fields["counter_group"].default, _REC],
+    topics.STREAMS_COUNTED.name: [CatalogSettings.model_fields["stream_group"].default, _REC],
 }
 
 

@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 import httpx
 from spotify.playback.v1 import playback_pb2
 
+from catalog_svc.settings import CatalogSettings
 from meshkit import ids, topics
+from playback_svc.settings import PlaybackSettings
+from rec_svc.settings import RecSettings
 from tests.faults.harness import FaultMesh, until
 
-COUNTER_GROUP = "playback-stream-counter"
-CATALOG_GROUP = "catalog_svc.stream-counts"
-REC_GROUP = "rec_svc"
+# The services' consumer groups, as their settings name them by default (the fault mesh keeps those).
+COUNTER_GROUP = PlaybackSettings.model_fields["counter_group"].default
+CATALOG_GROUP = CatalogSettings.model_fields["stream_group"].default
+REC_GROUP = RecSettings.model_fields["consumer_group"].default
 PLAYBACK = topics.PLAYBACK_EVENTS.name
 STREAMS = topics.STREAMS_COUNTED.name
 
