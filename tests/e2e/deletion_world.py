@@ -66,16 +66,8 @@ def _engine(database_url: str) -> sa.Engine:
 
 
 def query(database_url: str, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    engine = _engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
-
-
-def write(database_url: str, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    """`sql` in a transaction of its own, committed; the rows it returns."""
+    """`sql` in a transaction of its own, committed (a test's arranging writes go through here
+    too); the rows it returns."""
     engine = _engine(database_url)
     try:
         with engine.begin() as conn:

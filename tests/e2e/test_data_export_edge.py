@@ -17,7 +17,7 @@ import pytest
 
 from meshctl.mesh import Mesh
 from meshkit import ids
-from tests.e2e.deletion_world import Person, count, give_data_everywhere, person, query, signed_in, write
+from tests.e2e.deletion_world import Person, count, give_data_everywhere, person, query, signed_in
 from tests.support import until
 
 pytestmark = pytest.mark.e2e
@@ -153,7 +153,7 @@ def test_a_second_export_while_one_is_in_progress_is_a_409_naming_it(
     http, db = envoy_client(), running_mesh.database_url
     subject = person(http, new_account, "Impatient Listener")
     # An export the worker will not claim for a day: in progress for as long as this test runs.
-    ((export_uuid,),) = write(
+    ((export_uuid,),) = query(
         db,
         "INSERT INTO auth.data_exports (user_id, request_id, next_attempt_at) "
         "VALUES (CAST(:u AS uuid), 'first', now() + interval '1 day') RETURNING id",
@@ -168,4 +168,4 @@ def test_a_second_export_while_one_is_in_progress_is_a_409_naming_it(
         retried = subject.ok("POST", "/api/account/data-export", json={"request_id": "first"})
         assert (retried["id"], retried["state"]) == (ids.encode(export_uuid), "STATE_PENDING")
     finally:
-        write(db, "DELETE FROM auth.data_exports WHERE id = :e", e=export_uuid)
+        query(db, "DELETE FROM auth.data_exports WHERE id = :e", e=export_uuid)
